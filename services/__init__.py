@@ -1,0 +1,1 @@
+"""Rapport's three services and the commands that run them."""

@@ -1,0 +1,1 @@
+"""Billing: fees, invoices and their numbers, payments."""

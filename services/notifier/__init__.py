@@ -1,0 +1,1 @@
+"""The notifier: reminder planning and sending by SMS and email."""

@@ -1,0 +1,1 @@
+"""The scheduler: practice, staff, practitioners, clients, service types and appointments."""

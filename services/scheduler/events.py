@@ -1,0 +1,73 @@
+"""Turning scheduler rows into the events it publishes."""
+
+from __future__ import annotations
+
+from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
+from shared.contracts.appointments import AppointmentFacts
+from shared.contracts.registry_data import (
+    ClientRegistered,
+    ClientUpdated,
+    PractitionerRegistered,
+    ServiceTypeDefined,
+)
+
+
+def appointment_facts(appointment: Appointment) -> dict[str, object]:
+    return {
+        "appointment_id": appointment.id,
+        "sequence": appointment.sequence,
+        "status": appointment.status,
+        "client_id": appointment.client_id,
+        "practitioner_id": appointment.practitioner_id,
+        "service_type_id": appointment.service_type_id,
+        "starts_at": appointment.starts_at,
+        "ends_at": appointment.ends_at,
+        "time_zone": appointment.time_zone,
+        "course_id": appointment.course_id,
+        "location": appointment.location,
+    }
+
+
+def appointment_event(
+    event: type[AppointmentFacts], appointment: Appointment, **extra: object
+) -> AppointmentFacts:
+    return event(**appointment_facts(appointment), **extra)
+
+
+def client_snapshot(client: Client, *, new: bool) -> ClientRegistered | ClientUpdated:
+    event = ClientRegistered if new else ClientUpdated
+    return event(
+        client_id=client.id,
+        revision=client.revision,
+        first_name=client.first_name,
+        last_name=client.last_name,
+        email=client.email,
+        phone=client.phone,
+        time_zone=client.time_zone,
+        preferred_channels=[c for c in client.preferred_channels.split(",") if c],  # type: ignore[misc]
+        sms_consent=client.sms_consent,
+        email_consent=client.email_consent,
+        active=client.active,
+    )
+
+
+def practitioner_registered(practitioner: Practitioner) -> PractitionerRegistered:
+    return PractitionerRegistered(
+        practitioner_id=practitioner.id,
+        revision=practitioner.revision,
+        display_name=practitioner.display_name,
+        time_zone=practitioner.time_zone,
+        active=practitioner.active,
+    )
+
+
+def service_type_defined(service_type: ServiceType) -> ServiceTypeDefined:
+    return ServiceTypeDefined(
+        service_type_id=service_type.id,
+        revision=service_type.revision,
+        name=service_type.name,
+        duration=service_type.duration,
+        cpt_code=service_type.cpt_code,
+        billable=service_type.billable,
+        active=service_type.active,
+    )

@@ -1,0 +1,27 @@
+"""The scheduler as the shared machinery sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.scheduler import demo
+from services.scheduler.handlers import HANDLERS
+from services.scheduler.tables import EVENTS, Base
+from shared.service import ServiceDefinition
+
+
+def _blueprints() -> list:
+    from services.scheduler.api import api
+
+    return [api]
+
+
+SERVICE = ServiceDefinition(
+    name="scheduler",
+    metadata=Base.metadata,
+    tables=EVENTS,
+    handlers=HANDLERS,
+    blueprints=_blueprints,
+    migrations=Path(__file__).parent / "migrations",
+    seed_demo=demo.seed,
+)

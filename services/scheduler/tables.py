@@ -1,0 +1,117 @@
+"""The scheduler's own database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, Index, Integer, Interval, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime, new_metadata
+from shared.outbox import EventTables
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map = {datetime: UTCDateTime, timedelta: Interval}
+
+
+EVENTS = EventTables(Base.metadata)
+
+
+class Practice(Base):
+    __tablename__ = "practice"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    cancellation_window: Mapped[timedelta]
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_user"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("practitioner.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Practitioner(Base):
+    __tablename__ = "practitioner"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Client(Base):
+    __tablename__ = "client"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    preferred_channels: Mapped[str] = mapped_column(String(40), default="sms,email")
+    sms_consent: Mapped[bool] = mapped_column(default=False)
+    email_consent: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class ServiceType(Base):
+    __tablename__ = "service_type"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    name: Mapped[str] = mapped_column(String(200))
+    duration: Mapped[timedelta]
+    cpt_code: Mapped[str | None] = mapped_column(String(10))
+    billable: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Appointment(Base):
+    __tablename__ = "appointment"
+    __table_args__ = (
+        Index("ix_appointment_practitioner_time", "practitioner_id", "starts_at"),
+        Index("ix_appointment_client_time", "client_id", "starts_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"))
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioner.id"))
+    service_type_id: Mapped[str] = mapped_column(ForeignKey("service_type.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    time_zone: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[str | None] = mapped_column(String(36))
+    location: Mapped[str | None] = mapped_column(String(300))
+    notes: Mapped[str | None] = mapped_column(Text)
+    booked_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # What the other services reported back, shown at the desk.
+    reminder_status: Mapped[str | None] = mapped_column(String(20))
+    reminders_planned: Mapped[int] = mapped_column(Integer, default=0)
+    invoice_status: Mapped[str | None] = mapped_column(String(20))
+    invoice_number: Mapped[str | None] = mapped_column(String(20))
+
+
+class IdempotentRequest(Base):
+    """The first response to a request carrying an Idempotency-Key, replayed on retries."""
+
+    __tablename__ = "idempotent_request"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

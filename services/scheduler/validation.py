@@ -1,0 +1,79 @@
+"""Validation of what the front desk types about a client, at the edge."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from services.scheduler.domain import is_time_zone
+
+DEFAULT_REGION = "US"
+
+
+def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
+    """E.164, or ValueError with a message the desk can act on."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number (include the country code if not US)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class ClientFields(BaseModel):
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    time_zone: str
+    preferred_channels: list[Literal["sms", "email"]] = ["sms", "email"]
+    sms_consent: bool = False
+    email_consent: bool = False
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value and value.strip() else None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value and value.strip() else None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise ValueError("is not an IANA time zone such as America/New_York")
+        return value
+
+    @model_validator(mode="after")
+    def _consent_needs_contact(self) -> ClientFields:
+        if self.sms_consent and not self.phone:
+            raise ValueError("SMS consent needs a mobile number")
+        if self.email_consent and not self.email:
+            raise ValueError("email consent needs an email address")
+        return self
+
+    def columns(self) -> dict[str, object]:
+        data = self.model_dump()
+        data["preferred_channels"] = ",".join(dict.fromkeys(self.preferred_channels))
+        return data

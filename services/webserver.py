@@ -1,0 +1,57 @@
+"""``rapport web SERVICE``: the service's Flask app under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, service: str, options: dict[str, Any]) -> None:
+        self.service = service
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from services.bootstrap import create_app
+
+        return create_app(self.service)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    # Drop a dead worker's live gauges from the multiprocess metrics.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(service: str, bind: str, workers: int) -> int:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = tempfile.mkdtemp(prefix=f"rapport-{service}-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    else:
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    options = {
+        "bind": bind,
+        "workers": max(1, workers),
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,
+        "child_exit": _child_exit,
+        "proc_name": f"rapport-{service}-web",
+    }
+    _Gunicorn(service, options).run()
+    return 0

@@ -1,0 +1,1 @@
+"""Mechanisms every Rapport service uses: events, bus, outbox/inbox, db, http, auth, metrics."""

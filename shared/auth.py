@@ -1,0 +1,111 @@
+"""One login for all three services: the scheduler signs a short-lived bearer token (JWT,
+HS256 with RAPPORT_SECRET_KEY) and every service verifies it without calling another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+import jwt
+from flask import g, request
+
+from shared.http import Problem
+
+ISSUER = "rapport"
+AUDIENCE = "rapport-api"
+ROLES = ("front_desk", "practitioner", "admin")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str
+    role: str
+    name: str
+    practitioner_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta) -> str:
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": principal.user_id,
+        "email": principal.email,
+        "role": principal.role,
+        "name": principal.name,
+        "practitioner_id": principal.practitioner_id,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "role"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Problem(401, "Session expired", "Sign in again.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Problem(401, "Not signed in", "The access token is not valid.") from exc
+    return Principal(
+        user_id=claims["sub"],
+        email=claims.get("email", ""),
+        role=claims["role"],
+        name=claims.get("name", ""),
+        practitioner_id=claims.get("practitioner_id"),
+    )
+
+
+def public(view: F) -> F:
+    """Mark a view that needs no bearer token (login, health, webhooks with their own check)."""
+    view.rapport_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def authenticate_request(secret: str, view: Callable[..., Any] | None) -> None:
+    """before_request hook: every /api/ view needs a valid bearer token unless it is public."""
+    if view is None or getattr(view, "rapport_public", False):
+        return
+    if not request.path.startswith("/api/"):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        problem = Problem(401, "Not signed in", "Send an Authorization: Bearer <token> header.")
+        raise problem
+    g.principal = verify_token(secret, token.strip())
+
+
+def current_principal() -> Principal:
+    principal = getattr(g, "principal", None)
+    if principal is None:
+        raise Problem(401, "Not signed in", "Sign in first.")
+    return principal
+
+
+def require_role(*roles: str) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if current_principal().role not in roles:
+                raise Problem(403, "Not allowed", f"This needs the {' or '.join(roles)} role.")
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,1 @@
+"""The event bus on RabbitMQ (kombu): topology, publisher with confirms, consumer, DLQ tools."""

@@ -1,0 +1,156 @@
+"""Transactional outbox and inbox tables, declared into each service's own metadata.
+
+The outbox row commits with the state change that emitted it; the relay publishes it later.
+The inbox row ``(event_id, handler)`` commits with a handler's effects, so a redelivered event
+finds its row and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from shared.db import UTCDateTime
+from shared.envelope import Envelope
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    position: int
+    event_id: str
+    type: str
+    body: str
+
+
+class EventTables:
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox = Table(
+            "outbox",
+            metadata,
+            Column("position", Position, primary_key=True, autoincrement=True),
+            Column("event_id", String(36), nullable=False, unique=True),
+            Column("type", String(100), nullable=False),
+            Column("body", Text, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("sent_at", UTCDateTime, nullable=True),
+            Column("publish_attempts", Integer, nullable=False, server_default=text("0")),
+            Column("last_error", Text, nullable=True),
+            Index(
+                "ix_outbox_unsent",
+                "position",
+                postgresql_where=text("sent_at IS NULL"),
+                sqlite_where=text("sent_at IS NULL"),
+            ),
+        )
+        self.inbox = Table(
+            "inbox",
+            metadata,
+            Column("event_id", String(36), primary_key=True),
+            Column("handler", String(200), primary_key=True),
+            Column("event_type", String(100), nullable=False),
+            Column("processed_at", UTCDateTime, nullable=False),
+        )
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def append(self, session: Session, envelope: Envelope) -> None:
+        session.execute(
+            insert(self.outbox).values(
+                event_id=str(envelope.id),
+                type=envelope.type,
+                body=envelope.to_json(),
+                created_at=envelope.occurred_at,
+            )
+        )
+
+    def claim_unsent(self, session: Session, limit: int) -> list[PendingEvent]:
+        """The oldest unsent rows, locked for this relay; other relays skip them (PostgreSQL)."""
+        query = (
+            select(
+                self.outbox.c.position,
+                self.outbox.c.event_id,
+                self.outbox.c.type,
+                self.outbox.c.body,
+            )
+            .where(self.outbox.c.sent_at.is_(None))
+            .order_by(self.outbox.c.position)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [PendingEvent(*row) for row in session.execute(query)]
+
+    def mark_sent(self, session: Session, positions: list[int], at: datetime) -> None:
+        if positions:
+            session.execute(
+                update(self.outbox)
+                .where(self.outbox.c.position.in_(positions))
+                .values(
+                    sent_at=at, publish_attempts=self.outbox.c.publish_attempts + 1, last_error=None
+                )
+            )
+
+    def mark_failed(self, session: Session, position: int, error: str) -> None:
+        session.execute(
+            update(self.outbox)
+            .where(self.outbox.c.position == position)
+            .values(publish_attempts=self.outbox.c.publish_attempts + 1, last_error=error[:500])
+        )
+
+    def backlog(self, session: Session) -> tuple[int, datetime | None]:
+        """How many events wait to be published, and when the oldest of them was created."""
+        count, oldest = session.execute(
+            select(func.count(), func.min(self.outbox.c.created_at)).where(
+                self.outbox.c.sent_at.is_(None)
+            )
+        ).one()
+        return int(count), oldest
+
+    # -- inbox --------------------------------------------------------------------------------
+
+    def record_processed(
+        self, session: Session, envelope: Envelope, handler: str, at: datetime
+    ) -> bool:
+        """Record (event, handler) in this transaction; False if it was recorded before.
+
+        ON CONFLICT DO NOTHING: on PostgreSQL a concurrent duplicate blocks on the key until
+        the first transaction ends and then inserts nothing, so two consumers never both apply
+        one event. SQLite serializes writers, which gives the same.
+        """
+        dialect = session.get_bind().dialect.name
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert_(self.inbox)
+            .values(
+                event_id=str(envelope.id),
+                handler=handler,
+                event_type=envelope.type,
+                processed_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+        )
+        result: Any = session.execute(statement)
+        return bool(result.rowcount == 1)
