@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -151,6 +150,6 @@ class EventTables:
                 processed_at=at,
             )
             .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+            .returning(self.inbox.c.event_id)
         )
-        result: Any = session.execute(statement)
-        return bool(result.rowcount == 1)
+        return session.execute(statement).first() is not None

@@ -17,7 +17,7 @@ from typing import Any
 from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
 
-from shared.bus.publisher import Publisher, PublishError
+from shared.bus.publisher import Publisher, PublishError, body_text
 from shared.bus.topology import Topology
 from shared.envelope import Envelope, UndecodableEvent
 from shared.metrics import EVENTS_CONSUMED
@@ -150,11 +150,7 @@ class EventConsumer(ConsumerMixin):
         self._republish(message, self.topology.dead_queue_name, headers)
 
     def _republish(self, message: Message, queue: str, headers: dict[str, Any]) -> None:
-        body = (
-            message.body.decode("utf-8", errors="replace")
-            if isinstance(message.body, bytes)
-            else str(message.body)
-        )
+        body = body_text(message.body)
         self.republisher.publish(
             body,
             exchange="",

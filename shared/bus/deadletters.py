@@ -10,7 +10,7 @@ from typing import Any
 from kombu import Connection
 
 from shared.bus.consumer import ATTEMPT, ERROR, FAILED_AT, ORIGINAL_KEY
-from shared.bus.publisher import Publisher
+from shared.bus.publisher import Publisher, body_text
 from shared.bus.topology import Topology
 
 
@@ -80,7 +80,7 @@ def replay_dead_letters(
             }
             headers["x-rapport-replayed"] = True
             publisher.publish(
-                message.body.decode("utf-8", errors="replace"),
+                body_text(message.body),
                 exchange="",
                 routing_key=topology.queue_name,
                 message_id=str(message.properties.get("message_id") or ""),

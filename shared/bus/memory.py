@@ -12,7 +12,7 @@ from typing import Any
 from kombu import Connection
 
 from shared.bus.consumer import RETRY_AT
-from shared.bus.publisher import Publisher
+from shared.bus.publisher import Publisher, body_text
 from shared.bus.topology import Topology
 
 
@@ -32,7 +32,7 @@ class MemoryRetryPump:
                 while (message := queue.get(no_ack=True, accept=None)) is not None:
                     headers = dict(message.headers or {})
                     due = float(headers.get(RETRY_AT, 0))
-                    body = message.body.decode("utf-8")
+                    body = body_text(message.body)
                     message_id = str(message.properties.get("message_id") or "")
                     heapq.heappush(self._due, (due, next(self._order), body, message_id, headers))
             while self._due and self._due[0][0] <= time.time():

@@ -12,6 +12,11 @@ from kombu import Connection, Producer
 log = logging.getLogger(__name__)
 
 
+def body_text(body: bytes | str) -> str:
+    """A received message body as text (kombu hands over bytes or str by content encoding)."""
+    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+
+
 class PublishError(RuntimeError):
     """The broker did not confirm the message (down, nacked, or timed out)."""
 

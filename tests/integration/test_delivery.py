@@ -1,0 +1,202 @@
+"""The delivery guarantees of ARCHITECTURE.md, against the real RabbitMQ and PostgreSQL: no
+booking without its reminders and invoice, and no reminder or invoice twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from kombu import Connection, Exchange, Producer
+from prometheus_client import REGISTRY
+from sqlalchemy import delete, update
+
+from services.billing.tables import Fee, Invoice, InvoiceCounter, InvoiceLine
+from services.notifier.tables import Reminder
+from shared.bus.deadletters import list_dead_letters
+from shared.demo import demo_id
+from shared.worker import topology_for
+from tests.integration.conftest import System
+from tests.support import broker_stopped, wait_until
+
+
+def consumed(service: str, event_type: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "rapport_events_consumed_total",
+        {"service": service, "type": event_type, "outcome": outcome},
+    )
+    return value or 0.0
+
+
+def invoices_for(system: System, appointment_id: str) -> int:
+    return system.count("billing", InvoiceLine, InvoiceLine.appointment_id == appointment_id)
+
+
+def reminders_for(system: System, appointment_id: str) -> int:
+    return system.count("notifier", Reminder, Reminder.appointment_id == appointment_id)
+
+
+def test_a_booking_raises_one_invoice_and_plans_its_reminders(system: System) -> None:
+    system.start()
+    system.wait_for_projections()
+
+    response = system.book()
+    assert response.status_code == 201, response.json
+    appointment_id = response.json["id"]
+
+    wait_until(lambda: invoices_for(system, appointment_id) == 1, message="the invoice")
+    wait_until(lambda: reminders_for(system, appointment_id) == 4, message="the reminder plan")
+    shown = wait_until(
+        lambda: (
+            (a := system.call("scheduler", "GET", f"/api/v1/appointments/{appointment_id}").json)[
+                "invoice_number"
+            ]
+            and a["reminder_status"]
+            and a
+        ),
+        message="the outcome shown at the desk",
+    )
+    this_year = datetime.now(ZoneInfo("America/New_York")).year
+    assert shown["invoice_number"] == f"{this_year}-000001"
+    invoices = system.call("billing", "GET", f"/api/v1/invoices?appointment_id={appointment_id}")
+    assert [i["total_minor"] for i in invoices.json["items"]] == [16000]
+    reminders = system.call("notifier", "GET", f"/api/v1/reminders?appointment_id={appointment_id}")
+    assert sorted((r["kind"], r["channel"]) for r in reminders.json["items"]) == [
+        ("confirmation", "email"),
+        ("confirmation", "sms"),
+        ("reminder", "email"),
+        ("reminder", "sms"),
+    ]
+
+
+def test_bookings_made_while_the_broker_is_down_are_all_delivered_later(system: System) -> None:
+    system.start()
+    system.wait_for_projections()
+
+    with broker_stopped():
+        responses = [system.book() for _ in range(5)]
+        assert [r.status_code for r in responses] == [201] * 5
+        assert system.backlog("scheduler") == 5
+    ids = [r.json["id"] for r in responses]
+
+    wait_until(
+        lambda: all(invoices_for(system, i) == 1 for i in ids),
+        timeout=60,
+        message="every invoice after the broker came back",
+    )
+    wait_until(
+        lambda: all(reminders_for(system, i) == 4 for i in ids),
+        timeout=30,
+        message="every reminder plan after the broker came back",
+    )
+    assert system.backlog("scheduler") == 0
+    assert system.count("billing", Invoice) == 5
+
+
+def test_an_event_delivered_twice_has_one_effect(system: System) -> None:
+    system.start()
+    system.wait_for_projections()
+    appointment_id = system.book().json["id"]
+    wait_until(lambda: invoices_for(system, appointment_id) == 1, message="the invoice")
+    wait_until(lambda: reminders_for(system, appointment_id) == 4, message="the reminders")
+    duplicates_before = consumed("billing", "appointment.booked", "duplicate")
+
+    # 1. The broker redelivers: the same envelope arrives again.
+    outbox = system.runtimes["scheduler"].service.tables.outbox
+    with system.runtimes["scheduler"].db.sessions() as session:
+        row = session.execute(outbox.select().where(outbox.c.type == "appointment.booked")).one()
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        Producer(connection.channel()).publish(
+            row.body.encode(),
+            exchange=Exchange("rapport.events", type="topic"),
+            routing_key="appointment.booked",
+            content_type="application/json",
+        )
+    # 2. A relay crashed after publishing but before marking the row sent: it publishes again.
+    with system.runtimes["scheduler"].db.transaction() as session:
+        session.execute(
+            update(outbox).where(outbox.c.position == row.position).values(sent_at=None)
+        )
+
+    wait_until(
+        lambda: consumed("billing", "appointment.booked", "duplicate") >= duplicates_before + 2,
+        message="both duplicates consumed",
+    )
+    assert invoices_for(system, appointment_id) == 1
+    assert reminders_for(system, appointment_id) == 4
+    assert system.rows("billing", InvoiceCounter)[0].last_number == 1
+
+
+def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System) -> None:
+    with system.runtimes["billing"].db.transaction() as session:
+        session.execute(delete(Fee).where(Fee.service_type_id == demo_id("ipt-group")))
+    system.start()
+    system.wait_for_projections()
+    retried_before = consumed("billing", "appointment.booked", "retried")
+
+    failing = system.book(service_type="ipt-group").json["id"]
+    flowing = system.book(service_type="ipt-session").json["id"]
+
+    wait_until(
+        lambda: invoices_for(system, flowing) == 1,
+        message="the next booking to be invoiced while the first one fails",
+    )
+    topology = topology_for(system.runtimes["billing"])
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        letters = wait_until(
+            lambda: list_dead_letters(connection, topology), timeout=20, message="the dead letter"
+        )
+    assert [(d.event_type, d.attempts) for d in letters] == [("appointment.booked", 3)]
+    assert "no fee set for service type 'IPT group session'" in letters[0].error
+    assert consumed("billing", "appointment.booked", "retried") - retried_before == 2
+    assert invoices_for(system, failing) == 0
+    assert reminders_for(system, failing) == 4  # the notifier was not held up by billing
+
+    fixed = system.call(
+        "billing",
+        "PUT",
+        f"/api/v1/fee-schedule/{demo_id('ipt-group')}",
+        admin=True,
+        json={"amount_minor": 7500, "currency": "USD"},
+    )
+    assert fixed.status_code == 200, fixed.json
+    replay = subprocess.run(
+        [sys.executable, "-m", "services.cli", "dlq", "replay", "billing"],
+        env={**system.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 1" in replay.stdout
+
+    wait_until(lambda: invoices_for(system, failing) == 1, message="the replayed invoice")
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        assert list_dead_letters(connection, topology) == []
+    assert sorted(i.number[-6:] for i in system.rows("billing", Invoice)) == ["000001", "000002"]
+
+
+def test_an_undecodable_message_goes_straight_to_the_dead_letter_queue(system: System) -> None:
+    system.start()
+    system.wait_for_projections()
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        Producer(connection.channel()).publish(
+            b"{not json",
+            exchange=Exchange("rapport.events", type="topic"),
+            routing_key="appointment.booked",
+            content_type="application/json",
+        )
+    appointment_id = system.book().json["id"]
+    wait_until(lambda: invoices_for(system, appointment_id) == 1, message="the next invoice")
+
+    for service in ("billing", "notifier"):
+        topology = topology_for(system.runtimes[service])
+        with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+            letters = wait_until(
+                lambda t=topology, c=connection: list_dead_letters(c, t),
+                message=f"{service}'s dead letter",
+            )
+        assert len(letters) == 1
+        assert letters[0].attempts == 1
+        assert letters[0].error.startswith("undecodable")

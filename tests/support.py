@@ -1,0 +1,108 @@
+"""Helpers for tests that use the real RabbitMQ and PostgreSQL on this machine: a fresh vhost
+and fresh databases per test, and waiting for eventual outcomes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import psycopg
+
+from shared.config import SERVICES
+
+PG_ADMIN = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BASE = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+RABBIT = os.environ.get("RAPPORT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+T = TypeVar("T")
+
+
+def rabbitmqctl(*args: str) -> str:
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def fresh_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of its own; yields the broker URL for it."""
+    name = f"rapport-test-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{RABBIT}/{name}"
+    finally:
+        with contextlib.suppress(Exception):
+            rabbitmqctl("delete_vhost", name)
+
+
+@contextlib.contextmanager
+def fresh_databases() -> Iterator[dict[str, str]]:
+    """One new PostgreSQL database per service; yields their SQLAlchemy URLs."""
+    tag = uuid.uuid4().hex[:10]
+    names = {service: f"rapport_test_{tag}_{service}" for service in SERVICES}
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {service: f"{PG_BASE}/{name}" for service, name in names.items()}
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def service_env(broker_url: str, databases: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {
+        "RAPPORT_BROKER_URL": broker_url,
+        "RAPPORT_SECRET_KEY": "test-secret-" + "x" * 32,
+        "RAPPORT_QUEUE_TYPE": "quorum",
+        "RAPPORT_RETRY_DELAYS": "0.2,0.4",
+        "RAPPORT_MAX_ATTEMPTS": "3",
+        "RAPPORT_RELAY_INTERVAL": "0.05",
+        "RAPPORT_LOG_LEVEL": "INFO",
+    }
+    env |= {f"{service.upper()}_DATABASE_URL": url for service, url in databases.items()}
+    env |= extra
+    return env
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: T = predicate()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+        last = predicate()
+    return last
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def broker_stopped() -> Iterator[None]:
+    """Stop the RabbitMQ application (a real outage for every client), restart it afterwards."""
+    rabbitmqctl("stop_app")
+    try:
+        yield
+    finally:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup")
