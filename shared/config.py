@@ -80,6 +80,9 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         raise ValueError("RAPPORT_QUEUE_TYPE must be 'quorum' or 'classic'")
     if settings.max_attempts < 1:
         raise ValueError("RAPPORT_MAX_ATTEMPTS must be at least 1")
-    if _flag(env.get("RAPPORT_PRODUCTION", "")) and settings.secret_key == Settings.secret_key:
-        raise ValueError("RAPPORT_SECRET_KEY must be set in production")
+    if not settings.secret_key:
+        raise ValueError("RAPPORT_SECRET_KEY must not be empty")
+    production = _flag(env.get("RAPPORT_PRODUCTION", ""))
+    if production and (settings.secret_key == Settings.secret_key or len(settings.secret_key) < 32):
+        raise ValueError("RAPPORT_SECRET_KEY must be set to at least 32 characters in production")
     return settings

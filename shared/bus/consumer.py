@@ -134,8 +134,9 @@ class EventConsumer(ConsumerMixin):
             ATTEMPT: attempt + 1,
             ERROR: error[:1000],
             RETRY_AT: time.time() + delay,
-            ORIGINAL_KEY: message.delivery_info.get("routing_key", ""),
         }
+        # Back from a delay queue, the routing key is the queue's name: keep the first one.
+        headers.setdefault(ORIGINAL_KEY, message.delivery_info.get("routing_key", ""))
         self._republish(message, self.topology.retry_queue_name(attempt), headers)
 
     def _dead_letter(
@@ -145,8 +146,8 @@ class EventConsumer(ConsumerMixin):
             ATTEMPT: attempt,
             ERROR: error[:1000],
             FAILED_AT: time.time(),
-            ORIGINAL_KEY: message.delivery_info.get("routing_key", kind),
         }
+        headers.setdefault(ORIGINAL_KEY, message.delivery_info.get("routing_key", kind))
         self._republish(message, self.topology.dead_queue_name, headers)
 
     def _republish(self, message: Message, queue: str, headers: dict[str, Any]) -> None:

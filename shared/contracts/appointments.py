@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime
@@ -35,7 +34,7 @@ class AppointmentBooked(AppointmentFacts):
 
 class AppointmentRescheduled(AppointmentFacts):
     TYPE = "appointment.rescheduled"
-    previous_starts_at: datetime
+    previous_starts_at: AwareDatetime
 
 
 class AppointmentCancelled(AppointmentFacts):
