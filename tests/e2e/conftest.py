@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from shared.config import SERVICES
-
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
+from shared.config import SERVICES
 from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
 
 RAPPORT = [sys.executable, "-m", "services.cli"]
@@ -28,15 +27,22 @@ class Processes:
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def run(self, *args: str) -> str:
-        result = subprocess.run([*RAPPORT, *args], env=self.env, capture_output=True, text=True,
-                                timeout=120, check=False)
+        result = subprocess.run(
+            [*RAPPORT, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, f"rapport {' '.join(args)}: {result.stderr}"
         return result.stdout
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([*RAPPORT, *args], env={**self.env, **(env or {})},
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*RAPPORT, *args], env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
         self.running.append((name, process))
 
     def stop_all(self) -> None:
@@ -49,8 +55,9 @@ class Processes:
                 process.kill()
 
     def log_tail(self) -> str:
-        return "\n".join(f"--- {p.name}\n" + p.read_text()[-3000:]
-                         for p in sorted(self.logs.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n" + p.read_text()[-3000:] for p in sorted(self.logs.glob("*.log"))
+        )
 
 
 class Deployment:
@@ -63,14 +70,21 @@ class Deployment:
 
     def sign_in(self, admin: bool = False) -> str:
         email, password = DEMO_ADMIN if admin else DEMO_LOGIN
-        response = self.http.post(f"{self.web['scheduler']}/api/v1/auth/token",
-                                  json={"email": email, "password": password}, timeout=10)
+        response = self.http.post(
+            f"{self.web['scheduler']}/api/v1/auth/token",
+            json={"email": email, "password": password},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
     def get(self, service: str, path: str, token: str, **kw: Any) -> requests.Response:
-        return self.http.get(f"{self.web[service]}{path}", timeout=10,
-                             headers={"Authorization": f"Bearer {token}"}, **kw)
+        return self.http.get(
+            f"{self.web[service]}{path}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+            **kw,
+        )
 
     def post(self, service: str, path: str, token: str, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
@@ -80,17 +94,27 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     with fresh_vhost() as broker, fresh_databases() as databases:
-        processes = Processes(service_env(broker, databases, RAPPORT_LOG_LEVEL="INFO"),
-                              tmp_path_factory.mktemp("e2e-logs"))
+        processes = Processes(
+            service_env(broker, databases, RAPPORT_LOG_LEVEL="INFO"),
+            tmp_path_factory.mktemp("e2e-logs"),
+        )
         processes.run("migrate", "all")
         processes.run("seed-demo")
         web, metrics = {}, {}
         for service in SERVICES:
             web_port, metrics_port = free_port(), free_port()
-            processes.start(f"{service}-web", "web", service, "--bind",
-                            f"127.0.0.1:{web_port}", "--workers", "2")
-            processes.start(f"{service}-worker", "worker", service, "--metrics-port",
-                            str(metrics_port))
+            processes.start(
+                f"{service}-web",
+                "web",
+                service,
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+            )
+            processes.start(
+                f"{service}-worker", "worker", service, "--metrics-port", str(metrics_port)
+            )
             web[service] = f"http://127.0.0.1:{web_port}"
             metrics[service] = f"http://127.0.0.1:{metrics_port}"
         try:

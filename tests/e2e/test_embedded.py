@@ -1,4 +1,4 @@
-"""`rapport dev` (what `make run` starts): one process, SQLite files, the in-memory bus, demo data."""
+"""`rapport dev` (what `make run` starts): one process, SQLite, the in-memory bus, demo data."""
 
 from __future__ import annotations
 
@@ -11,22 +11,26 @@ from pathlib import Path
 
 import requests
 
-from shared.demo import demo_id
-
 from services.scheduler.demo import DEMO_LOGIN
+from shared.demo import demo_id
 from tests.support import free_port, wait_until
 
 
 def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RAPPORT_", "SCHEDULER_", "NOTIFIER_", "BILLING_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RAPPORT_", "SCHEDULER_", "NOTIFIER_", "BILLING_"))
+    }
     env["RAPPORT_VAR_DIR"] = str(tmp_path / "var")
     output = tmp_path / "dev.log"
     with open(output, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "dev", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -35,24 +39,47 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
         assert f"Front desk:   {base}/" in printed
         assert DEMO_LOGIN[0] in printed and DEMO_LOGIN[1] in printed
 
-        token = requests.post(f"{base}/api/v1/auth/token", timeout=5, json=dict(
-            zip(("email", "password"), DEMO_LOGIN, strict=True))).json()["access_token"]
+        token = requests.post(
+            f"{base}/api/v1/auth/token",
+            timeout=5,
+            json=dict(zip(("email", "password"), DEMO_LOGIN, strict=True)),
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         starts_at = (datetime.now(UTC) + timedelta(days=4)).replace(
-            hour=16, minute=0, second=0, microsecond=0)
-        booked = requests.post(f"{base}/api/v1/appointments", headers=auth, timeout=5, json={
-            "client_id": demo_id("client-marek"), "practitioner_id": demo_id("dr-rivera"),
-            "service_type_id": demo_id("ipt-session"), "starts_at": starts_at.isoformat(),
-        })
+            hour=16, minute=0, second=0, microsecond=0
+        )
+        booked = requests.post(
+            f"{base}/api/v1/appointments",
+            headers=auth,
+            timeout=5,
+            json={
+                "client_id": demo_id("client-marek"),
+                "practitioner_id": demo_id("dr-rivera"),
+                "service_type_id": demo_id("ipt-session"),
+                "starts_at": starts_at.isoformat(),
+            },
+        )
         assert booked.status_code == 201, booked.text
         appointment_id = booked.json()["id"]
-        invoices = wait_until(lambda: requests.get(
-            f"{base}/api/v1/invoices", headers=auth, timeout=5,
-            params={"appointment_id": appointment_id}).json()["items"], message="the invoice")
+        invoices = wait_until(
+            lambda: requests.get(
+                f"{base}/api/v1/invoices",
+                headers=auth,
+                timeout=5,
+                params={"appointment_id": appointment_id},
+            ).json()["items"],
+            message="the invoice",
+        )
         assert invoices[0]["total_minor"] == 16000
-        reminders = wait_until(lambda: requests.get(
-            f"{base}/api/v1/reminders", headers=auth, timeout=5,
-            params={"appointment_id": appointment_id}).json()["items"], message="the reminders")
+        reminders = wait_until(
+            lambda: requests.get(
+                f"{base}/api/v1/reminders",
+                headers=auth,
+                timeout=5,
+                params={"appointment_id": appointment_id},
+            ).json()["items"],
+            message="the reminders",
+        )
         assert {r["channel"] for r in reminders} == {"email"}  # Marek has no mobile number
         for service in ("scheduler", "notifier", "billing"):
             assert (tmp_path / "var" / f"{service}.db").exists()

@@ -7,53 +7,73 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from shared.demo import demo_id
-
 from tests.e2e.conftest import Deployment
 from tests.support import wait_until
 
 
 def _next_slot(days: int) -> str:
     start = (datetime.now(UTC) + timedelta(days=days)).replace(
-        hour=15, minute=0, second=0, microsecond=0)
+        hour=15, minute=0, second=0, microsecond=0
+    )
     return start.isoformat()
 
 
 def test_a_booking_reaches_the_notifier_and_billing(deployment: Deployment) -> None:
     token = deployment.sign_in()
     booking = {
-        "client_id": demo_id("client-priya"), "practitioner_id": demo_id("sam-okafor"),
-        "service_type_id": demo_id("ipt-intake"), "starts_at": _next_slot(5),
+        "client_id": demo_id("client-priya"),
+        "practitioner_id": demo_id("sam-okafor"),
+        "service_type_id": demo_id("ipt-intake"),
+        "starts_at": _next_slot(5),
     }
-    response = deployment.post("scheduler", "/api/v1/appointments", token, json=booking,
-                               headers={"Idempotency-Key": "e2e-booking-1"})
+    response = deployment.post(
+        "scheduler",
+        "/api/v1/appointments",
+        token,
+        json=booking,
+        headers={"Idempotency-Key": "e2e-booking-1"},
+    )
     assert response.status_code == 201, response.text
     appointment = response.json()
     assert response.headers["Location"] == f"/api/v1/appointments/{appointment['id']}"
 
     # A retried request (same Idempotency-Key) gets the first answer and books nothing new.
-    retried = deployment.post("scheduler", "/api/v1/appointments", token, json=booking,
-                              headers={"Idempotency-Key": "e2e-booking-1"})
+    retried = deployment.post(
+        "scheduler",
+        "/api/v1/appointments",
+        token,
+        json=booking,
+        headers={"Idempotency-Key": "e2e-booking-1"},
+    )
     assert retried.status_code == 201
     assert retried.json()["id"] == appointment["id"]
     assert retried.headers.get("Idempotent-Replayed") == "true"
 
     invoices = wait_until(
-        lambda: deployment.get("billing", "/api/v1/invoices", token,
-                               params={"appointment_id": appointment["id"]}).json()["items"],
+        lambda: deployment.get(
+            "billing", "/api/v1/invoices", token, params={"appointment_id": appointment["id"]}
+        ).json()["items"],
         message="the invoice in billing",
     )
     assert [(i["total_minor"], i["currency"], i["lines"][0]["cpt_code"]) for i in invoices] == [
         (22000, "USD", "90791")
     ]
     reminders = wait_until(
-        lambda: deployment.get("notifier", "/api/v1/reminders", token,
-                               params={"appointment_id": appointment["id"]}).json()["items"],
+        lambda: deployment.get(
+            "notifier", "/api/v1/reminders", token, params={"appointment_id": appointment["id"]}
+        ).json()["items"],
         message="the reminder plan in the notifier",
     )
     assert {r["channel"] for r in reminders} == {"sms", "email"}
     shown = wait_until(
-        lambda: (a := deployment.get("scheduler", f"/api/v1/appointments/{appointment['id']}",
-                                     token).json())["invoice_number"] and a,
+        lambda: (
+            (
+                a := deployment.get(
+                    "scheduler", f"/api/v1/appointments/{appointment['id']}", token
+                ).json()
+            )["invoice_number"]
+            and a
+        ),
         message="the invoice number at the desk",
     )
     assert shown["invoice_number"] == invoices[0]["number"]
@@ -63,10 +83,17 @@ def test_a_booking_reaches_the_notifier_and_billing(deployment: Deployment) -> N
 def test_bad_input_gets_a_problem_document_and_changes_nothing(deployment: Deployment) -> None:
     token = deployment.sign_in()
     before = deployment.get("scheduler", "/api/v1/appointments", token).json()["items"]
-    response = deployment.post("scheduler", "/api/v1/appointments", token, json={
-        "client_id": demo_id("client-jordan"), "practitioner_id": demo_id("dr-rivera"),
-        "service_type_id": demo_id("ipt-session"), "starts_at": "2020-01-01T10:00:00",
-    })
+    response = deployment.post(
+        "scheduler",
+        "/api/v1/appointments",
+        token,
+        json={
+            "client_id": demo_id("client-jordan"),
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "starts_at": "2020-01-01T10:00:00",
+        },
+    )
     assert response.status_code == 422
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == "starts_at"
@@ -75,9 +102,11 @@ def test_bad_input_gets_a_problem_document_and_changes_nothing(deployment: Deplo
 
 def test_every_service_needs_a_token_and_accepts_the_schedulers(deployment: Deployment) -> None:
     token = deployment.sign_in()
-    for service, path in (("scheduler", "/api/v1/appointments"),
-                          ("notifier", f"/api/v1/reminders?client_id={demo_id('client-jordan')}"),
-                          ("billing", "/api/v1/invoices")):
+    for service, path in (
+        ("scheduler", "/api/v1/appointments"),
+        ("notifier", f"/api/v1/reminders?client_id={demo_id('client-jordan')}"),
+        ("billing", "/api/v1/invoices"),
+    ):
         anonymous = requests.get(deployment.web[service] + path, timeout=10)
         assert anonymous.status_code == 401, service
         assert anonymous.headers["Content-Type"] == "application/problem+json"
