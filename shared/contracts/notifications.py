@@ -26,3 +26,15 @@ class PlannedReminder(Contract):
 
 
 RemindersPlanned.model_rebuild()
+
+
+class ClientReplied(Contract):
+    """A client answered a message by SMS. The notifier keeps the text; the event carries only
+    what the reply means, so no message body travels beyond the service that received it."""
+
+    TYPE = "client.replied"
+    client_id: str
+    appointment_id: str | None = None
+    intent: Literal["confirm", "call_back", "other"]
+    message_id: str
+    received_at: AwareDatetime
