@@ -38,3 +38,66 @@ class ClientReplied(Contract):
     intent: Literal["confirm", "call_back", "other"]
     message_id: str
     received_at: AwareDatetime
+
+
+class ReminderSent(Contract):
+    """A reminder left us: handed to Twilio or accepted by the SMTP server."""
+
+    TYPE = "reminder.sent"
+    reminder_id: str
+    appointment_id: str
+    client_id: str
+    channel: Literal["sms", "email"]
+    kind: str
+    message_id: str
+    sent_at: AwareDatetime
+
+
+class ReminderFailed(Contract):
+    """A reminder could not be sent on this channel (after retries, or permanently)."""
+
+    TYPE = "reminder.failed"
+    reminder_id: str
+    appointment_id: str
+    client_id: str
+    channel: Literal["sms", "email"]
+    kind: str
+    reason: str
+    permanent: bool
+    failed_at: AwareDatetime
+
+
+class MessageDelivered(Contract):
+    """The carrier or mail server reported the message delivered."""
+
+    TYPE = "message.delivered"
+    message_id: str
+    reminder_id: str | None = None
+    appointment_id: str | None = None
+    client_id: str
+    channel: Literal["sms", "email"]
+    delivered_at: AwareDatetime
+
+
+class MessageFailed(Contract):
+    """The carrier reported the message failed or undelivered."""
+
+    TYPE = "message.failed"
+    message_id: str
+    reminder_id: str | None = None
+    appointment_id: str | None = None
+    client_id: str
+    channel: Literal["sms", "email"]
+    status: Literal["failed", "undelivered"]
+    error_code: str | None = None
+    failed_at: AwareDatetime
+
+
+class ClientOptedOut(Contract):
+    """The client replied STOP (or START to opt back in) on a channel."""
+
+    TYPE = "client.opted_out"
+    client_id: str
+    channel: Literal["sms", "email"]
+    opted_out: bool
+    at: AwareDatetime
