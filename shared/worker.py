@@ -12,6 +12,7 @@ from typing import Any
 from shared.bus.connection import connect
 from shared.bus.consumer import EventConsumer
 from shared.bus.memory import MemoryRetryPump
+from shared.bus.monitor import QueueMonitor
 from shared.bus.publisher import Publisher
 from shared.bus.topology import Topology
 from shared.handlers import Dispatcher
@@ -58,6 +59,9 @@ class Worker:
             if settings.is_memory_broker:
                 pump = MemoryRetryPump(connect(settings), self.topology, self._publisher())
                 self._loops.append(("retry-pump", pump.run))
+            else:
+                monitor = QueueMonitor(connect(settings), self.topology)
+                self._loops.append(("queue-monitor", monitor.run))
         if relay:
             publisher = self._publisher(on_connect=self._declare_all)
             self.relay = Relay(

@@ -15,6 +15,7 @@ from sqlalchemy import delete, update
 from services.billing.tables import Fee, Invoice, InvoiceCounter, InvoiceLine
 from services.notifier.tables import Reminder
 from shared.bus.deadletters import list_dead_letters
+from shared.bus.monitor import QueueMonitor
 from shared.demo import demo_id
 from shared.worker import topology_for
 from tests.integration.conftest import System
@@ -149,6 +150,8 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
         )
     assert [(d.event_type, d.attempts) for d in letters] == [("appointment.booked", 3)]
     assert "no fee set for service type 'IPT group session'" in letters[0].error
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        assert QueueMonitor(connection, topology).sample()["dead"] == 1
     assert consumed("billing", "appointment.booked", "retried") - retried_before == 2
     assert invoices_for(system, failing) == 0
     assert reminders_for(system, failing) == 4  # the notifier was not held up by billing
@@ -174,6 +177,7 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
     wait_until(lambda: invoices_for(system, failing) == 1, message="the replayed invoice")
     with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
         assert list_dead_letters(connection, topology) == []
+        assert QueueMonitor(connection, topology).sample() == {"main": 0, "dead": 0}
     assert sorted(i.number[-6:] for i in system.rows("billing", Invoice)) == ["000001", "000002"]
 
 
