@@ -131,7 +131,15 @@ class Dispatcher:
                 )
                 return False
             handler(event, HandlerContext(session, envelope, now, self.emitter))
-        EVENT_HANDLER_SECONDS.labels(self.service, envelope.type).observe(
-            time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        EVENT_HANDLER_SECONDS.labels(self.service, envelope.type).observe(elapsed)
+        log.info(
+            "event handled",
+            extra={
+                "event_id": str(envelope.id),
+                "event_type": envelope.type,
+                "handler": handler_name(handler),
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )
         return True

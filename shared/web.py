@@ -3,6 +3,7 @@ metrics, and the /healthz, /readyz and /metrics endpoints."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -18,6 +19,8 @@ from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, OUTBOX_BACKLOG, render_l
 from shared.service import Runtime
 
 CORRELATION_HEADER = "X-Correlation-ID"
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+log = logging.getLogger(__name__)
 
 
 def runtime() -> Runtime:
@@ -50,6 +53,17 @@ def create_service_app(rt: Runtime) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="rapport"'
+        # The route pattern, never the path: paths can hold feed tokens.
+        log.log(
+            logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+            "request served",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
         return response
 
     @app.teardown_request

@@ -63,8 +63,9 @@ class Processes:
 class Deployment:
     """Base URLs of each service's web and worker metrics, and a signed-in HTTP session."""
 
-    def __init__(self, web: dict[str, str], worker_metrics: dict[str, str]) -> None:
+    def __init__(self, web: dict[str, str], worker_metrics: dict[str, str], logs: Path) -> None:
         self.web = web
+        self.logs = logs
         self.worker_metrics = worker_metrics
         self.http = requests.Session()
 
@@ -120,7 +121,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         try:
             for url in [*web.values(), *metrics.values()]:
                 wait_until(lambda u=url: _answers(u), timeout=30, message=f"{url} to answer")
-            yield Deployment(web, metrics)
+            yield Deployment(web, metrics, processes.logs)
         except BaseException:
             print(processes.log_tail())
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -125,3 +127,44 @@ def test_health_readiness_and_metrics(deployment: Deployment) -> None:
         assert "rapport_http_requests_total" in metrics
     billing_worker = requests.get(deployment.worker_metrics["billing"], timeout=5).text
     assert 'rapport_events_consumed_total{outcome="processed",service="billing"' in billing_worker
+
+
+def test_one_correlation_id_follows_a_booking_through_every_service(
+    deployment: Deployment,
+) -> None:
+    token = deployment.sign_in()
+    correlation_id = f"e2e-{uuid.uuid4()}"
+    response = deployment.post(
+        "scheduler",
+        "/api/v1/appointments",
+        token,
+        headers={"X-Correlation-ID": correlation_id},
+        json={
+            "client_id": demo_id("client-jordan"),
+            "practitioner_id": demo_id("sam-okafor"),
+            "service_type_id": demo_id("ipt-session"),
+            "starts_at": _next_slot(9),
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Correlation-ID"] == correlation_id
+
+    def handled_in(log_name: str) -> list[dict[str, object]]:
+        lines = (deployment.logs / f"{log_name}.log").read_text().splitlines()
+        entries = [json.loads(line) for line in lines if line.startswith("{")]
+        return [e for e in entries if e.get("correlation_id") == correlation_id]
+
+    wait_until(
+        lambda: (
+            any(e["message"] == "event handled" for e in handled_in("billing-worker"))
+            and any(e["message"] == "event handled" for e in handled_in("notifier-worker"))
+            and any(e["message"] == "event handled" for e in handled_in("scheduler-worker"))
+        ),
+        message="every worker to log the booking's correlation id",
+    )
+    web = handled_in("scheduler-web")
+    assert [(e["route"], e["status"]) for e in web] == [("/api/v1/appointments", 201)]
+
+    everything = "".join(p.read_text() for p in deployment.logs.glob("*.log"))
+    assert token not in everything
+    assert "rapport-demo" not in everything  # the demo password
