@@ -10,7 +10,14 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from services.scheduler.events import client_snapshot, practitioner_registered, service_type_defined
-from services.scheduler.tables import Client, Practice, Practitioner, ServiceType, StaffUser
+from services.scheduler.tables import (
+    Client,
+    Practice,
+    Practitioner,
+    ServiceType,
+    StaffUser,
+    WorkingHours,
+)
 from shared.demo import demo_id as _id
 
 DEMO_LOGIN = ("desk@harbourstreet.example", "rapport-demo")
@@ -23,6 +30,13 @@ SERVICE_TYPES = {
     "ipt-group": ("IPT group session", 90, "90853", True),
     "phone-check-in": ("Phone check-in", 15, None, False),
 }
+
+# Weekly hours in each practitioner's own zone: (who, weekdays, from minute, to minute).
+DEMO_HOURS = (
+    ("dr-rivera", range(0, 5), 9 * 60, 17 * 60),
+    ("sam-okafor", range(0, 4), 10 * 60, 18 * 60),
+    ("sam-okafor", (4,), 8 * 60, 12 * 60),
+)
 
 
 def seed(rt: Any) -> bool:
@@ -47,12 +61,16 @@ def seed(rt: Any) -> bool:
                 display_name="Dr. Ana Rivera",
                 email="ana.rivera@harbourstreet.example",
                 time_zone="America/New_York",
+                buffer_minutes=10,
+                location="Harbour Street Therapy, 41 Harbour Street, Room 2",
             ),
             Practitioner(
                 id=_id("sam-okafor"),
                 display_name="Sam Okafor, LCSW",
                 email="sam.okafor@harbourstreet.example",
                 time_zone="America/Chicago",
+                buffer_minutes=0,
+                location="Video session (link sent by email)",
             ),
         ]
         service_types = [
@@ -101,6 +119,12 @@ def seed(rt: Any) -> bool:
             ),
         ]
         session.add_all(practitioners + service_types + clients)
+        session.flush()
+        session.add_all(
+            WorkingHours(practitioner_id=_id(who), weekday=day, start_minute=start, end_minute=end)
+            for who, days, start, end in DEMO_HOURS
+            for day in days
+        )
         session.add_all(
             [
                 StaffUser(

@@ -8,7 +8,9 @@ from shared.contracts.registry_data import (
     ClientRegistered,
     ClientUpdated,
     PractitionerRegistered,
+    PractitionerUpdated,
     ServiceTypeDefined,
+    ServiceTypeUpdated,
 )
 
 
@@ -52,7 +54,14 @@ def client_snapshot(client: Client, *, new: bool) -> ClientRegistered | ClientUp
 
 
 def practitioner_registered(practitioner: Practitioner) -> PractitionerRegistered:
-    return PractitionerRegistered(
+    return practitioner_snapshot(practitioner, new=True)  # type: ignore[return-value]
+
+
+def practitioner_snapshot(
+    practitioner: Practitioner, *, new: bool
+) -> PractitionerRegistered | PractitionerUpdated:
+    event = PractitionerRegistered if new else PractitionerUpdated
+    return event(
         practitioner_id=practitioner.id,
         revision=practitioner.revision,
         display_name=practitioner.display_name,
@@ -62,7 +71,14 @@ def practitioner_registered(practitioner: Practitioner) -> PractitionerRegistere
 
 
 def service_type_defined(service_type: ServiceType) -> ServiceTypeDefined:
-    return ServiceTypeDefined(
+    return service_type_snapshot(service_type, new=True)  # type: ignore[return-value]
+
+
+def service_type_snapshot(
+    service_type: ServiceType, *, new: bool
+) -> ServiceTypeDefined | ServiceTypeUpdated:
+    event = ServiceTypeDefined if new else ServiceTypeUpdated
+    return event(
         service_type_id=service_type.id,
         revision=service_type.revision,
         name=service_type.name,

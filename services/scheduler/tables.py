@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, Integer, Interval, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, Interval, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.audit import AuditTrail
 from shared.db import UTCDateTime, new_metadata
 from shared.outbox import EventTables
 
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 
 
 EVENTS = EventTables(Base.metadata)
+AUDIT = AuditTrail(Base.metadata)
 
 
 class Practice(Base):
@@ -48,6 +50,34 @@ class Practitioner(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     time_zone: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    location: Mapped[str | None] = mapped_column(String(300))
+    # Secret of the practitioner's iCal feed URL; None until first asked for.
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class WorkingHours(Base):
+    """A weekly working period in the practitioner's own time zone (minutes after midnight)."""
+
+    __tablename__ = "working_hours"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class TimeOff(Base):
+    """A one-off exception: ``time_off`` (not bookable) or ``extra`` (bookable outside the
+    weekly hours)."""
+
+    __tablename__ = "time_off"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="time_off")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(300))
 
 
 class Client(Base):
@@ -64,6 +94,7 @@ class Client(Base):
     email_consent: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class ServiceType(Base):
@@ -78,10 +109,14 @@ class ServiceType(Base):
 
 
 class Appointment(Base):
+    """On PostgreSQL the migration adds two exclusion constraints (btree_gist) so that no two
+    active appointments of one practitioner, or of one client, overlap in time."""
+
     __tablename__ = "appointment"
     __table_args__ = (
         Index("ix_appointment_practitioner_time", "practitioner_id", "starts_at"),
         Index("ix_appointment_client_time", "client_id", "starts_at"),
+        Index("ix_appointment_course", "course_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer, default=1)
@@ -96,6 +131,10 @@ class Appointment(Base):
     location: Mapped[str | None] = mapped_column(String(300))
     notes: Mapped[str | None] = mapped_column(Text)
     booked_by: Mapped[str] = mapped_column(String(36))
+    cancelled_by: Mapped[str | None] = mapped_column(String(20))
+    cancellation_reason: Mapped[str | None] = mapped_column(String(500))
+    late_cancellation: Mapped[bool] = mapped_column(default=False, server_default=false())
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # What the other services reported back, shown at the desk.

@@ -1,0 +1,245 @@
+"""Booking single appointments and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import jsonify
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.scheduler import domain
+from services.scheduler.api.common import api, appointment_json, audit
+from services.scheduler.events import appointment_event
+from services.scheduler.tables import (
+    Appointment,
+    Client,
+    IdempotentRequest,
+    Practitioner,
+    ServiceType,
+)
+from shared.auth import current_principal
+from shared.contracts.appointments import AppointmentBooked
+from shared.http import Problem, conflict, not_found, parse_body, parse_query
+from shared.idempotency import replay_or_run
+from shared.web import runtime
+
+
+def _whole_minutes(value: datetime) -> datetime:
+    if value.second or value.microsecond:
+        raise ValueError("must be on a whole minute")
+    return value
+
+
+class BookAppointment(BaseModel):
+    client_id: str = Field(min_length=1, max_length=36)
+    practitioner_id: str = Field(min_length=1, max_length=36)
+    service_type_id: str = Field(min_length=1, max_length=36)
+    starts_at: AwareDatetime
+    location: str | None = Field(default=None, max_length=300)
+
+    @field_validator("starts_at")
+    @classmethod
+    def _whole(cls, value: datetime) -> datetime:
+        return _whole_minutes(value)
+
+
+class AppointmentQuery(BaseModel):
+    starts_from: AwareDatetime | None = Field(default=None, alias="from")
+    starts_to: AwareDatetime | None = Field(default=None, alias="to")
+    practitioner_id: str | None = None
+    client_id: str | None = None
+    course_id: str | None = None
+    status: str | None = None
+
+
+def booking_parties(
+    session: Session, client_id: str, practitioner_id: str, service_type_id: str
+) -> tuple[Client, Practitioner, ServiceType]:
+    client = session.get(Client, client_id)
+    practitioner = session.get(Practitioner, practitioner_id)
+    service_type = session.get(ServiceType, service_type_id)
+    missing = [
+        name
+        for name, row in (
+            ("client_id", client),
+            ("practitioner_id", practitioner),
+            ("service_type_id", service_type),
+        )
+        if row is None or not row.active
+    ]
+    if missing:
+        raise Problem(
+            422,
+            "Invalid request",
+            "Unknown or inactive " + ", ".join(missing) + ".",
+            errors=[{"field": m, "message": "not found"} for m in missing],
+        )
+    assert client is not None and practitioner is not None and service_type is not None
+    return client, practitioner, service_type
+
+
+def refuse_past(starts_at: datetime, now: datetime, field: str = "starts_at") -> None:
+    if starts_at <= now:
+        raise Problem(
+            422,
+            "Invalid request",
+            "A session can only be booked in the future.",
+            errors=[{"field": field, "message": "must be in the future"}],
+        )
+
+
+def new_appointment(
+    session: Session,
+    *,
+    client: Client,
+    practitioner: Practitioner,
+    service_type: ServiceType,
+    wanted: domain.Interval,
+    location: str | None,
+    booked_by: str,
+    now: datetime,
+    course_id: str | None = None,
+) -> Appointment:
+    """Insert a booked appointment, emit appointment.booked and audit it (caller checked
+    overlaps; the database refuses any that slipped through)."""
+    rt = runtime()
+    appointment = Appointment(
+        id=str(uuid.uuid4()),
+        sequence=1,
+        status="booked",
+        client_id=client.id,
+        practitioner_id=practitioner.id,
+        service_type_id=service_type.id,
+        starts_at=wanted.start,
+        ends_at=wanted.end,
+        time_zone=practitioner.time_zone,
+        location=location if location is not None else practitioner.location,
+        course_id=course_id,
+        booked_by=booked_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appointment)
+    session.flush()
+    rt.emitter.emit(session, appointment_event(AppointmentBooked, appointment))
+    audit(
+        session,
+        "appointment.booked",
+        "appointment",
+        appointment.id,
+        None,
+        appointment_json(appointment),
+    )
+    return appointment
+
+
+@api.post("/appointments")
+def book_appointment() -> Any:
+    body = parse_body(BookAppointment)
+    rt = runtime()
+    user = current_principal()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+
+        def book() -> tuple[dict[str, Any], int]:
+            client, practitioner, service_type = booking_parties(
+                session, body.client_id, body.practitioner_id, body.service_type_id
+            )
+            refuse_past(body.starts_at, now)
+            wanted = domain.session_interval(body.starts_at, service_type.duration)
+            refuse_overlap(session, wanted, body.practitioner_id, body.client_id)
+            appointment = new_appointment(
+                session,
+                client=client,
+                practitioner=practitioner,
+                service_type=service_type,
+                wanted=wanted,
+                location=body.location,
+                booked_by=user.user_id,
+                now=now,
+            )
+            return appointment_json(appointment), 201
+
+        response, replayed = replay_or_run(
+            session, IdempotentRequest.__table__, user.user_id, now, book
+        )
+    if not replayed:
+        rt.outbox_written()
+    response.headers["Location"] = f"/api/v1/appointments/{response.json['id']}"  # type: ignore[index]
+    return response
+
+
+def overlapping(
+    session: Session,
+    wanted: domain.Interval,
+    practitioner_id: str,
+    client_id: str,
+    ignore: frozenset[str] = frozenset(),
+) -> Appointment | None:
+    rows = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.status.in_(domain.ACTIVE_STATUSES),
+            Appointment.starts_at < wanted.end,
+            Appointment.ends_at > wanted.start,
+            (Appointment.practitioner_id == practitioner_id) | (Appointment.client_id == client_id),
+        )
+        .order_by(Appointment.starts_at)
+    ).all()
+    return next((row for row in rows if row.id not in ignore), None)
+
+
+def conflict_problem(clash: Appointment, practitioner_id: str) -> Problem:
+    who = "practitioner" if clash.practitioner_id == practitioner_id else "client"
+    return conflict(
+        f"The {who} already has a session from {clash.starts_at.isoformat()} "
+        f"to {clash.ends_at.isoformat()}.",
+        conflicting_appointment_id=clash.id,
+        conflicting_starts_at=clash.starts_at.isoformat(),
+        conflicting_ends_at=clash.ends_at.isoformat(),
+    )
+
+
+def refuse_overlap(
+    session: Session,
+    wanted: domain.Interval,
+    practitioner_id: str,
+    client_id: str,
+    ignore: frozenset[str] = frozenset(),
+) -> None:
+    clash = overlapping(session, wanted, practitioner_id, client_id, ignore)
+    if clash is not None:
+        raise conflict_problem(clash, practitioner_id)
+
+
+@api.get("/appointments/<appointment_id>")
+def get_appointment(appointment_id: str) -> Any:
+    with runtime().db.sessions() as session:
+        appointment = session.get(Appointment, appointment_id)
+        if appointment is None:
+            raise not_found("appointment")
+        return jsonify(appointment_json(appointment))
+
+
+@api.get("/appointments")
+def list_appointments() -> Any:
+    query = parse_query(AppointmentQuery)
+    statement = select(Appointment).order_by(Appointment.starts_at).limit(1000)
+    if query.starts_from:
+        statement = statement.where(Appointment.starts_at >= query.starts_from)
+    if query.starts_to:
+        statement = statement.where(Appointment.starts_at < query.starts_to)
+    if query.practitioner_id:
+        statement = statement.where(Appointment.practitioner_id == query.practitioner_id)
+    if query.client_id:
+        statement = statement.where(Appointment.client_id == query.client_id)
+    if query.course_id:
+        statement = statement.where(Appointment.course_id == query.course_id)
+    if query.status:
+        statement = statement.where(Appointment.status == query.status)
+    with runtime().db.sessions() as session:
+        return jsonify(items=[appointment_json(a) for a in session.scalars(statement)])

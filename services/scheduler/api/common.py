@@ -1,0 +1,156 @@
+"""What the scheduler's API modules share: the blueprint, representations, audit and PATCH."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from services.scheduler.tables import AUDIT, Appointment, Client, Practitioner, ServiceType
+from shared.auth import current_principal
+from shared.http import Problem
+from shared.web import runtime
+
+api = Blueprint("scheduler_api", __name__, url_prefix="/api/v1")
+M = TypeVar("M", bound=BaseModel)
+
+
+def audit(
+    session: Session,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    actor: tuple[str, str] | None = None,
+) -> None:
+    """Write who did what to which row, in the caller's transaction."""
+    if actor is None:
+        user = current_principal()
+        actor = (user.user_id, user.role)
+    AUDIT.record(
+        session,
+        at=runtime().clock.now(),
+        actor_id=actor[0],
+        actor_role=actor[1],
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def patch_body(model: type[M], current: dict[str, Any]) -> M:
+    """A PATCH body merged over the current values, validated as a whole (422 otherwise)."""
+    if not request.is_json:
+        raise Problem(415, "Unsupported media type", "Send the request body as application/json.")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise Problem(400, "Malformed request", "The request body must be a JSON object.")
+    unknown = sorted(set(payload) - set(model.model_fields))
+    if unknown:
+        raise Problem(
+            422,
+            "Invalid request",
+            "These fields cannot be changed here: " + ", ".join(unknown) + ".",
+            errors=[{"field": f, "message": "unknown field"} for f in unknown],
+        )
+    try:
+        return model.model_validate({**current, **payload})
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Problem(422, "Invalid request", detail, errors=errors) from exc
+
+
+def require_practitioner_access(practitioner_id: str) -> None:
+    """Admins manage every practitioner's schedule; a practitioner manages their own."""
+    user = current_principal()
+    if user.is_admin or (user.role == "practitioner" and user.practitioner_id == practitioner_id):
+        return
+    raise Problem(
+        403, "Not allowed", "Only an admin or the practitioner themself can change this schedule."
+    )
+
+
+# -- representations -----------------------------------------------------------------------
+
+
+def appointment_json(a: Appointment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "sequence": a.sequence,
+        "status": a.status,
+        "client_id": a.client_id,
+        "practitioner_id": a.practitioner_id,
+        "service_type_id": a.service_type_id,
+        "starts_at": a.starts_at.isoformat(),
+        "ends_at": a.ends_at.isoformat(),
+        "time_zone": a.time_zone,
+        "course_id": a.course_id,
+        "location": a.location,
+        "reminder_status": a.reminder_status,
+        "reminders_planned": a.reminders_planned,
+        "invoice_status": a.invoice_status,
+        "invoice_number": a.invoice_number,
+        "cancelled_by": a.cancelled_by,
+        "cancellation_reason": a.cancellation_reason,
+        "late_cancellation": bool(a.late_cancellation),
+    }
+
+
+def client_json(c: Client) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "revision": c.revision,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "email": c.email,
+        "phone": c.phone,
+        "time_zone": c.time_zone,
+        "preferred_channels": [x for x in c.preferred_channels.split(",") if x],
+        "sms_consent": c.sms_consent,
+        "email_consent": c.email_consent,
+        "active": c.active,
+    }
+
+
+def practitioner_json(p: Practitioner) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "revision": p.revision,
+        "display_name": p.display_name,
+        "email": p.email,
+        "time_zone": p.time_zone,
+        "buffer_minutes": p.buffer_minutes,
+        "location": p.location,
+        "active": p.active,
+    }
+
+
+def service_type_json(s: ServiceType) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "revision": s.revision,
+        "name": s.name,
+        "cpt_code": s.cpt_code,
+        "duration": iso_duration(s.duration),
+        "duration_minutes": int(s.duration.total_seconds() // 60),
+        "billable": s.billable,
+        "active": s.active,
+    }
+
+
+def iso_duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes or not hours else "")

@@ -1,0 +1,160 @@
+"""Practice settings and staff users (admins only change them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, Literal
+
+from flask import jsonify
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from services.scheduler.api.common import api, audit
+from services.scheduler.domain import is_time_zone
+from services.scheduler.tables import Practice, Practitioner, StaffUser
+from services.scheduler.validation import normalise_email, normalise_phone
+from shared.auth import require_role
+from shared.http import Problem, conflict, not_found, parse_body
+from shared.web import runtime
+
+
+class PracticeSettings(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    time_zone: str
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    cancellation_window_hours: float = Field(ge=0, le=24 * 14)
+    phone: str | None = Field(default=None, max_length=40)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise ValueError("is not an IANA time zone such as America/New_York")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value and value.strip() else None
+
+
+def practice_json(p: Practice) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "time_zone": p.time_zone,
+        "currency": p.currency,
+        "cancellation_window_hours": p.cancellation_window.total_seconds() / 3600,
+        "phone": p.phone,
+    }
+
+
+@api.get("/practice")
+def get_practice() -> Any:
+    with runtime().db.sessions() as session:
+        practice = session.scalars(select(Practice)).first()
+        if practice is None:
+            raise Problem(404, "Not set up", "The practice has not been set up yet.")
+        return jsonify(practice_json(practice))
+
+
+@api.put("/practice")
+@require_role("admin")
+def put_practice() -> Any:
+    body = parse_body(PracticeSettings)
+    with runtime().db.transaction() as session:
+        practice = session.scalars(select(Practice)).first()
+        before = practice_json(practice) if practice else None
+        if practice is None:
+            practice = Practice(id=str(uuid.uuid4()))
+            session.add(practice)
+        practice.name = body.name
+        practice.time_zone = body.time_zone
+        practice.currency = body.currency
+        practice.cancellation_window = timedelta(hours=body.cancellation_window_hours)
+        practice.phone = body.phone
+        session.flush()
+        after = practice_json(practice)
+        audit(session, "practice.updated", "practice", practice.id, before, after)
+    return jsonify(after)
+
+
+# -- staff users -----------------------------------------------------------------------------
+
+
+class NewStaffUser(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["front_desk", "practitioner", "admin"]
+    password: str = Field(min_length=10, max_length=200)
+    practitioner_id: str | None = Field(default=None, max_length=36)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value).lower()
+
+
+def staff_json(u: StaffUser) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "email": u.email,
+        "name": u.name,
+        "role": u.role,
+        "practitioner_id": u.practitioner_id,
+        "active": u.active,
+    }
+
+
+@api.get("/staff")
+@require_role("admin")
+def list_staff() -> Any:
+    with runtime().db.sessions() as session:
+        rows = session.scalars(select(StaffUser).order_by(StaffUser.name))
+        return jsonify(items=[staff_json(u) for u in rows])
+
+
+@api.post("/staff")
+@require_role("admin")
+def create_staff() -> Any:
+    body = parse_body(NewStaffUser)
+    if body.role == "practitioner" and not body.practitioner_id:
+        raise Problem(
+            422,
+            "Invalid request",
+            "A practitioner's login needs the practitioner_id it belongs to.",
+            errors=[{"field": "practitioner_id", "message": "required for the practitioner role"}],
+        )
+    with runtime().db.transaction() as session:
+        if session.scalars(select(StaffUser).where(StaffUser.email == body.email)).first():
+            raise conflict(f"There is already a staff user with the email {body.email}.")
+        if body.practitioner_id and session.get(Practitioner, body.practitioner_id) is None:
+            raise not_found("practitioner")
+        user = StaffUser(
+            id=str(uuid.uuid4()),
+            email=body.email,
+            name=body.name.strip(),
+            role=body.role,
+            password_hash=generate_password_hash(body.password),
+            practitioner_id=body.practitioner_id,
+            active=True,
+        )
+        session.add(user)
+        session.flush()
+        audit(session, "staff.created", "staff_user", user.id, None, staff_json(user))
+    return jsonify(staff_json(user)), 201, {"Location": f"/api/v1/staff/{user.id}"}
+
+
+@api.post("/staff/<user_id>/deactivate")
+@require_role("admin")
+def deactivate_staff(user_id: str) -> Any:
+    with runtime().db.transaction() as session:
+        user = session.get(StaffUser, user_id)
+        if user is None:
+            raise not_found("staff user")
+        before = staff_json(user)
+        user.active = False
+        session.flush()
+        audit(session, "staff.deactivated", "staff_user", user.id, before, staff_json(user))
+    return jsonify(staff_json(user))

@@ -1,0 +1,314 @@
+"""Practice settings, staff users, practitioners (hours, time off, buffer), clients and
+service types over the scheduler's HTTP API, on real PostgreSQL: every change is audited and
+published through the outbox with the next revision; a rejected request changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.scheduler.tables import Client
+from shared.demo import demo_id
+from tests.integration.test_scheduler_support import (
+    SchedulerSystem,
+    audit_entries,
+    outbox_events,
+    scheduler_only,
+)
+
+
+@pytest.fixture
+def scheduler_system(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
+    with scheduler_only(system_env) as s:
+        yield s
+
+
+def test_practice_settings_are_read_by_staff_and_changed_by_admins(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    shown = scheduler_system.call("scheduler", "GET", "/api/v1/practice")
+    assert shown.status_code == 200
+    assert shown.json["cancellation_window_hours"] == 24
+    settings = {
+        "name": "Harbour Street Therapy",
+        "time_zone": "America/New_York",
+        "currency": "USD",
+        "cancellation_window_hours": 48,
+        "phone": "(617) 555-0100",
+    }
+    refused = scheduler_system.call("scheduler", "PUT", "/api/v1/practice", json=settings)
+    assert refused.status_code == 403
+    assert refused.mimetype == "application/problem+json"
+    changed = scheduler_system.call(
+        "scheduler", "PUT", "/api/v1/practice", admin=True, json=settings
+    )
+    assert changed.status_code == 200, changed.json
+    assert changed.json["cancellation_window_hours"] == 48
+    assert changed.json["phone"] == "+16175550100"
+    bad = scheduler_system.call(
+        "scheduler", "PUT", "/api/v1/practice", admin=True, json=settings | {"time_zone": "Mars"}
+    )
+    assert bad.status_code == 422
+    assert "time_zone" in bad.json["detail"]
+    assert (
+        scheduler_system.call("scheduler", "GET", "/api/v1/practice").json[
+            "cancellation_window_hours"
+        ]
+        == 48
+    )
+    entries = audit_entries(scheduler_system, entity="practice")
+    assert [e["action"] for e in entries] == ["practice.updated"]
+    assert entries[0]["before"]["cancellation_window_hours"] == 24
+    assert entries[0]["after"]["cancellation_window_hours"] == 48
+
+
+def test_admins_create_list_and_deactivate_staff_users(scheduler_system: SchedulerSystem) -> None:
+    new_user = {
+        "email": "Reception2@HarbourStreet.example",
+        "name": "Second Desk",
+        "role": "front_desk",
+        "password": "a-long-password",
+    }
+    assert (
+        scheduler_system.call("scheduler", "POST", "/api/v1/staff", json=new_user).status_code
+        == 403
+    )
+    created = scheduler_system.call("scheduler", "POST", "/api/v1/staff", admin=True, json=new_user)
+    assert created.status_code == 201, created.json
+    assert created.json["email"] == "reception2@harbourstreet.example"
+    again = scheduler_system.call("scheduler", "POST", "/api/v1/staff", admin=True, json=new_user)
+    assert again.status_code == 409
+    practitioner_without_link = new_user | {
+        "email": "p@harbourstreet.example",
+        "role": "practitioner",
+    }
+    assert (
+        scheduler_system.call(
+            "scheduler", "POST", "/api/v1/staff", admin=True, json=practitioner_without_link
+        ).status_code
+        == 422
+    )
+    client = scheduler_system.apps["scheduler"].test_client()
+    sign_in = {"email": "reception2@harbourstreet.example", "password": "a-long-password"}
+    assert client.post("/api/v1/auth/token", json=sign_in).status_code == 200
+    listed = scheduler_system.call("scheduler", "GET", "/api/v1/staff", admin=True).json["items"]
+    assert "reception2@harbourstreet.example" in [u["email"] for u in listed]
+    gone = scheduler_system.call(
+        "scheduler", "POST", f"/api/v1/staff/{created.json['id']}/deactivate", admin=True
+    )
+    assert gone.status_code == 200 and gone.json["active"] is False
+    assert client.post("/api/v1/auth/token", json=sign_in).status_code == 401
+
+
+def test_practitioners_are_created_updated_and_published_with_revisions(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    body = {
+        "display_name": "Dr. Lena Fischer",
+        "email": "lena@harbourstreet.example",
+        "time_zone": "Europe/Berlin",
+        "buffer_minutes": 15,
+        "location": "Room 5",
+    }
+    assert (
+        scheduler_system.call("scheduler", "POST", "/api/v1/practitioners", json=body).status_code
+        == 403
+    )
+    created = scheduler_system.call(
+        "scheduler", "POST", "/api/v1/practitioners", admin=True, json=body
+    )
+    assert created.status_code == 201, created.json
+    pid = created.json["id"]
+    bad = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/practitioners/{pid}", admin=True, json={"time_zone": "x"}
+    )
+    assert bad.status_code == 422
+    updated = scheduler_system.call(
+        "scheduler",
+        "PATCH",
+        f"/api/v1/practitioners/{pid}",
+        admin=True,
+        json={"time_zone": "Europe/Lisbon", "buffer_minutes": 5},
+    )
+    assert updated.status_code == 200, updated.json
+    assert (updated.json["revision"], updated.json["time_zone"]) == (2, "Europe/Lisbon")
+    assert updated.json["display_name"] == "Dr. Lena Fischer"
+    registered = [
+        e
+        for e in outbox_events(scheduler_system, "practitioner.registered")
+        if e["practitioner_id"] == pid
+    ]
+    assert [(e["revision"], e["time_zone"]) for e in registered] == [(1, "Europe/Berlin")]
+    assert [
+        (e["revision"], e["time_zone"])
+        for e in outbox_events(scheduler_system, "practitioner.updated")
+    ] == [(2, "Europe/Lisbon")]
+    actions = [
+        e["action"] for e in audit_entries(scheduler_system, entity="practitioner", entity_id=pid)
+    ]
+    assert actions == ["practitioner.updated", "practitioner.registered"]
+
+
+def test_weekly_hours_and_time_off(scheduler_system: SchedulerSystem) -> None:
+    pid = demo_id("dr-rivera")
+    hours = {
+        "periods": [
+            {"weekday": "monday", "start": "09:00", "end": "12:00"},
+            {"weekday": "monday", "start": "13:00", "end": "17:30"},
+            {"weekday": "thursday", "start": "14:00", "end": "20:00"},
+        ]
+    }
+    # The front desk may read but not change a practitioner's schedule.
+    path = f"/api/v1/practitioners/{pid}/working-hours"
+    assert scheduler_system.call("scheduler", "PUT", path, json=hours).status_code == 403
+    saved = scheduler_system.call("scheduler", "PUT", path, admin=True, json=hours)
+    assert saved.status_code == 200, saved.json
+    assert scheduler_system.call("scheduler", "GET", path).json == {
+        "time_zone": "America/New_York",
+        "periods": hours["periods"],
+    }
+    overlapping = {
+        "periods": [*hours["periods"], {"weekday": "monday", "start": "11:00", "end": "14:00"}]
+    }
+    refused = scheduler_system.call("scheduler", "PUT", path, admin=True, json=overlapping)
+    assert refused.status_code == 422
+    assert "overlap" in refused.json["detail"]
+    assert scheduler_system.call("scheduler", "GET", path).json["periods"] == hours["periods"]
+
+    off = scheduler_system.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/practitioners/{pid}/time-off",
+        admin=True,
+        json={
+            "starts_at": "2030-07-01T00:00:00-04:00",
+            "ends_at": "2030-07-08T00:00:00-04:00",
+            "reason": "Holiday",
+        },
+    )
+    assert off.status_code == 201, off.json
+    listed = scheduler_system.call(
+        "scheduler", "GET", f"/api/v1/practitioners/{pid}/time-off"
+    ).json["items"]
+    assert [(t["kind"], t["starts_at"]) for t in listed] == [
+        ("time_off", "2030-07-01T04:00:00+00:00")
+    ]
+    backwards = scheduler_system.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/practitioners/{pid}/time-off",
+        admin=True,
+        json={"starts_at": "2030-07-08T00:00:00Z", "ends_at": "2030-07-01T00:00:00Z"},
+    )
+    assert backwards.status_code == 422
+    removed = scheduler_system.call(
+        "scheduler", "DELETE", f"/api/v1/practitioners/{pid}/time-off/{off.json['id']}", admin=True
+    )
+    assert removed.status_code == 204
+    assert (
+        scheduler_system.call("scheduler", "GET", f"/api/v1/practitioners/{pid}/time-off").json[
+            "items"
+        ]
+        == []
+    )
+
+
+def test_a_client_update_is_validated_and_published_with_the_next_revision(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    cid = demo_id("client-jordan")
+    bad = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/clients/{cid}", json={"phone": "12"}
+    )
+    assert bad.status_code == 422
+    assert "phone" in bad.json["detail"]
+    no_contact = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/clients/{cid}", json={"phone": None}
+    )  # Jordan consented to SMS: the number cannot simply go
+    assert no_contact.status_code == 422
+    unknown = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/clients/{cid}", json={"revision": 9}
+    )
+    assert unknown.status_code == 422
+    assert scheduler_system.rows("scheduler", Client, Client.id == cid)[0].revision == 1
+    changed = scheduler_system.call(
+        "scheduler",
+        "PATCH",
+        f"/api/v1/clients/{cid}",
+        json={"phone": "617 555 0199", "time_zone": "America/Los_Angeles"},
+    )
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["phone"], changed.json["revision"]) == ("+16175550199", 2)
+    published = outbox_events(scheduler_system, "client.updated")
+    assert [(e["client_id"], e["revision"], e["phone"]) for e in published] == [
+        (cid, 2, "+16175550199")
+    ]
+    entry = audit_entries(scheduler_system, entity="client", entity_id=cid)[0]
+    assert (entry["before"]["phone"], entry["after"]["phone"]) == ("+16175550123", "+16175550199")
+
+
+def test_service_types_are_defined_and_updated_by_admins(scheduler_system: SchedulerSystem) -> None:
+    body = {"name": "IPT session (60 min)", "duration_minutes": 60, "cpt_code": "90837"}
+    assert (
+        scheduler_system.call("scheduler", "POST", "/api/v1/service-types", json=body).status_code
+        == 403
+    )
+    created = scheduler_system.call(
+        "scheduler", "POST", "/api/v1/service-types", admin=True, json=body
+    )
+    assert created.status_code == 201, created.json
+    assert created.json["duration"] == "PT1H"
+    sid = created.json["id"]
+    bad = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/service-types/{sid}", admin=True, json={"cpt_code": "x"}
+    )
+    assert bad.status_code == 422
+    updated = scheduler_system.call(
+        "scheduler",
+        "PATCH",
+        f"/api/v1/service-types/{sid}",
+        admin=True,
+        json={"billable": False, "active": False},
+    )
+    assert updated.status_code == 200
+    assert (updated.json["revision"], updated.json["billable"], updated.json["active"]) == (
+        2,
+        False,
+        False,
+    )
+    defined = [
+        e
+        for e in outbox_events(scheduler_system, "service_type.defined")
+        if e["service_type_id"] == sid
+    ]
+    assert [(e["revision"], e["duration"]) for e in defined] == [(1, "PT1H")]
+    assert [
+        (e["revision"], e["active"])
+        for e in outbox_events(scheduler_system, "service_type.updated")
+    ] == [(2, False)]
+    # An inactive service type cannot be booked.
+    booking = scheduler_system.book(service_type="ipt-session")
+    assert booking.status_code == 201
+    refused = scheduler_system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/appointments",
+        json={
+            "client_id": demo_id("client-priya"),
+            "practitioner_id": demo_id("sam-okafor"),
+            "service_type_id": sid,
+            "starts_at": "2031-01-06T15:00:00Z",
+        },
+    )
+    assert refused.status_code == 422
+
+
+def test_the_audit_log_is_for_admins_only(scheduler_system: SchedulerSystem) -> None:
+    assert scheduler_system.call("scheduler", "GET", "/api/v1/audit").status_code == 403
+    booked = scheduler_system.book()
+    assert booked.status_code == 201
+    entries = audit_entries(scheduler_system, entity="appointment", entity_id=booked.json["id"])
+    assert [(e["action"], e["actor_role"]) for e in entries] == [
+        ("appointment.booked", "front_desk")
+    ]
