@@ -87,3 +87,62 @@ def _after_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
         return due
     day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
     return datetime.combine(day, quiet.end, tzinfo=zone).astimezone(due.tzinfo)
+
+
+@dataclass(frozen=True)
+class SmsCaps:
+    """Reminder SMS per client per local calendar day and ISO week. Confirmations and notices
+    are answers to something the practice just did, so they neither count nor get dropped."""
+
+    per_day: int = 1
+    per_week: int = 3
+
+
+def counts_against_caps(kind: str, channel: str) -> bool:
+    return kind == "reminder" and channel == "sms"
+
+
+def apply_sms_caps(
+    planned: list[Planned], already: list[datetime], time_zone: str, caps: SmsCaps = SmsCaps()
+) -> tuple[list[Planned], list[Planned]]:
+    """Split ``planned`` into (kept, dropped) given the client's other capped SMS due times."""
+    zone = ZoneInfo(time_zone)
+    taken = [due.astimezone(zone).date() for due in already]
+    kept: list[Planned] = []
+    dropped: list[Planned] = []
+    for p in sorted(planned, key=lambda p: p.due_at):
+        if not counts_against_caps(p.kind, p.channel):
+            kept.append(p)
+            continue
+        day = p.due_at.astimezone(zone).date()
+        same_day = sum(1 for d in taken if d == day)
+        same_week = sum(1 for d in taken if d.isocalendar()[:2] == day.isocalendar()[:2])
+        if same_day >= caps.per_day or same_week >= caps.per_week:
+            dropped.append(p)
+        else:
+            taken.append(day)
+            kept.append(p)
+    return sorted(kept, key=lambda p: (p.due_at, p.channel)), dropped
+
+
+def plan_notice(
+    kind: str,
+    channels: tuple[str, ...],
+    recipient: Recipient,
+    now: datetime,
+    starts_at: datetime,
+    quiet: QuietHours = QuietHours(),
+) -> Planned | None:
+    """One notice (reschedule or cancellation) on the first channel the client can use. Held
+    until quiet hours end unless that would be after the session: then it goes now, because
+    the client would otherwise turn up for it (or miss it)."""
+    channel = next((c for c in channels if c in recipient.channels), None)
+    if channel is None or starts_at <= now:
+        return None
+    due = _after_quiet(now, ZoneInfo(recipient.time_zone), quiet)
+    return Planned(kind, channel, due if due < starts_at else now)
+
+
+def other_channel(channel: str, recipient: Recipient) -> str | None:
+    """Where a message that failed for good may go instead."""
+    return next((c for c in sorted(recipient.channels) if c != channel), None)

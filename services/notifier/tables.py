@@ -1,10 +1,11 @@
-"""The notifier's own database: its copies of clients and appointments, and reminders."""
+"""The notifier's own database: its copies of clients, practitioners and appointments, the
+reminder policy and templates, reminders, every message in and out, and the desk inbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, new_metadata
@@ -20,19 +21,30 @@ EVENTS = EventTables(Base.metadata)
 
 
 class ClientContact(Base):
-    """Projection of client.* events: only what reminders need."""
+    """Projection of client.* events: only what reminders need, plus the client's SMS opt-out
+    (which the notifier owns: it hears STOP and START)."""
 
     __tablename__ = "client_contact"
     client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
     first_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
     time_zone: Mapped[str] = mapped_column(String(64))
     preferred_channels: Mapped[str] = mapped_column(String(40))
     sms_consent: Mapped[bool]
     email_consent: Mapped[bool]
     active: Mapped[bool]
+    sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class PractitionerName(Base):
+    """Projection of practitioner.* events: the name a message may carry."""
+
+    __tablename__ = "practitioner_name"
+    practitioner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    display_name: Mapped[str] = mapped_column(String(200))
 
 
 class AppointmentView(Base):
@@ -46,9 +58,13 @@ class AppointmentView(Base):
     practitioner_id: Mapped[str] = mapped_column(String(36))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+    service_type_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class Reminder(Base):
+    """One message to send: planned -> sending -> sent, or failed / cancelled / skipped /
+    unknown (the worker stopped between "sending" and "sent"; never resent blindly)."""
+
     __tablename__ = "reminder"
     __table_args__ = (Index("ix_reminder_due", "status", "due_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -63,3 +79,79 @@ class Reminder(Base):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    sending_since: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    fallback_of: Mapped[str | None] = mapped_column(String(36))
+
+
+class Message(Base):
+    """The message log: every message handed to a channel, and what became of it."""
+
+    __tablename__ = "message"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reminder_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    appointment_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(30))
+    recipient: Mapped[str] = mapped_column(String(320))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SandboxMessage(Base):
+    """What the sandbox channel "sent" (embedded default): the whole message, for the desk."""
+
+    __tablename__ = "sandbox_message"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """An SMS a client sent us; the desk inbox is the ones that need a person."""
+
+    __tablename__ = "inbound_message"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    appointment_id: Mapped[str | None] = mapped_column(String(36))
+    body: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(20))
+    needs_desk: Mapped[bool]
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class PolicyRecord(Base):
+    """The reminder policy: scope "practice" or a service type id; ``document`` is its wire form."""
+
+    __tablename__ = "reminder_policy"
+    scope: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(320))
+
+
+class TemplateRecord(Base):
+    """A template edited by the practice; defaults live in templates.py."""
+
+    __tablename__ = "message_template"
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]

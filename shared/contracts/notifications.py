@@ -23,6 +23,7 @@ class PlannedReminder(Contract):
     channel: Literal["sms", "email"]
     kind: str
     due_at: AwareDatetime
+    status: str = "planned"  # planned, sending or sent (added within v1)
 
 
 RemindersPlanned.model_rebuild()

@@ -1,0 +1,90 @@
+"""The notifier's business metrics. The due-but-unsent backlog is read from the database at
+scrape time, so any process (web or worker) reports the true number."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REMINDERS_PLANNED = Counter(
+    "rapport_reminders_planned_total", "Reminders planned", ["channel", "kind"]
+)
+REMINDERS_CAPPED = Counter(
+    "rapport_reminders_capped_total", "Reminder SMS not planned: over the client's cap", ["channel"]
+)
+REMINDERS_SENT = Counter(
+    "rapport_reminders_sent_total", "Reminders handed to the provider", ["channel", "kind"]
+)
+REMINDERS_FAILED = Counter(
+    "rapport_reminders_failed_total", "Reminders that failed, by reason", ["channel", "reason"]
+)
+REMINDER_RETRIES = Counter(
+    "rapport_reminder_retries_total", "Transient send failures retried later", ["channel"]
+)
+MESSAGES_DELIVERED = Counter(
+    "rapport_messages_delivered_total", "Messages the carrier reported delivered", ["channel"]
+)
+MESSAGES_UNDELIVERED = Counter(
+    "rapport_messages_undelivered_total",
+    "Messages the carrier reported failed or undelivered",
+    ["channel", "status"],
+)
+OPT_OUTS = Counter(
+    "rapport_sms_opt_outs_total", "STOP (opted_out=true) and START replies", ["opted_out"]
+)
+INBOUND = Counter("rapport_inbound_sms_total", "SMS replies received, by intent", ["intent"])
+LATENESS = Histogram(
+    "rapport_reminder_lateness_seconds",
+    "How long after its due time a reminder was handed to the provider",
+    ["channel"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 7200),
+)
+
+BacklogSource = Callable[[], Iterable[tuple[str, int, float]]]
+
+
+class DueBacklogCollector(Collector):
+    """rapport_reminders_due_backlog{channel} and the age of the oldest one, per scrape."""
+
+    def __init__(self) -> None:
+        self._source: BacklogSource | None = None
+        self._lock = threading.Lock()
+
+    def set_source(self, source: BacklogSource) -> None:
+        with self._lock:
+            self._source = source
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        backlog = GaugeMetricFamily(
+            "rapport_reminders_due_backlog",
+            "Reminders due but not yet sent (planned, or sending)",
+            labels=["channel"],
+        )
+        age = GaugeMetricFamily(
+            "rapport_reminders_due_oldest_age_seconds",
+            "How long the oldest due-but-unsent reminder has been due",
+            labels=["channel"],
+        )
+        with self._lock:
+            source = self._source
+        rows: Iterable[tuple[str, int, float]] = ()
+        if source is not None:
+            try:
+                rows = list(source())
+            except Exception:  # a database outage must not break the scrape
+                rows = ()
+        seen = {channel: (count, oldest) for channel, count, oldest in rows}
+        for channel in ("sms", "email"):
+            count, oldest = seen.get(channel, (0, 0.0))
+            backlog.add_metric([channel], count)
+            age.add_metric([channel], oldest)
+        yield backlog
+        yield age
+
+
+DUE_BACKLOG = DueBacklogCollector()
+REGISTRY.register(DUE_BACKLOG)
