@@ -1,11 +1,26 @@
-"""What the scheduler does with other services' events: show their outcome at the desk."""
+"""What the scheduler does with other services' events: show reminder and invoice outcomes at
+the desk, and confirm a session when the client replies to confirm it."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from services.scheduler import domain, lifecycle
 from services.scheduler.tables import Appointment
-from shared.contracts.billing import InvoiceIssued
-from shared.contracts.notifications import RemindersPlanned
+from shared.contracts.appointments import AppointmentConfirmed
+from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided
+from shared.contracts.notifications import (
+    ClientReplied,
+    MessageDelivered,
+    MessageFailed,
+    ReminderFailed,
+    ReminderSent,
+    RemindersPlanned,
+)
 from shared.handlers import HandlerContext
+
+# Who the audit log names for changes made by a client's own reply.
+CLIENT_REPLY_ACTOR = ("client-reply", "client")
 
 
 def show_reminder_plan(event: RemindersPlanned, ctx: HandlerContext) -> None:
@@ -16,15 +31,116 @@ def show_reminder_plan(event: RemindersPlanned, ctx: HandlerContext) -> None:
     appointment.reminder_status = "planned" if event.reminders else "none"
 
 
+def _reminder_outcome(appointment_id: str | None, outcome: str, ctx: HandlerContext) -> None:
+    """planned → sent → delivered; failed unless a message already got through."""
+    if appointment_id is None:
+        return
+    appointment = ctx.session.get(Appointment, appointment_id)
+    if appointment is None:
+        return
+    current = appointment.reminder_status
+    if outcome == "sent" and current not in (None, "none", "planned"):
+        return
+    if outcome == "failed" and current == "delivered":
+        return
+    appointment.reminder_status = outcome
+
+
+def show_reminder_sent(event: ReminderSent, ctx: HandlerContext) -> None:
+    _reminder_outcome(event.appointment_id, "sent", ctx)
+
+
+def show_reminder_failed(event: ReminderFailed, ctx: HandlerContext) -> None:
+    _reminder_outcome(event.appointment_id, "failed", ctx)
+
+
+def show_message_delivered(event: MessageDelivered, ctx: HandlerContext) -> None:
+    _reminder_outcome(event.appointment_id, "delivered", ctx)
+
+
+def show_message_failed(event: MessageFailed, ctx: HandlerContext) -> None:
+    _reminder_outcome(event.appointment_id, "failed", ctx)
+
+
 def show_invoice(event: InvoiceIssued, ctx: HandlerContext) -> None:
     for appointment_id in event.appointment_ids:
         appointment = ctx.session.get(Appointment, appointment_id)
-        if appointment is not None:
-            appointment.invoice_status = "issued"
-            appointment.invoice_number = event.number
+        if appointment is None:
+            continue
+        # A paid or voided invoice arriving before its own issue event keeps its later state.
+        if appointment.invoice_number == event.number and appointment.invoice_status in {
+            "paid",
+            "void",
+        }:
+            continue
+        appointment.invoice_status = "issued"
+        appointment.invoice_number = event.number
+
+
+def show_invoice_paid(event: InvoicePaid, ctx: HandlerContext) -> None:
+    for appointment_id in event.appointment_ids:
+        appointment = ctx.session.get(Appointment, appointment_id)
+        if appointment is None:
+            continue
+        if appointment.invoice_number == event.number and appointment.invoice_status == "void":
+            continue
+        appointment.invoice_status = "paid"
+        appointment.invoice_number = event.number
+
+
+def show_invoice_voided(event: InvoiceVoided, ctx: HandlerContext) -> None:
+    for appointment_id in event.appointment_ids:
+        appointment = ctx.session.get(Appointment, appointment_id)
+        if appointment is None:
+            continue
+        if appointment.invoice_number not in (None, event.number):
+            continue  # a newer invoice already replaced the voided one
+        appointment.invoice_status = "void"
+        appointment.invoice_number = event.number
+
+
+def confirm_from_reply(event: ClientReplied, ctx: HandlerContext) -> None:
+    """A client's "yes" confirms the session it answered, or else their next booked one."""
+    if event.intent != "confirm":
+        return
+    if event.appointment_id is not None:
+        appointment = ctx.session.get(Appointment, event.appointment_id, with_for_update=True)
+        if appointment is None or appointment.client_id != event.client_id:
+            return
+    else:
+        appointment = ctx.session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.client_id == event.client_id,
+                Appointment.status.in_(domain.ACTIVE_STATUSES),
+                Appointment.starts_at > ctx.now,
+            )
+            .order_by(Appointment.starts_at)
+            .limit(1)
+            .with_for_update()
+        ).first()
+    if appointment is None or appointment.status != "booked" or appointment.starts_at <= ctx.now:
+        return  # already confirmed, cancelled or past: nothing to do
+    lifecycle.apply(
+        ctx.session,
+        appointment,
+        "confirm",
+        AppointmentConfirmed,
+        now=ctx.now,
+        emit=ctx.emit,
+        actor=CLIENT_REPLY_ACTOR,
+        audit_reason=f"client replied to confirm (message {event.message_id})",
+    )
 
 
 HANDLERS = {
     "reminder.planned": [show_reminder_plan],
+    "reminder.sent": [show_reminder_sent],
+    "reminder.failed": [show_reminder_failed],
+    "message.delivered": [show_message_delivered],
+    "message.failed": [show_message_failed],
     "invoice.issued": [show_invoice],
+    "invoice.paid": [show_invoice_paid],
+    "invoice.voided": [show_invoice_voided],
+    "client.replied": [confirm_from_reply],
 }

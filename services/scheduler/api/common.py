@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, request
@@ -27,14 +27,16 @@ def audit(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
     actor: tuple[str, str] | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Write who did what to which row, in the caller's transaction."""
+    """Write who did what to which row, in the caller's transaction (an event handler passes
+    its own ``actor`` and ``at``; a view's default is the signed-in user and now)."""
     if actor is None:
         user = current_principal()
         actor = (user.user_id, user.role)
     AUDIT.record(
         session,
-        at=runtime().clock.now(),
+        at=at or runtime().clock.now(),
         actor_id=actor[0],
         actor_role=actor[1],
         action=action,

@@ -1,0 +1,56 @@
+"""Applying one lifecycle step to an appointment, the same way from a view or a handler: the
+new status (or TransitionRefused), ``sequence`` + 1, its event, and an audit entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.scheduler import domain
+from services.scheduler.api.common import appointment_json
+from services.scheduler.events import appointment_event
+from services.scheduler.tables import AUDIT, Appointment
+from shared.contracts.appointments import AppointmentFacts
+
+
+def apply(
+    session: Session,
+    appointment: Appointment,
+    action: str,
+    event: type[AppointmentFacts],
+    *,
+    now: datetime,
+    emit: Callable[[AppointmentFacts], Any],
+    actor: tuple[str, str],
+    changes: dict[str, Any] | None = None,
+    audit_reason: str | None = None,
+    **extra: object,
+) -> None:
+    """Raises domain.TransitionRefused (changing nothing) when the status does not allow it."""
+    status = domain.next_status(
+        action, appointment.status, starts_at=appointment.starts_at, now=now
+    )
+    before = appointment_json(appointment)
+    for name, value in (changes or {}).items():
+        setattr(appointment, name, value)
+    appointment.status = status
+    appointment.sequence += 1
+    appointment.updated_at = now
+    session.flush()
+    contract = appointment_event(event, appointment, **extra)
+    emit(contract)
+    AUDIT.record(
+        session,
+        at=now,
+        actor_id=actor[0],
+        actor_role=actor[1],
+        action=contract.TYPE,
+        entity="appointment",
+        entity_id=appointment.id,
+        before=before,
+        after=appointment_json(appointment),
+        reason=audit_reason,
+    )
