@@ -1,37 +1,134 @@
-"""Billing's HTTP API: the fee schedule and invoices."""
+"""Billing's HTTP API for what the practice sets up: the fee schedule and practitioners' own
+fees, billing settings and cancellation policy, practitioners' and clients' billing details,
+and the audit trail of every money change."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, jsonify
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from services.billing.tables import Fee, Invoice, InvoiceLine
-from shared.auth import require_role
-from shared.http import not_found, parse_body, parse_query
+from services.billing import ledger
+from services.billing.invoicing import valid_icd10
+from services.billing.tables import (
+    AUDIT,
+    ClientBillingProfile,
+    Fee,
+    PractitionerAccount,
+    PractitionerFee,
+)
+from shared.auth import current_principal, require_role
+from shared.http import Problem, not_found, parse_body, parse_query
 from shared.web import runtime
 
 api = Blueprint("billing_api", __name__, url_prefix="/api/v1")
+MAX_MINOR = 10_000_000
 
 
 class FeeFields(BaseModel):
-    amount_minor: int = Field(ge=0, le=10_000_000, description="Fee in minor units (cents)")
+    amount_minor: int = Field(ge=0, le=MAX_MINOR, description="Fee in minor units (cents)")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+    package_price_minor: int | None = Field(default=None, ge=0, le=MAX_MINOR * 20)
+    package_sessions: int | None = Field(default=None, ge=1, le=52)
+
+    @model_validator(mode="after")
+    def _package_whole(self) -> FeeFields:
+        if (self.package_price_minor is None) != (self.package_sessions is None):
+            raise ValueError("give both package_price_minor and package_sessions, or neither")
+        return self
 
 
-class InvoiceQuery(BaseModel):
-    appointment_id: str | None = None
-    client_id: str | None = None
+class OverrideFields(BaseModel):
+    amount_minor: int = Field(ge=0, le=MAX_MINOR)
+
+
+FeeRuleKindField = Literal["none", "fixed", "percent"]
+
+
+class FeeRuleFields(BaseModel):
+    kind: FeeRuleKindField
+    value: int = Field(default=0, ge=0, le=MAX_MINOR)
+
+    @model_validator(mode="after")
+    def _percent_range(self) -> FeeRuleFields:
+        if self.kind == "percent" and self.value > 100:
+            raise ValueError("a percentage is between 0 and 100")
+        return self
+
+
+class PolicyFields(BaseModel):
+    late_cancellation: FeeRuleFields
+    no_show: FeeRuleFields
+
+
+class SettingsFields(BaseModel):
+    practice_name: str = Field(min_length=1, max_length=200)
+    address: str = Field(default="", max_length=500)
+    npi: str | None = Field(default=None, pattern=r"^\d{10}$")
+    tax_id: str | None = Field(default=None, pattern=r"^\d{2}-?\d{7}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    time_zone: str
+    invoice_mode: Literal["per_session", "course_open_invoice"] = "per_session"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("use an IANA time zone such as America/New_York") from exc
+        return value
+
+
+class PractitionerIdentifiers(BaseModel):
+    npi: str | None = Field(default=None, pattern=r"^\d{10}$")
+    license: str | None = Field(default=None, max_length=60)
+
+
+class ProfileFields(BaseModel):
+    diagnosis_codes: list[str] = Field(default_factory=list, max_length=12)
+    date_of_birth: date | None = None
+    address: str | None = Field(default=None, max_length=500)
+    insurance_member_id: str | None = Field(default=None, max_length=60)
+
+    @field_validator("diagnosis_codes")
+    @classmethod
+    def _icd10(cls, codes: list[str]) -> list[str]:
+        cleaned = [code.strip().upper() for code in codes]
+        bad = [code for code in cleaned if not valid_icd10(code)]
+        if bad:
+            raise ValueError(
+                f"not ICD-10 codes: {', '.join(bad)} (expected the form F32.1 or F41.9)"
+            )
+        return cleaned
+
+
+class AuditQuery(BaseModel):
+    entity: str | None = None
+    entity_id: str | None = None
+    since: datetime | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+def actor() -> ledger.Actor:
+    principal = current_principal()
+    return ledger.Actor(principal.user_id, principal.role)
+
+
+# -- fee schedule ------------------------------------------------------------------------------
 
 
 @api.get("/fee-schedule")
 def fee_schedule() -> Any:
     with runtime().db.sessions() as session:
-        fees = session.scalars(select(Fee).order_by(Fee.service_type_id))
-        return jsonify(items=[fee_json(f) for f in fees])
+        fees = session.scalars(select(Fee).order_by(Fee.service_type_id)).all()
+        overrides = session.scalars(select(PractitionerFee)).all()
+        return jsonify(items=[fee_json(f, overrides) for f in fees])
 
 
 @api.put("/fee-schedule/<service_type_id>")
@@ -39,65 +136,271 @@ def fee_schedule() -> Any:
 def set_fee(service_type_id: str) -> Any:
     body = parse_body(FeeFields)
     rt = runtime()
+    now = rt.clock.now()
     with rt.db.transaction() as session:
+        practice_currency = ledger.settings(session, now).currency
+        if body.currency != practice_currency:
+            raise Problem(
+                422,
+                "Wrong currency",
+                f"The practice bills in {practice_currency}; give the fee in {practice_currency}.",
+            )
         fee = session.get(Fee, service_type_id)
+        before = fee_json(fee, []) if fee else None
         if fee is None:
             fee = Fee(service_type_id=service_type_id)
             session.add(fee)
         fee.amount_minor = body.amount_minor
         fee.currency = body.currency
-        fee.updated_at = rt.clock.now()
-    return jsonify(fee_json(fee))
+        fee.package_price_minor = body.package_price_minor
+        fee.package_sessions = body.package_sessions
+        fee.updated_at = now
+        overrides = session.scalars(
+            select(PractitionerFee).where(PractitionerFee.service_type_id == service_type_id)
+        ).all()
+        after = fee_json(fee, overrides)
+        ledger.audit(session, now, actor(), "fee_set", "fee", service_type_id, before, after)
+    return jsonify(after)
 
 
-@api.get("/invoices")
-def list_invoices() -> Any:
-    query = parse_query(InvoiceQuery)
-    statement = select(Invoice).options(selectinload(Invoice.lines)).order_by(Invoice.number)
-    if query.appointment_id:
-        statement = statement.join(InvoiceLine).where(
-            InvoiceLine.appointment_id == query.appointment_id
+@api.put("/fee-schedule/<service_type_id>/practitioners/<practitioner_id>")
+@require_role("admin")
+def set_practitioner_fee(service_type_id: str, practitioner_id: str) -> Any:
+    body = parse_body(OverrideFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        if session.get(Fee, service_type_id) is None:
+            raise Problem(
+                409,
+                "No standard fee",
+                "Set the practice's fee for this service type before a practitioner's own fee.",
+            )
+        override = session.get(PractitionerFee, (service_type_id, practitioner_id))
+        before = {"amount_minor": override.amount_minor} if override else None
+        if override is None:
+            override = PractitionerFee(
+                service_type_id=service_type_id, practitioner_id=practitioner_id
+            )
+            session.add(override)
+        override.amount_minor = body.amount_minor
+        override.updated_at = now
+        after = {"practitioner_id": practitioner_id, "amount_minor": body.amount_minor}
+        ledger.audit(
+            session, now, actor(), "practitioner_fee_set", "fee", service_type_id, before, after
         )
-    if query.client_id:
-        statement = statement.where(Invoice.client_id == query.client_id)
-    with runtime().db.sessions() as session:
-        return jsonify(items=[invoice_json(i) for i in session.scalars(statement).unique()])
+    return jsonify(service_type_id=service_type_id, **after)
 
 
-@api.get("/invoices/<invoice_id>")
-def get_invoice(invoice_id: str) -> Any:
-    with runtime().db.sessions() as session:
-        invoice = session.get(Invoice, invoice_id, options=[selectinload(Invoice.lines)])
-        if invoice is None:
-            raise not_found("invoice")
-        return jsonify(invoice_json(invoice))
+@api.delete("/fee-schedule/<service_type_id>/practitioners/<practitioner_id>")
+@require_role("admin")
+def remove_practitioner_fee(service_type_id: str, practitioner_id: str) -> Any:
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        override = session.get(PractitionerFee, (service_type_id, practitioner_id))
+        if override is None:
+            raise not_found("practitioner fee for this service type")
+        before = {"practitioner_id": practitioner_id, "amount_minor": override.amount_minor}
+        session.delete(override)
+        ledger.audit(
+            session, now, actor(), "practitioner_fee_removed", "fee", service_type_id, before
+        )
+    return "", 204
 
 
-def fee_json(fee: Fee) -> dict[str, Any]:
+def fee_json(fee: Fee, overrides: Any) -> dict[str, Any]:
     return {
         "service_type_id": fee.service_type_id,
         "amount_minor": fee.amount_minor,
         "currency": fee.currency,
-    }
-
-
-def invoice_json(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "id": invoice.id,
-        "number": invoice.number,
-        "client_id": invoice.client_id,
-        "status": invoice.status,
-        "currency": invoice.currency,
-        "total_minor": invoice.total_minor,
-        "issued_at": invoice.issued_at.isoformat(),
-        "lines": [
-            {
-                "appointment_id": line.appointment_id,
-                "description": line.description,
-                "cpt_code": line.cpt_code,
-                "service_date": line.service_date.isoformat(),
-                "amount_minor": line.amount_minor,
-            }
-            for line in invoice.lines
+        "package_price_minor": fee.package_price_minor,
+        "package_sessions": fee.package_sessions,
+        "practitioner_overrides": [
+            {"practitioner_id": o.practitioner_id, "amount_minor": o.amount_minor}
+            for o in overrides
+            if o.service_type_id == fee.service_type_id
         ],
     }
+
+
+# -- settings and cancellation policy -----------------------------------------------------------
+
+
+@api.get("/billing/settings")
+def get_settings() -> Any:
+    with runtime().db.sessions() as session:
+        return jsonify(settings_json(ledger.settings(session)))
+
+
+@api.put("/billing/settings")
+@require_role("admin")
+def put_settings() -> Any:
+    body = parse_body(SettingsFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = ledger.settings(session, now)
+        before = settings_json(row)
+        for field, value in body.model_dump().items():
+            setattr(row, field, value)
+        row.updated_at = now
+        session.merge(row)
+        after = settings_json(row)
+        ledger.audit(session, now, actor(), "settings_set", "settings", "1", before, after)
+    return jsonify(after)
+
+
+@api.get("/billing/cancellation-policy")
+def get_policy() -> Any:
+    with runtime().db.sessions() as session:
+        return jsonify(policy_json(ledger.settings(session)))
+
+
+@api.put("/billing/cancellation-policy")
+@require_role("admin")
+def put_policy() -> Any:
+    body = parse_body(PolicyFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = ledger.settings(session, now)
+        before = policy_json(row)
+        row.late_cancellation_kind = body.late_cancellation.kind
+        row.late_cancellation_value = body.late_cancellation.value
+        row.no_show_kind = body.no_show.kind
+        row.no_show_value = body.no_show.value
+        row.updated_at = now
+        session.merge(row)
+        after = policy_json(row)
+        ledger.audit(session, now, actor(), "policy_set", "settings", "1", before, after)
+    return jsonify(after)
+
+
+def settings_json(row: Any) -> dict[str, Any]:
+    return {
+        "practice_name": row.practice_name,
+        "address": row.address,
+        "npi": row.npi,
+        "tax_id": row.tax_id,
+        "currency": row.currency,
+        "time_zone": row.time_zone,
+        "invoice_mode": row.invoice_mode,
+    }
+
+
+def policy_json(row: Any) -> dict[str, Any]:
+    return {
+        "late_cancellation": {
+            "kind": row.late_cancellation_kind,
+            "value": row.late_cancellation_value,
+        },
+        "no_show": {"kind": row.no_show_kind, "value": row.no_show_value},
+        "charged_when_cancelled_by": "client",
+    }
+
+
+# -- practitioners' and clients' billing details ------------------------------------------------
+
+
+@api.get("/billing/practitioners")
+def list_practitioners() -> Any:
+    with runtime().db.sessions() as session:
+        rows = session.scalars(
+            select(PractitionerAccount).order_by(PractitionerAccount.display_name)
+        )
+        return jsonify(items=[practitioner_json(p) for p in rows])
+
+
+@api.put("/billing/practitioners/<practitioner_id>/identifiers")
+@require_role("admin")
+def put_practitioner_identifiers(practitioner_id: str) -> Any:
+    body = parse_body(PractitionerIdentifiers)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = session.get(PractitionerAccount, practitioner_id)
+        if row is None:
+            raise not_found("practitioner known to billing")
+        before = practitioner_json(row)
+        row.npi, row.license = body.npi, body.license
+        ledger.audit(
+            session,
+            now,
+            actor(),
+            "practitioner_identifiers_set",
+            "practitioner",
+            practitioner_id,
+            before,
+            practitioner_json(row),
+        )
+        return jsonify(practitioner_json(row))
+
+
+def practitioner_json(row: PractitionerAccount) -> dict[str, Any]:
+    return {
+        "practitioner_id": row.practitioner_id,
+        "display_name": row.display_name,
+        "npi": row.npi,
+        "license": row.license,
+    }
+
+
+@api.get("/billing/clients/<client_id>/profile")
+def get_profile(client_id: str) -> Any:
+    with runtime().db.sessions() as session:
+        row = session.get(ClientBillingProfile, client_id)
+        if row is None:
+            raise not_found("billing profile for this client")
+        return jsonify(profile_json(row))
+
+
+@api.put("/billing/clients/<client_id>/profile")
+@require_role("admin")
+def put_profile(client_id: str) -> Any:
+    body = parse_body(ProfileFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = session.get(ClientBillingProfile, client_id)
+        before = profile_json(row) if row else None
+        if row is None:
+            row = ClientBillingProfile(client_id=client_id)
+            session.add(row)
+        row.diagnosis_codes = json.dumps(body.diagnosis_codes)
+        row.date_of_birth = body.date_of_birth
+        row.address = body.address
+        row.insurance_member_id = body.insurance_member_id
+        row.updated_at = now
+        after = profile_json(row)
+        ledger.audit(session, now, actor(), "profile_set", "client", client_id, before, after)
+    return jsonify(after)
+
+
+def profile_json(row: ClientBillingProfile) -> dict[str, Any]:
+    return {
+        "client_id": row.client_id,
+        "diagnosis_codes": json.loads(row.diagnosis_codes),
+        "date_of_birth": row.date_of_birth.isoformat() if row.date_of_birth else None,
+        "address": row.address,
+        "insurance_member_id": row.insurance_member_id,
+    }
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+@api.get("/billing/audit")
+@require_role("admin")
+def audit_log() -> Any:
+    query = parse_query(AuditQuery)
+    with runtime().db.sessions() as session:
+        return jsonify(
+            items=AUDIT.entries(
+                session,
+                entity=query.entity,
+                entity_id=query.entity_id,
+                since=query.since,
+                limit=query.limit,
+            )
+        )

@@ -1,4 +1,5 @@
-"""Demo fee schedule for the embedded default (ids match the scheduler's demo service types)."""
+"""Demo fee schedule and billing settings for the embedded default (ids match the scheduler's
+demo service types)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.billing.tables import Fee
+from services.billing import ledger
+from services.billing.tables import BillingSettings, Fee
 from shared.demo import demo_id
 
 DEMO_FEES_USD_CENTS = {"ipt-intake": 22_000, "ipt-session": 16_000, "ipt-group": 7_500}
@@ -14,6 +16,16 @@ DEMO_FEES_USD_CENTS = {"ipt-intake": 22_000, "ipt-session": 16_000, "ipt-group":
 
 def seed(rt: Any) -> bool:
     with rt.db.transaction() as session:
+        if session.get(BillingSettings, 1) is None:
+            settings = ledger.settings(session, rt.clock.now())
+            settings.practice_name = "Harbour Street Therapy"
+            settings.address = "41 Harbour Street, Portland, ME 04101"
+            settings.npi = "1234567893"
+            settings.tax_id = "12-3456789"
+            settings.time_zone = "America/New_York"
+            settings.late_cancellation_kind, settings.late_cancellation_value = "percent", 50
+            settings.no_show_kind, settings.no_show_value = "fixed", 8_000
+            session.add(settings)
         if session.scalars(select(Fee)).first() is not None:
             return False
         session.add_all(

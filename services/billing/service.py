@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from services.billing import demo
+from services.billing import demo, metrics
 from services.billing.handlers import HANDLERS
 from services.billing.tables import EVENTS, Base
 from shared.service import ServiceDefinition
@@ -12,8 +13,21 @@ from shared.service import ServiceDefinition
 
 def _blueprints() -> list:
     from services.billing.api import api
+    from services.billing.api_invoices import money
 
-    return [api]
+    if not api.deferred_functions:
+        api.record(lambda state: _watch(state.app.extensions["rapport"]))
+    return [api, money]
+
+
+def _watch(rt: Any) -> None:
+    metrics.STATE.watch(rt.db.sessions)
+
+
+def _loops(rt: Any) -> list:
+    # The worker has no blueprints; its /metrics should show invoices by state too.
+    _watch(rt)
+    return []
 
 
 SERVICE = ServiceDefinition(
@@ -23,5 +37,6 @@ SERVICE = ServiceDefinition(
     handlers=HANDLERS,
     blueprints=_blueprints,
     migrations=Path(__file__).parent / "migrations",
+    loops=_loops,
     seed_demo=demo.seed,
 )

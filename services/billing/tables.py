@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.audit import AuditTrail
 from shared.db import UTCDateTime, new_metadata
 from shared.outbox import EventTables
 
@@ -17,6 +28,7 @@ class Base(DeclarativeBase):
 
 
 EVENTS = EventTables(Base.metadata)
+AUDIT = AuditTrail(Base.metadata)
 
 
 class ClientAccount(Base):
@@ -40,13 +52,69 @@ class ServiceTypeView(Base):
     billable: Mapped[bool]
 
 
+class PractitionerAccount(Base):
+    """Projection of practitioner.* events, plus the identifiers billing keeps for superbills."""
+
+    __tablename__ = "practitioner_account"
+    practitioner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    display_name: Mapped[str] = mapped_column(String(200))
+    npi: Mapped[str | None] = mapped_column(String(10))
+    license: Mapped[str | None] = mapped_column(String(60))
+
+
 class Fee(Base):
-    """The fee schedule: what a session of a service type costs, in minor units."""
+    """The fee schedule: what a session of a service type costs, in minor units, and optionally
+    the package price of a whole course of ``package_sessions`` sessions."""
 
     __tablename__ = "fee"
     service_type_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    package_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    package_sessions: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class PractitionerFee(Base):
+    """A practitioner's own fee for a service type, overriding the practice's standard fee."""
+
+    __tablename__ = "practitioner_fee"
+    service_type_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class BillingSettings(Base):
+    """The practice as its invoices show it, how it invoices, and its cancellation policy (one
+    row, id 1)."""
+
+    __tablename__ = "billing_settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    practice_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500))
+    npi: Mapped[str | None] = mapped_column(String(10))
+    tax_id: Mapped[str | None] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    time_zone: Mapped[str] = mapped_column(String(60))
+    invoice_mode: Mapped[str] = mapped_column(String(30))
+    late_cancellation_kind: Mapped[str] = mapped_column(String(10))
+    late_cancellation_value: Mapped[int] = mapped_column(BigInteger)
+    no_show_kind: Mapped[str] = mapped_column(String(10))
+    no_show_value: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class ClientBillingProfile(Base):
+    """What a superbill needs about a client beyond the scheduler's facts: diagnoses and more."""
+
+    __tablename__ = "client_billing_profile"
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    diagnosis_codes: Mapped[str] = mapped_column(Text)  # JSON list of ICD-10 codes
+    date_of_birth: Mapped[date | None]
+    address: Mapped[str | None] = mapped_column(String(500))
+    insurance_member_id: Mapped[str | None] = mapped_column(String(60))
     updated_at: Mapped[datetime]
 
 
@@ -59,17 +127,27 @@ class InvoiceCounter(Base):
 
 
 class Invoice(Base):
+    """An invoice: a draft has no number yet; issuing gives it the next number of its year,
+    which it keeps for good, also when voided."""
+
     __tablename__ = "invoice"
     __table_args__ = (UniqueConstraint("number"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    number: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str | None] = mapped_column(String(20))
     client_id: Mapped[str] = mapped_column(String(36), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    course_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
-    issued_at: Mapped[datetime]
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    created_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(300))
     lines: Mapped[list[InvoiceLine]] = relationship(
-        back_populates="invoice", order_by="InvoiceLine.service_date"
+        back_populates="invoice",
+        order_by=lambda: [InvoiceLine.service_date, InvoiceLine.created_at],
     )
 
 
@@ -82,7 +160,53 @@ class InvoiceLine(Base):
     cpt_code: Mapped[str | None] = mapped_column(String(10))
     service_date: Mapped[date]
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(30), default="session", server_default="session")
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    practitioner_id: Mapped[str | None] = mapped_column(String(36))
+    service_type_id: Mapped[str | None] = mapped_column(String(36))
+    course_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime | None]
+    waived_at: Mapped[datetime | None]
+    waiver_reason: Mapped[str | None] = mapped_column(String(300))
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    """Money received for an invoice (kind payment) or given back (kind refund), both positive."""
+
+    __tablename__ = "payment"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoice.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(36))
+
+
+class BillingCourse(Base):
+    """A course as billing sees it: how many of its sessions were billed (for the package
+    split) and its open draft invoice. Its row lock serialises a course's bookings."""
+
+    __tablename__ = "billing_course"
+    course_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sessions_billed: Mapped[int] = mapped_column(Integer)
+    open_invoice_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class IdempotentRequest(Base):
+    """The first response to a request carrying an Idempotency-Key, replayed on retries."""
+
+    __tablename__ = "idempotent_request"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class BilledAppointment(Base):
@@ -94,3 +218,8 @@ class BilledAppointment(Base):
     status: Mapped[str] = mapped_column(String(20))
     client_id: Mapped[str] = mapped_column(String(36))
     service_type_id: Mapped[str] = mapped_column(String(36))
+    practitioner_id: Mapped[str | None] = mapped_column(String(36))
+    course_id: Mapped[str | None] = mapped_column(String(36))
+    starts_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(20))
+    late: Mapped[bool] = mapped_column(default=False, server_default=false())

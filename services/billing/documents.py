@@ -1,0 +1,367 @@
+"""What a client and an insurer read: invoices, statements and superbills as plain data, and
+that data printed as HTML (Jinja2 templates) and PDF (fpdf2)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.billing import ledger
+from services.billing.tables import (
+    ClientAccount,
+    ClientBillingProfile,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PractitionerAccount,
+)
+
+ZERO_DECIMAL = {"JPY", "KRW", "ISK", "CLP", "VND"}
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def money(minor: int, currency: str) -> str:
+    if currency in ZERO_DECIMAL:
+        return f"{minor:,} {currency}"
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole:,}.{cents:02d} {currency}"
+
+
+TEMPLATES.filters["money"] = money
+
+
+def practice_json(session: Session) -> dict[str, Any]:
+    row = ledger.settings(session)
+    return {
+        "name": row.practice_name,
+        "address": row.address,
+        "npi": row.npi,
+        "tax_id": row.tax_id,
+        "currency": row.currency,
+        "time_zone": row.time_zone,
+    }
+
+
+def client_json(session: Session, client_id: str) -> dict[str, Any] | None:
+    account = session.get(ClientAccount, client_id)
+    if account is None:
+        return None
+    profile = session.get(ClientBillingProfile, client_id)
+    return {
+        "client_id": client_id,
+        "name": account.name,
+        "email": account.email,
+        "date_of_birth": profile.date_of_birth.isoformat()
+        if profile and profile.date_of_birth
+        else None,
+        "address": profile.address if profile else None,
+        "insurance_member_id": profile.insurance_member_id if profile else None,
+        "diagnosis_codes": json.loads(profile.diagnosis_codes) if profile else [],
+    }
+
+
+def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
+    payments = ledger.payments_of(session, invoice.id)
+    return {
+        "practice": practice_json(session),
+        "client": client_json(session, invoice.client_id) or {"name": invoice.client_id},
+        "invoice": ledger.invoice_json(invoice),
+        "payments": [
+            {
+                "kind": p.kind,
+                "amount_minor": p.amount_minor,
+                "method": p.method,
+                "reference": p.reference,
+                "recorded_at": p.recorded_at.date().isoformat(),
+            }
+            for p in payments
+        ],
+    }
+
+
+def invoice_html(doc: dict[str, Any]) -> str:
+    return TEMPLATES.get_template("invoice.html").render(**doc)
+
+
+def superbill_html(doc: dict[str, Any]) -> str:
+    return TEMPLATES.get_template("superbill.html").render(**doc)
+
+
+# -- balances and statements ---------------------------------------------------------------------
+
+
+def _ledger_entries(session: Session, client_id: str) -> list[dict[str, Any]]:
+    """Every movement on a client's account: invoices (at their current total) and payments."""
+    entries: list[dict[str, Any]] = []
+    invoices = session.scalars(
+        select(Invoice).where(Invoice.client_id == client_id, Invoice.status != "draft")
+    )
+    for invoice in invoices:
+        entries.append(
+            {
+                "at": invoice.issued_at,
+                "kind": "invoice",
+                "reference": invoice.number,
+                "invoice_id": invoice.id,
+                "status": invoice.status,
+                "amount_minor": 0 if invoice.status == "void" else invoice.total_minor,
+                "currency": invoice.currency,
+            }
+        )
+    for payment in session.scalars(select(Payment).where(Payment.client_id == client_id)):
+        sign = -1 if payment.kind == "payment" else 1
+        entries.append(
+            {
+                "at": payment.recorded_at,
+                "kind": payment.kind,
+                "reference": payment.reference,
+                "invoice_id": payment.invoice_id,
+                "method": payment.method,
+                "amount_minor": sign * payment.amount_minor,
+                "currency": payment.currency,
+            }
+        )
+    entries.sort(key=lambda e: (e["at"] or datetime.min, e["kind"] != "invoice"))
+    return entries
+
+
+def balance_of(session: Session, client_id: str) -> dict[str, Any]:
+    entries = _ledger_entries(session, client_id)
+    currency = practice_json(session)["currency"]
+    invoiced = sum(e["amount_minor"] for e in entries if e["kind"] == "invoice")
+    paid = -sum(e["amount_minor"] for e in entries if e["kind"] == "payment")
+    refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
+    return {
+        "client_id": client_id,
+        "currency": entries[0]["currency"] if entries else currency,
+        "invoiced_minor": invoiced,
+        "paid_minor": paid,
+        "refunded_minor": refunded,
+        "balance_minor": invoiced - paid + refunded,
+    }
+
+
+def statement_of(
+    session: Session, client_id: str, start: date | None, end: date | None
+) -> dict[str, Any]:
+    zone = ZoneInfo(practice_json(session)["time_zone"])
+    opening = running = 0
+    lines = []
+    for entry in _ledger_entries(session, client_id):
+        day = entry["at"].astimezone(zone).date()
+        if start and day < start:
+            opening += entry["amount_minor"]
+            running = opening
+            continue
+        if end and day > end:
+            continue
+        running += entry["amount_minor"]
+        lines.append({**entry, "at": entry["at"].isoformat(), "balance_minor": running})
+    return {
+        "client_id": client_id,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "opening_balance_minor": opening,
+        "closing_balance_minor": running,
+        "entries": lines,
+    }
+
+
+# -- superbills ---------------------------------------------------------------------------------
+
+
+def superbill_document(
+    session: Session, client_id: str, start: date, end: date
+) -> dict[str, Any] | None:
+    """The sessions a client had in a period, with what an insurer needs to reimburse them."""
+    client = client_json(session, client_id)
+    if client is None:
+        return None
+    lines = session.scalars(
+        select(InvoiceLine)
+        .join(Invoice)
+        .where(
+            Invoice.client_id == client_id,
+            Invoice.status != "void",
+            InvoiceLine.kind == "session",
+            InvoiceLine.status == "active",
+            InvoiceLine.service_date >= start,
+            InvoiceLine.service_date <= end,
+        )
+        .order_by(InvoiceLine.service_date)
+    ).all()
+    practitioners = {
+        p.practitioner_id: p
+        for p in session.scalars(
+            select(PractitionerAccount).where(
+                PractitionerAccount.practitioner_id.in_({li.practitioner_id for li in lines})
+            )
+        )
+    }
+    invoice_ids = {line.invoice_id for line in lines}
+    zone = ZoneInfo(practice_json(session)["time_zone"])
+    window = (
+        datetime.combine(start, time.min, zone),
+        datetime.combine(end, time.max, zone),
+    )
+    payments = session.scalars(
+        select(Payment)
+        .where(
+            Payment.invoice_id.in_(invoice_ids),
+            Payment.recorded_at >= window[0],
+            Payment.recorded_at <= window[1],
+        )
+        .order_by(Payment.recorded_at)
+    ).all()
+    currency = lines[0].invoice.currency if lines else practice_json(session)["currency"]
+    services = []
+    for line in lines:
+        practitioner = practitioners.get(line.practitioner_id or "")
+        services.append(
+            {
+                "date": line.service_date.isoformat(),
+                "cpt_code": line.cpt_code,
+                "description": line.description,
+                "diagnosis_codes": client["diagnosis_codes"],
+                "practitioner": practitioner.display_name if practitioner else None,
+                "practitioner_npi": practitioner.npi if practitioner else None,
+                "invoice_number": line.invoice.number,
+                "fee_minor": line.amount_minor,
+            }
+        )
+    paid = sum(p.amount_minor if p.kind == "payment" else -p.amount_minor for p in payments)
+    return {
+        "practice": practice_json(session),
+        "client": client,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": currency,
+        "diagnosis_codes": client["diagnosis_codes"],
+        "practitioners": [
+            {
+                "practitioner_id": p.practitioner_id,
+                "name": p.display_name,
+                "npi": p.npi,
+                "license": p.license,
+            }
+            for p in practitioners.values()
+        ],
+        "services": services,
+        "payments": [
+            {
+                "date": p.recorded_at.astimezone(zone).date().isoformat(),
+                "kind": p.kind,
+                "method": p.method,
+                "amount_minor": p.amount_minor,
+            }
+            for p in payments
+        ],
+        "total_charged_minor": sum(s["fee_minor"] for s in services),
+        "total_paid_minor": paid,
+    }
+
+
+# -- PDF ----------------------------------------------------------------------------------------
+
+
+def _latin1(text: Any) -> str:
+    # The PDF core fonts speak Latin-1; anything else is shown as '?' rather than failing.
+    return str(text if text is not None else "").encode("latin-1", "replace").decode("latin-1")
+
+
+class _Page(FPDF):
+    def heading(self, text: str) -> None:
+        self.set_font("helvetica", "B", 16)
+        self.cell(0, 10, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("helvetica", size=10)
+
+    def line_of(self, text: str, bold: bool = False) -> None:
+        self.set_font("helvetica", "B" if bold else "", 10)
+        self.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+    def table(self, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
+        self.set_font("helvetica", "B", 9)
+        for text, width in zip(header, widths, strict=True):
+            self.cell(width, 7, _latin1(text), border=1)
+        self.ln()
+        self.set_font("helvetica", size=9)
+        for row in rows:
+            for text, width in zip(row, widths, strict=True):
+                self.cell(width, 6, _latin1(text)[:60], border=1)
+            self.ln()
+        self.ln(3)
+
+
+def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
+    pdf.line_of(practice["name"] or "Practice", bold=True)
+    if practice["address"]:
+        pdf.line_of(practice["address"])
+    ids = [f"NPI {practice['npi']}" if practice["npi"] else "", practice["tax_id"] or ""]
+    if any(ids):
+        pdf.line_of("   ".join(x if not x or x.startswith("NPI") else f"Tax ID {x}" for x in ids))
+    pdf.ln(3)
+
+
+def invoice_pdf(doc: dict[str, Any]) -> bytes:
+    invoice, currency = doc["invoice"], doc["invoice"]["currency"]
+    pdf = _Page()
+    pdf.add_page()
+    pdf.heading(f"Invoice {invoice['number'] or '(draft)'}")
+    _practice_block(pdf, doc["practice"])
+    pdf.line_of(f"Billed to: {doc['client']['name']}")
+    if invoice["issued_at"]:
+        pdf.line_of(f"Issued: {invoice['issued_at'][:10]}")
+    pdf.line_of(f"Status: {invoice['status'].replace('_', ' ')}")
+    pdf.ln(3)
+    rows = [
+        [
+            line["service_date"],
+            line["description"] + ("" if line["status"] == "active" else f" ({line['status']})"),
+            line["cpt_code"] or "",
+            money(line["amount_minor"], currency),
+        ]
+        for line in invoice["lines"]
+    ]
+    pdf.table(["Date", "Description", "CPT", "Amount"], rows, [25, 105, 20, 40])
+    pdf.line_of(f"Total: {money(invoice['total_minor'], currency)}", bold=True)
+    pdf.line_of(f"Paid: {money(invoice['paid_minor'], currency)}")
+    pdf.line_of(f"Balance due: {money(invoice['balance_minor'], currency)}", bold=True)
+    return bytes(pdf.output())
+
+
+def superbill_pdf(doc: dict[str, Any]) -> bytes:
+    currency, client = doc["currency"], doc["client"]
+    pdf = _Page()
+    pdf.add_page()
+    pdf.heading("Superbill")
+    _practice_block(pdf, doc["practice"])
+    pdf.line_of(f"Client: {client['name']}")
+    if client["date_of_birth"]:
+        pdf.line_of(f"Date of birth: {client['date_of_birth']}")
+    if client["insurance_member_id"]:
+        pdf.line_of(f"Member ID: {client['insurance_member_id']}")
+    pdf.line_of(f"Period: {doc['from']} to {doc['to']}")
+    pdf.line_of(f"Diagnosis (ICD-10): {', '.join(doc['diagnosis_codes']) or 'none on file'}")
+    for p in doc["practitioners"]:
+        pdf.line_of(f"Rendering provider: {p['name']}  NPI {p['npi'] or 'not on file'}")
+    pdf.ln(3)
+    rows = [
+        [s["date"], s["cpt_code"] or "", s["description"], money(s["fee_minor"], currency)]
+        for s in doc["services"]
+    ]
+    pdf.table(["Date", "CPT", "Service", "Fee"], rows, [25, 20, 105, 40])
+    pdf.line_of(f"Total charged: {money(doc['total_charged_minor'], currency)}", bold=True)
+    pdf.line_of(f"Total paid: {money(doc['total_paid_minor'], currency)}", bold=True)
+    return bytes(pdf.output())

@@ -1,0 +1,361 @@
+"""Changing invoices inside the caller's transaction: issuing, adding and voiding lines,
+recording payments. Every money change is written to the audit trail and, where others care,
+published (invoice.issued / voided / paid, payment.recorded)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.billing import metrics
+from services.billing.fees import CancellationPolicy, FeeRule, FeeRuleKind, session_fee
+from services.billing.invoicing import InvoiceState, LineAmount, state_after_change, total_of
+from services.billing.numbering import next_invoice_number
+from services.billing.tables import (
+    AUDIT,
+    BillingSettings,
+    Fee,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PractitionerFee,
+)
+from shared.contracts import Contract
+from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentRecorded
+
+Emit = Callable[[Contract], None]
+SYSTEM = ("system", "system")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, for the audit trail: a staff user, or billing itself on an event."""
+
+    user_id: str
+    role: str
+
+
+BY_EVENT = Actor(*SYSTEM)
+
+
+def settings(session: Session, now: datetime | None = None) -> BillingSettings:
+    """The practice's billing settings; defaults until an admin sets them."""
+    row = session.get(BillingSettings, 1)
+    if row is None:
+        row = BillingSettings(
+            id=1,
+            practice_name="",
+            address="",
+            npi=None,
+            tax_id=None,
+            currency="USD",
+            time_zone="UTC",
+            invoice_mode="per_session",
+            late_cancellation_kind="none",
+            late_cancellation_value=0,
+            no_show_kind="none",
+            no_show_value=0,
+            updated_at=now or datetime.now().astimezone(),
+        )
+    return row
+
+
+def policy_of(row: BillingSettings) -> CancellationPolicy:
+    return CancellationPolicy(
+        late_cancellation=FeeRule(
+            cast(FeeRuleKind, row.late_cancellation_kind), row.late_cancellation_value
+        ),
+        no_show=FeeRule(cast(FeeRuleKind, row.no_show_kind), row.no_show_value),
+    )
+
+
+def session_fee_of(session: Session, fee: Fee, practitioner_id: str | None) -> int:
+    override = (
+        session.get(PractitionerFee, (fee.service_type_id, practitioner_id))
+        if practitioner_id
+        else None
+    )
+    return session_fee(fee.amount_minor, override.amount_minor if override else None)
+
+
+def local_date(instant: datetime, time_zone: str) -> date:
+    return instant.astimezone(ZoneInfo(time_zone)).date()
+
+
+def new_invoice(client_id: str, currency: str, now: datetime, course_id: str | None) -> Invoice:
+    return Invoice(
+        id=str(uuid.uuid4()),
+        number=None,
+        client_id=client_id,
+        course_id=course_id,
+        status="draft",
+        currency=currency,
+        total_minor=0,
+        paid_minor=0,
+        created_at=now,
+    )
+
+
+def add_line(session: Session, invoice: Invoice, line: InvoiceLine, now: datetime) -> None:
+    line.id = str(uuid.uuid4())
+    line.created_at = now
+    line.status = "active"
+    invoice.lines.append(line)
+    session.flush()
+    if invoice.status != "draft":
+        currency = invoice.currency
+        metrics.after_commit(
+            session, lambda: metrics.INVOICED.labels(currency).inc(line.amount_minor)
+        )
+    _audit(session, now, BY_EVENT, "line_added", "invoice", invoice.id, after=line_json(line))
+
+
+def void_line(session: Session, line: InvoiceLine, now: datetime, reason: str) -> None:
+    before = line_json(line)
+    line.status = "void"
+    _audit(
+        session,
+        now,
+        BY_EVENT,
+        "line_voided",
+        "invoice",
+        line.invoice_id,
+        before,
+        line_json(line),
+        reason,
+    )
+
+
+def issue(session: Session, invoice: Invoice, now: datetime, emit: Emit, actor: Actor) -> None:
+    """Give a draft its number (gapless per year in the practice's zone) and publish it."""
+    zone = settings(session).time_zone
+    invoice.number = next_invoice_number(session, now.astimezone(ZoneInfo(zone)).year)
+    invoice.status = "issued"
+    invoice.issued_at = now
+    refresh(session, invoice, now, emit, actor, reason="issued")
+    total, currency = invoice.total_minor, invoice.currency
+    metrics.after_commit(session, lambda: metrics.INVOICED.labels(currency).inc(total))
+    _audit(
+        session, now, actor, "invoice_issued", "invoice", invoice.id, after=invoice_json(invoice)
+    )
+    emit(
+        InvoiceIssued(
+            invoice_id=invoice.id,
+            number=invoice.number,
+            client_id=invoice.client_id,
+            appointment_ids=appointment_ids(invoice),
+            total_minor=invoice.total_minor,
+            currency=invoice.currency,
+        )
+    )
+
+
+def refresh(
+    session: Session, invoice: Invoice, now: datetime, emit: Emit, actor: Actor, reason: str
+) -> None:
+    """Recompute the total and the state after a change; publish a void or a payment in full."""
+    session.flush()
+    amounts = [LineAmount(cast(Any, line.status), line.amount_minor) for line in invoice.lines]
+    before = cast(InvoiceState, invoice.status)
+    invoice.total_minor = total_of(amounts)
+    has_lines = any(a.status != "void" for a in amounts)
+    after = state_after_change(before, invoice.total_minor, invoice.paid_minor, has_lines)
+    invoice.status = after
+    if after == before or invoice.number is None:
+        return
+    if after == "void":
+        invoice.voided_at = now
+        invoice.void_reason = reason
+        _audit(session, now, actor, "invoice_voided", "invoice", invoice.id, reason=reason)
+        emit(
+            InvoiceVoided(
+                invoice_id=invoice.id,
+                number=invoice.number,
+                client_id=invoice.client_id,
+                appointment_ids=appointment_ids(invoice),
+                reason=reason,
+            )
+        )
+    elif after == "paid":
+        invoice.paid_at = now
+        emit(
+            InvoicePaid(
+                invoice_id=invoice.id,
+                number=invoice.number,
+                client_id=invoice.client_id,
+                appointment_ids=appointment_ids(invoice),
+                total_minor=invoice.total_minor,
+                currency=invoice.currency,
+                paid_at=now,
+            )
+        )
+
+
+def record_payment(
+    session: Session,
+    invoice: Invoice,
+    *,
+    kind: str,
+    amount_minor: int,
+    method: str,
+    reference: str | None,
+    now: datetime,
+    emit: Emit,
+    actor: Actor,
+) -> Payment:
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        invoice_id=invoice.id,
+        client_id=invoice.client_id,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=invoice.currency,
+        method=method,
+        reference=reference,
+        recorded_at=now,
+        recorded_by=actor.user_id,
+    )
+    session.add(payment)
+    before = invoice_json(invoice)
+    invoice.paid_minor += amount_minor if kind == "payment" else -amount_minor
+    refresh(session, invoice, now, emit, actor, reason=kind)
+    _audit(
+        session,
+        now,
+        actor,
+        f"{kind}_recorded",
+        "invoice",
+        invoice.id,
+        before,
+        invoice_json(invoice),
+        reason=reference,
+    )
+    counter = metrics.COLLECTED if kind == "payment" else metrics.REFUNDED
+    currency = invoice.currency
+    metrics.after_commit(session, lambda: counter.labels(currency).inc(amount_minor))
+    emit(
+        PaymentRecorded(
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            kind=cast(Any, kind),
+            amount_minor=amount_minor,
+            currency=invoice.currency,
+            method=method,
+            recorded_at=now,
+        )
+    )
+    return payment
+
+
+def waive(
+    session: Session, line: InvoiceLine, reason: str, now: datetime, emit: Emit, actor: Actor
+) -> None:
+    before = line_json(line)
+    line.status = "waived"
+    line.waived_at = now
+    line.waiver_reason = reason
+    invoice = line.invoice
+    refresh(session, invoice, now, emit, actor, reason="fee waived")
+    _audit(
+        session, now, actor, "fee_waived", "invoice", invoice.id, before, line_json(line), reason
+    )
+    kind, currency, amount = line.kind, invoice.currency, line.amount_minor
+    metrics.after_commit(session, lambda: metrics.FEES_WAIVED.labels(kind).inc())
+    metrics.after_commit(session, lambda: metrics.FEES_WAIVED_MINOR.labels(currency).inc(amount))
+
+
+def audit(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    _audit(session, now, actor, action, entity, entity_id, before, after, reason)
+
+
+def _audit(
+    session: Session,
+    now: datetime,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    AUDIT.record(
+        session,
+        at=now,
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def appointment_ids(invoice: Invoice) -> list[str]:
+    return sorted({line.appointment_id for line in invoice.lines})
+
+
+def payments_of(session: Session, invoice_id: str) -> list[Payment]:
+    return list(
+        session.scalars(
+            select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.recorded_at)
+        )
+    )
+
+
+def line_json(line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "appointment_id": line.appointment_id,
+        "kind": line.kind,
+        "status": line.status,
+        "description": line.description,
+        "cpt_code": line.cpt_code,
+        "service_date": line.service_date.isoformat(),
+        "amount_minor": line.amount_minor,
+        "practitioner_id": line.practitioner_id,
+        "service_type_id": line.service_type_id,
+        "course_id": line.course_id,
+        "waiver_reason": line.waiver_reason,
+    }
+
+
+def invoice_json(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "client_id": invoice.client_id,
+        "course_id": invoice.course_id,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "total_minor": invoice.total_minor,
+        "paid_minor": invoice.paid_minor,
+        "balance_minor": invoice.total_minor - invoice.paid_minor
+        if invoice.status != "void"
+        else -invoice.paid_minor,
+        "issued_at": invoice.issued_at.isoformat() if invoice.issued_at else None,
+        "paid_at": invoice.paid_at.isoformat() if invoice.paid_at else None,
+        "voided_at": invoice.voided_at.isoformat() if invoice.voided_at else None,
+        "void_reason": invoice.void_reason,
+        "lines": [line_json(line) for line in invoice.lines],
+    }
