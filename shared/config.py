@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SERVICES = ("scheduler", "notifier", "billing")
+# Variables a service reads for itself from Settings.extra (providers, the notifier's own knobs).
+EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_")
 
 
 def _seconds_list(raw: str) -> tuple[float, ...]:
@@ -74,7 +76,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         relay_interval=float(env.get("RAPPORT_RELAY_INTERVAL", Settings.relay_interval)),
         exchange=env.get("RAPPORT_EXCHANGE", Settings.exchange),
         log_level=env.get("RAPPORT_LOG_LEVEL", Settings.log_level),
-        extra={k: v for k, v in env.items() if k.startswith(("TWILIO_", "SMTP_", "EMAIL_"))},
+        extra={k: v for k, v in env.items() if k.startswith(EXTRA_PREFIXES)},
     )
     if settings.queue_type not in {"quorum", "classic"}:
         raise ValueError("RAPPORT_QUEUE_TYPE must be 'quorum' or 'classic'")

@@ -6,13 +6,21 @@ from pathlib import Path
 
 from services.notifier.handlers import HANDLERS
 from services.notifier.tables import EVENTS, Base
-from shared.service import ServiceDefinition
+from shared.service import Loop, Runtime, ServiceDefinition
 
 
 def _blueprints() -> list:
     from services.notifier.api import api
 
     return [api]
+
+
+def _loops(rt: Runtime) -> list[Loop]:
+    from services.notifier import metrics
+    from services.notifier.dispatcher import ReminderDispatcher, due_backlog
+
+    metrics.DUE_BACKLOG.set_source(lambda: due_backlog(rt))
+    return [ReminderDispatcher(rt).run]
 
 
 SERVICE = ServiceDefinition(
@@ -22,4 +30,5 @@ SERVICE = ServiceDefinition(
     handlers=HANDLERS,
     blueprints=_blueprints,
     migrations=Path(__file__).parent / "migrations",
+    loops=_loops,
 )

@@ -1,0 +1,50 @@
+"""Ways a message leaves the notifier: Twilio SMS, SMTP email, or the sandbox (embedded default).
+
+Every channel answers ``send(message) -> provider id`` or raises TransientFailure (worth another
+try later) or PermanentFailure (another try would fail the same way)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: str
+    channel: str
+    to: str
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    calendar: bytes | None = None  # an iCalendar document (METHOD REQUEST or CANCEL)
+
+
+class SendFailure(Exception):
+    def __init__(self, reason: str, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class TransientFailure(SendFailure):
+    """Timeouts, 5xx, 429, carrier congestion: retried with back-off, up to a limit."""
+
+
+class PermanentFailure(SendFailure):
+    """An invalid or unsubscribed number, a refused address: recorded, never retried."""
+
+
+class Channel(Protocol):
+    name: str  # provider name in the message log: twilio, smtp, sandbox
+
+    def send(self, message: OutboundMessage) -> str: ...
+
+
+def configured(extra: Mapping[str, str]) -> dict[str, str]:
+    """Which provider each channel uses, from the environment the runtime was given."""
+    return {
+        "sms": "twilio" if extra.get("TWILIO_ACCOUNT_SID") else "sandbox",
+        "email": "smtp" if extra.get("SMTP_HOST") else "sandbox",
+    }

@@ -1,0 +1,76 @@
+"""Email through SMTP: a plain-text and an HTML part, and an .ics for confirmations and changes."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+
+from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
+
+
+def build(message: OutboundMessage, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.to
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = f"<{message.message_id}@rapport.invalid>"
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    if message.calendar:
+        email.add_attachment(
+            message.calendar,
+            maintype="text",
+            subtype="calendar",
+            filename="appointment.ics",
+            params={"method": _method(message.calendar)},
+        )
+    return email
+
+
+def _method(calendar: bytes) -> str:
+    return "CANCEL" if b"METHOD:CANCEL" in calendar else "REQUEST"
+
+
+def classify(exc: Exception) -> TransientFailure | PermanentFailure:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        code = codes[0] if codes else 550
+        return _by_code(code)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code)
+    return TransientFailure(f"smtp unreachable: {type(exc).__name__}", "network")
+
+
+def _by_code(code: int) -> TransientFailure | PermanentFailure:
+    if 500 <= code < 600:
+        return PermanentFailure(f"smtp {code}", str(code))
+    return TransientFailure(f"smtp {code}", str(code))
+
+
+class SmtpEmail:
+    name = "smtp"
+
+    def __init__(self, extra: Mapping[str, str]) -> None:
+        self.host = extra["SMTP_HOST"]
+        self.port = int(extra.get("SMTP_PORT", "25"))
+        self.username = extra.get("SMTP_USERNAME")
+        self.password = extra.get("SMTP_PASSWORD", "")
+        self.starttls = extra.get("SMTP_STARTTLS", "").lower() in {"1", "true", "yes", "on"}
+        self.timeout = float(extra.get("SMTP_TIMEOUT", "10"))
+        self.sender = extra.get("EMAIL_FROM", "reminders@rapport.invalid")
+
+    def send(self, message: OutboundMessage) -> str:
+        email = build(message, self.sender)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password)
+                smtp.send_message(email)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise classify(exc) from exc
+        return str(email["Message-ID"]).strip("<>")

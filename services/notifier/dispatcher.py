@@ -1,0 +1,427 @@
+"""The dispatcher loop: sends due reminders, at most once each.
+
+1. Claim due reminders (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the
+   work), check again that the appointment is neither cancelled nor started and that the client
+   still allows the channel, render the message and mark the reminder ``sending`` — committed.
+2. Call the provider outside any transaction (with a rate limit per sender number).
+3. Record the outcome: ``sent`` with the provider's id; or, for a transient failure, ``planned``
+   again with a later ``next_attempt_at`` (up to NOTIFIER_MAX_SEND_ATTEMPTS); or ``failed`` and
+   the next channel the client allows.
+
+A worker that dies between 1 and 3 leaves a ``sending`` row. It is never resent blindly: after
+NOTIFIER_SENDING_TIMEOUT the row becomes ``unknown`` and reminder.failed (reason
+``outcome_unknown``) tells the desk to check the message log (or Twilio's) before resending.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from services.notifier import invites, metrics, planning, templates
+from services.notifier.channels import (
+    Channel,
+    OutboundMessage,
+    PermanentFailure,
+    SendFailure,
+    TransientFailure,
+    configured,
+)
+from services.notifier.handlers import IN_PLAN, new_reminder, recipient_of
+from services.notifier.settings import NotifierSettings
+from services.notifier.tables import (
+    AppointmentView,
+    ClientContact,
+    Message,
+    PractitionerName,
+    Reminder,
+    TemplateRecord,
+)
+from shared.contracts.notifications import ReminderFailed, ReminderSent
+from shared.service import Runtime
+
+log = logging.getLogger(__name__)
+UNSUBSCRIBED = "21610"
+FALLBACK_WINDOW = timedelta(hours=12)  # another channel's message this close covers it
+
+
+@dataclass(frozen=True)
+class Job:
+    reminder_id: str
+    message: OutboundMessage
+    kind: str
+    due_at: datetime
+    sender: str
+
+
+def build_channels(rt: Runtime) -> dict[str, Channel]:
+    from services.notifier.channels.sandbox import Sandbox
+
+    extra = rt.settings.extra
+    providers = configured(extra)
+    channels: dict[str, Channel] = {}
+    sandbox = Sandbox(rt.db, rt.clock)
+    if providers["sms"] == "twilio":
+        from services.notifier.channels.twilio_sms import TwilioSms
+
+        channels["sms"] = TwilioSms(extra, rt.settings.public_url)
+    else:
+        channels["sms"] = sandbox
+    if providers["email"] == "smtp":
+        from services.notifier.channels.smtp_email import SmtpEmail
+
+        channels["email"] = SmtpEmail(extra)
+    else:
+        channels["email"] = sandbox
+    return channels
+
+
+class SenderRateLimit:
+    """At most ``per_second`` messages per sender number from this process."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.last: dict[str, float] = {}
+
+    def wait(self, sender: str, stop: threading.Event) -> None:
+        ready = self.last.get(sender, 0.0) + self.interval
+        delay = ready - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        self.last[sender] = time.monotonic()
+
+
+class ReminderDispatcher:
+    def __init__(self, rt: Runtime, channels: dict[str, Channel] | None = None) -> None:
+        self.rt = rt
+        self.settings = NotifierSettings.from_env(rt.settings.extra)
+        self.channels = channels or build_channels(rt)
+        self.limit = SenderRateLimit(self.settings.sms_per_second)
+        self._idle = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once(stop)
+            except Exception:
+                log.exception("reminder dispatch failed; trying again")
+                busy = False
+            if not busy:
+                stop.wait(self.settings.dispatch_interval)
+
+    def run_once(self, stop: threading.Event | None = None) -> bool:
+        """One round; True if it claimed a full batch (more may be waiting)."""
+        stop = stop or threading.Event()
+        self.recover_stuck()
+        jobs = self.claim()
+        for job in jobs:
+            if stop.is_set():
+                break
+            self.deliver(job, stop)
+        return len(jobs) >= self.settings.batch_size
+
+    # -- 1. claim --------------------------------------------------------------------------------
+
+    def _locked(self, statement: object) -> object:
+        if self.rt.db.is_postgres:
+            return statement.with_for_update(skip_locked=True)  # type: ignore[attr-defined]
+        return statement
+
+    def claim(self) -> list[Job]:
+        now = self.rt.clock.now()
+        statement = (
+            select(Reminder)
+            .where(
+                Reminder.status == "planned",
+                Reminder.due_at <= now,
+                or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
+            )
+            .order_by(Reminder.due_at)
+            .limit(self.settings.batch_size)
+        )
+        jobs: list[Job] = []
+        with self.rt.db.transaction() as session:
+            for reminder in session.scalars(self._locked(statement)):  # type: ignore[call-overload]
+                job = self._prepare(session, reminder, now)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def _prepare(self, session: Session, reminder: Reminder, now: datetime) -> Job | None:
+        view = session.get(AppointmentView, reminder.appointment_id)
+        contact = session.get(ClientContact, reminder.client_id)
+        why_not = self._why_not(reminder, view, contact, now)
+        if why_not or view is None or contact is None:
+            reminder.status, reminder.note = "skipped", why_not
+            log.info("reminder skipped", extra={"reminder_id": reminder.id, "why": why_not})
+            return None
+        to = contact.phone if reminder.channel == "sms" else contact.email
+        assert to is not None
+        message_id = str(uuid.uuid4())
+        outbound = self._render(session, reminder, view, contact, message_id, to, now)
+        reminder.status, reminder.sending_since = "sending", now
+        reminder.attempts += 1
+        session.add(
+            Message(
+                id=message_id,
+                reminder_id=reminder.id,
+                appointment_id=reminder.appointment_id,
+                client_id=reminder.client_id,
+                channel=reminder.channel,
+                kind=reminder.kind,
+                recipient=to,
+                provider=self.channels[reminder.channel].name,
+                status="sending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
+        return Job(reminder.id, outbound, reminder.kind, reminder.due_at, sender)
+
+    @staticmethod
+    def _why_not(
+        reminder: Reminder,
+        view: AppointmentView | None,
+        contact: ClientContact | None,
+        now: datetime,
+    ) -> str | None:
+        if view is None or contact is None:
+            return "appointment or client unknown"
+        if view.status == "cancelled" and reminder.kind != "cancellation_notice":
+            return "appointment cancelled"
+        if view.starts_at <= now:
+            return "appointment already started"
+        if reminder.channel not in recipient_of(contact).channels:
+            return f"client no longer allows {reminder.channel}"
+        return None
+
+    def _render(
+        self,
+        session: Session,
+        reminder: Reminder,
+        view: AppointmentView,
+        contact: ClientContact,
+        message_id: str,
+        to: str,
+        now: datetime,
+    ) -> OutboundMessage:
+        practitioner = session.get(PractitionerName, view.practitioner_id)
+        name = practitioner.display_name if practitioner else "your practitioner"
+        edited = session.get(TemplateRecord, (reminder.kind, reminder.channel))
+        template = (
+            templates.Template(edited.text, edited.subject, edited.html)
+            if edited
+            else templates.DEFAULTS[(reminder.kind, reminder.channel)]
+        )
+        rendered = templates.render(
+            template,
+            templates.context(
+                practice_name=self.settings.practice_name,
+                practice_phone=self.settings.practice_phone,
+                practitioner=name,
+                starts_at=view.starts_at,
+                time_zone=contact.time_zone,
+                first_name=contact.first_name,
+            ),
+        )
+        calendar = None
+        if reminder.channel == "email":
+            calendar = invites.invite(
+                kind=reminder.kind,
+                appointment_id=view.appointment_id,
+                sequence=view.sequence,
+                starts_at=view.starts_at,
+                ends_at=view.ends_at,
+                practitioner=name,
+                practice_name=self.settings.practice_name,
+                organizer_email=self.settings.email_from,
+                now=now,
+            )
+        return OutboundMessage(
+            message_id=message_id,
+            channel=reminder.channel,
+            to=to,
+            text=rendered.text,
+            subject=rendered.subject,
+            html=rendered.html,
+            calendar=calendar,
+        )
+
+    # -- 2. send, 3. record ----------------------------------------------------------------------
+
+    def deliver(self, job: Job, stop: threading.Event) -> None:
+        channel = self.channels[job.message.channel]
+        if job.message.channel == "sms":
+            self.limit.wait(job.sender, stop)
+        try:
+            provider_id = channel.send(job.message)
+        except SendFailure as failure:
+            self._failed(job, failure)
+        except Exception as exc:  # a bug or an odd library error: retried, within the limit
+            log.exception("unexpected error while sending", extra={"reminder_id": job.reminder_id})
+            self._failed(job, TransientFailure(f"unexpected {type(exc).__name__}"))
+        else:
+            self._sent(job, provider_id)
+
+    def _sent(self, job: Job, provider_id: str) -> None:
+        now = self.rt.clock.now()
+        with self.rt.db.transaction() as session:
+            reminder = session.get_one(Reminder, job.reminder_id)
+            message = session.get_one(Message, job.message.message_id)
+            reminder.status, reminder.sent_at, reminder.note = "sent", now, None
+            message.provider_id = provider_id
+            message.status = "queued" if channel_is_async(message.provider) else "sent"
+            message.updated_at = now
+            self.rt.emitter.emit(
+                session,
+                ReminderSent(
+                    reminder_id=reminder.id,
+                    appointment_id=reminder.appointment_id,
+                    client_id=reminder.client_id,
+                    channel=reminder.channel,  # type: ignore[arg-type]
+                    kind=reminder.kind,
+                    message_id=message.id,
+                    sent_at=now,
+                ),
+            )
+        self.rt.outbox_written()
+        metrics.REMINDERS_SENT.labels(job.message.channel, job.kind).inc()
+        metrics.LATENESS.labels(job.message.channel).observe(
+            max(0.0, (now - job.due_at).total_seconds())
+        )
+
+    def _failed(self, job: Job, failure: SendFailure) -> None:
+        now = self.rt.clock.now()
+        permanent = isinstance(failure, PermanentFailure)
+        log.warning(
+            "send failed",
+            extra={
+                "reminder_id": job.reminder_id,
+                "reason": failure.reason,
+                "permanent": permanent,
+            },
+        )
+        with self.rt.db.transaction() as session:
+            reminder = session.get_one(Reminder, job.reminder_id)
+            message = session.get_one(Message, job.message.message_id)
+            message.status, message.error_code, message.updated_at = "failed", failure.code, now
+            retry = not permanent and reminder.attempts < self.settings.max_send_attempts
+            if retry:
+                delays = self.settings.retry_delays
+                delay = delays[min(reminder.attempts - 1, len(delays) - 1)]
+                reminder.status, reminder.note = "planned", f"retrying: {failure.reason}"
+                reminder.next_attempt_at = now + timedelta(seconds=delay)
+                metrics.REMINDER_RETRIES.labels(reminder.channel).inc()
+                return
+            reason = (
+                failure.reason
+                if permanent
+                else f"gave up after {reminder.attempts} attempts: {failure.reason}"
+            )
+            self._give_up(session, reminder, reason, permanent, now)
+            if failure.code == UNSUBSCRIBED:
+                contact = session.get(ClientContact, reminder.client_id)
+                if contact is not None:
+                    contact.sms_opted_out = True
+            self._fall_back(session, reminder, now)
+        self.rt.outbox_written()
+
+    def _give_up(
+        self, session: Session, reminder: Reminder, reason: str, permanent: bool, now: datetime
+    ) -> None:
+        reminder.status, reminder.note = (
+            ("unknown" if reason == "outcome_unknown" else "failed"),
+            reason,
+        )
+        self.rt.emitter.emit(
+            session,
+            ReminderFailed(
+                reminder_id=reminder.id,
+                appointment_id=reminder.appointment_id,
+                client_id=reminder.client_id,
+                channel=reminder.channel,  # type: ignore[arg-type]
+                kind=reminder.kind,
+                reason=reason,
+                permanent=permanent,
+                failed_at=now,
+            ),
+        )
+        label = reason if reason == "outcome_unknown" else reason.split(":")[0][:40]
+        metrics.REMINDERS_FAILED.labels(reminder.channel, label).inc()
+
+    def _fall_back(self, session: Session, reminder: Reminder, now: datetime) -> None:
+        """Try the client's other allowed channel, unless a message there already covers it."""
+        contact = session.get(ClientContact, reminder.client_id)
+        view = session.get(AppointmentView, reminder.appointment_id)
+        if contact is None or view is None or reminder.fallback_of is not None:
+            return
+        other = planning.other_channel(reminder.channel, recipient_of(contact))
+        if other is None or view.starts_at <= now or view.status == "cancelled":
+            return
+        covering = session.scalars(
+            select(Reminder).where(
+                Reminder.appointment_id == reminder.appointment_id,
+                Reminder.kind == reminder.kind,
+                Reminder.channel == other,
+                Reminder.status.in_(IN_PLAN),
+            )
+        ).all()
+        if any(abs(r.due_at - reminder.due_at) <= FALLBACK_WINDOW for r in covering):
+            return
+        session.add(new_reminder(view, reminder.kind, other, now, now, fallback_of=reminder.id))
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    def recover_stuck(self) -> int:
+        """``sending`` for longer than NOTIFIER_SENDING_TIMEOUT: the worker died mid-send."""
+        now = self.rt.clock.now()
+        cutoff = now - timedelta(seconds=self.settings.sending_timeout)
+        statement = select(Reminder).where(
+            Reminder.status == "sending", Reminder.sending_since < cutoff
+        )
+        count = 0
+        with self.rt.db.transaction() as session:
+            for reminder in session.scalars(self._locked(statement)):  # type: ignore[call-overload]
+                for message in session.scalars(
+                    select(Message).where(
+                        Message.reminder_id == reminder.id, Message.status == "sending"
+                    )
+                ):
+                    message.status, message.updated_at = "unknown", now
+                self._give_up(session, reminder, "outcome_unknown", True, now)
+                count += 1
+        if count:
+            log.warning(
+                "reminders left sending by a stopped worker need review", extra={"count": count}
+            )
+            self.rt.outbox_written()
+        return count
+
+
+def channel_is_async(provider: str) -> bool:
+    """Twilio reports delivery later through the status callback."""
+    return provider == "twilio"
+
+
+def due_backlog(rt: Runtime) -> list[tuple[str, int, float]]:
+    now = rt.clock.now()
+    with rt.db.sessions() as session:
+        rows = session.execute(
+            select(Reminder.channel, Reminder.due_at).where(
+                Reminder.status.in_(("planned", "sending")), Reminder.due_at <= now
+            )
+        ).all()
+    result = []
+    for channel in ("sms", "email"):
+        dues = [due for c, due in rows if c == channel]
+        oldest = (now - min(dues)).total_seconds() if dues else 0.0
+        result.append((channel, len(dues), oldest))
+    return result

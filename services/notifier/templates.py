@@ -1,0 +1,152 @@
+"""Message wording per kind and channel: defaults here, the practice's edits in the database,
+rendered in a sandboxed Jinja2 environment in the client's time zone.
+
+The default wording carries only the practice, the practitioner, the date and time, and how to
+confirm or reach the practice: no diagnosis, no kind of therapy. It never suggests replying
+CANCEL, which carriers treat as an opt-out from every message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+KINDS = ("confirmation", "reminder", "reschedule_notice", "cancellation_notice")
+CHANNELS = ("sms", "email")
+VARIABLES = ("practice_name", "practice_phone", "practitioner", "date", "time", "first_name")
+# Carrier opt-out keywords a template must not invite the client to send.
+FORBIDDEN = re.compile(r"\b(CANCEL|STOPALL|UNSUBSCRIBE|END|QUIT)\b")
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    subject: str | None
+    html: str | None
+
+
+_SMS_HELP = "Reply C to confirm or R and we will call you. Questions: {{ practice_phone }}."
+_WHEN = "{{ date }} at {{ time }}"
+
+DEFAULTS: dict[tuple[str, str], Template] = {
+    ("confirmation", "sms"): Template(
+        "{{ practice_name }}: your appointment with {{ practitioner }} is booked for "
+        f"{_WHEN}. {_SMS_HELP}"
+    ),
+    ("reminder", "sms"): Template(
+        "{{ practice_name }}: reminder of your appointment with {{ practitioner }} on "
+        f"{_WHEN}. {_SMS_HELP}"
+    ),
+    ("reschedule_notice", "sms"): Template(
+        "{{ practice_name }}: your appointment with {{ practitioner }} has moved to "
+        f"{_WHEN}. Questions: {{{{ practice_phone }}}}."
+    ),
+    ("cancellation_notice", "sms"): Template(
+        "{{ practice_name }}: your appointment with {{ practitioner }} on "
+        f"{_WHEN} is cancelled. To book again call {{{{ practice_phone }}}}."
+    ),
+}
+
+_EMAIL_SUBJECTS = {
+    "confirmation": "Your appointment on {{ date }}",
+    "reminder": "Reminder: your appointment on {{ date }}",
+    "reschedule_notice": "Your appointment has moved to {{ date }}",
+    "cancellation_notice": "Your appointment on {{ date }} is cancelled",
+}
+_EMAIL_LINES = {
+    "confirmation": f"Your appointment with {{{{ practitioner }}}} is booked for {_WHEN}.",
+    "reminder": f"This is a reminder of your appointment with {{{{ practitioner }}}} on {_WHEN}.",
+    "reschedule_notice": f"Your appointment with {{{{ practitioner }}}} has moved to {_WHEN}.",
+    "cancellation_notice": f"Your appointment with {{{{ practitioner }}}} on {_WHEN} is cancelled.",
+}
+_EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
+for _kind, _line in _EMAIL_LINES.items():
+    DEFAULTS[(_kind, "email")] = Template(
+        text=f"{_line}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        subject=_EMAIL_SUBJECTS[_kind],
+        html=f"<p>{_line}</p>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+    )
+
+_text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+_html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+
+
+def context(
+    *,
+    practice_name: str,
+    practice_phone: str,
+    practitioner: str,
+    starts_at: datetime,
+    time_zone: str,
+    first_name: str = "",
+) -> dict[str, str]:
+    local = starts_at.astimezone(ZoneInfo(time_zone))
+    return {
+        "practice_name": practice_name,
+        "practice_phone": practice_phone,
+        "practitioner": practitioner,
+        "date": format_date(local),
+        "time": format_time(local),
+        "first_name": first_name,
+    }
+
+
+# English names on purpose rather than strftime's %A/%B, which follow the process locale.
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def format_date(local: datetime) -> str:
+    return f"{_DAYS[local.weekday()]}, {_MONTHS[local.month - 1]} {local.day}"
+
+
+def format_time(local: datetime) -> str:
+    hour = local.hour % 12 or 12
+    suffix = "AM" if local.hour < 12 else "PM"
+    return f"{hour}:{local.minute:02d} {suffix} {local.tzname()}"
+
+
+def render(template: Template, values: dict[str, str]) -> Rendered:
+    return Rendered(
+        text=_text_env.from_string(template.text).render(values).strip(),
+        subject=_text_env.from_string(template.subject).render(values).strip()
+        if template.subject
+        else None,
+        html=_html_env.from_string(template.html).render(values) if template.html else None,
+    )
+
+
+class TemplateProblem(ValueError):
+    pass
+
+
+def check(template: Template, channel: str) -> None:
+    """Refuse a template that does not render, or that invites a carrier opt-out keyword."""
+    sample = {name: "x" for name in VARIABLES}
+    try:
+        rendered = render(template, sample)
+    except TemplateError as exc:
+        raise TemplateProblem(f"the template does not render: {exc}") from exc
+    for part in (template.text, template.subject or "", template.html or ""):
+        if FORBIDDEN.search(part):
+            raise TemplateProblem(
+                "do not ask clients to reply CANCEL, END, QUIT or UNSUBSCRIBE: carriers treat "
+                "them as opting out of every message"
+            )
+    if channel == "email" and not rendered.subject:
+        raise TemplateProblem("an email template needs a subject")

@@ -1,0 +1,251 @@
+"""The dispatcher on real PostgreSQL against a fake Twilio (through the real twilio SDK) and an
+aiosmtpd server: what goes out, when, how often, and what is recorded and published."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+
+from services.notifier.dispatcher import ReminderDispatcher
+from services.notifier.tables import ClientContact, Message, Reminder
+from tests.fakes.notifier import Notifier, appointment, new_id, notifier_on_postgres
+from tests.fakes.smtp import Mailbox, SmtpServer
+from tests.fakes.twilio import FROM_NUMBER, Answer, FakeTwilio, FakeTwilioServer
+
+pytestmark = pytest.mark.integration
+NEW_YORK = ZoneInfo("America/New_York")
+THERAPY_WORDS = ("therapy", "psychotherapy", "ipt", "interpersonal", "diagnos", "intake", "session")
+
+
+def ny(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=NEW_YORK).astimezone(UTC)
+
+
+@dataclass
+class World:
+    notifier: Notifier
+    twilio: FakeTwilio
+    mailbox: Mailbox
+    dispatcher: ReminderDispatcher
+
+    def run(self) -> None:
+        self.dispatcher.run_once(threading.Event())
+
+    def reminders(self, appointment_id: str, **where: str) -> list[Reminder]:
+        return [
+            r
+            for r in self.notifier.rows(
+                Reminder, Reminder.appointment_id == appointment_id, order_by=Reminder.due_at
+            )
+            if all(getattr(r, k) == v for k, v in where.items())
+        ]
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    twilio_server, smtp_server = FakeTwilioServer(), SmtpServer()
+    env = (
+        twilio_server.env()
+        | smtp_server.env()
+        | {
+            "NOTIFIER_RETRY_DELAYS": "60,120",
+            "NOTIFIER_MAX_SEND_ATTEMPTS": "3",
+            "NOTIFIER_SMS_PER_SECOND": "50",
+            "NOTIFIER_SENDING_TIMEOUT": "300",
+            "RAPPORT_PUBLIC_URL": "https://rapport.example",
+        }
+    )
+    with (
+        twilio_server as twilio_fake,
+        smtp_server as mailbox,
+        notifier_on_postgres(ny(4, 6, 12), **env) as notifier,
+    ):
+        notifier.client()
+        notifier.practitioner()
+        yield World(notifier, twilio_fake, mailbox, ReminderDispatcher(notifier.rt))
+
+
+def test_booking_sends_the_confirmation_email_with_a_calendar_invite_and_an_sms(
+    world: World,
+) -> None:
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+
+    world.run()
+
+    [mail] = world.mailbox.received()
+    assert mail["To"] == "jordan@example.com"
+    assert mail["Subject"] == "Your appointment on Wednesday, April 15"
+    parts = {part.get_content_type(): part for part in mail.walk()}
+    assert "Dr. Ana Rivera" in parts["text/plain"].get_payload(decode=True).decode()
+    assert "text/html" in parts
+    ics = Calendar.from_ical(parts["text/calendar"].get_payload(decode=True))
+    [event] = ics.walk("VEVENT")
+    assert str(ics["METHOD"]) == "REQUEST"
+    assert event["UID"] == f"{a}@rapport"
+    assert event.decoded("DTSTART") == ny(4, 15, 15)
+    assert str(event["SUMMARY"]) == "Appointment with Dr. Ana Rivera"
+
+    [sms] = world.twilio.sent()
+    assert sms["To"] == "+16175550123"
+    assert sms["From"] == FROM_NUMBER
+    assert sms["StatusCallback"] == "https://rapport.example/webhooks/twilio/status"
+    assert "Wednesday, April 15 at 3:00 PM EDT" in sms["Body"]
+    assert "Reply C to confirm" in sms["Body"]
+    assert "CANCEL" not in sms["Body"].upper().replace("CANCELLED", "")
+    for text in (sms["Body"], parts["text/plain"].get_payload(decode=True).decode()):
+        # The practice's own name is its choice; nothing else may hint at what the visit is for.
+        words = text.replace("Harbour Street Therapy", "").lower()
+        assert not any(word in words for word in THERAPY_WORDS), text
+
+    sent = world.reminders(a, status="sent")
+    assert sorted((r.kind, r.channel) for r in sent) == [
+        ("confirmation", "email"),
+        ("confirmation", "sms"),
+    ]
+    published = world.notifier.outbox("reminder.sent")
+    assert sorted(e["channel"] for e in published) == ["email", "sms"]
+    log = world.notifier.rows(Message, Message.appointment_id == a)
+    assert sorted((m.channel, m.status) for m in log) == [("email", "sent"), ("sms", "queued")]
+    assert all(m.provider_id for m in log)
+
+
+def test_the_sms_reminder_goes_out_when_due_and_not_before(world: World) -> None:
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    world.run()  # the confirmations
+    world.notifier.clock.set(ny(4, 14, 14, 59))
+    world.run()
+    assert len(world.twilio.sent()) == 1
+
+    world.notifier.clock.set(ny(4, 14, 15, 0))
+    world.run()
+    world.run()  # a second round sends nothing more
+
+    bodies = [r["Body"] for r in world.twilio.sent()]
+    assert len(bodies) == 2
+    assert bodies[1].startswith("Harbour Street Therapy: reminder of your appointment")
+    [reminder] = world.reminders(a, kind="reminder", channel="sms")
+    assert (reminder.status, reminder.attempts) == ("sent", 1)
+
+
+def test_nothing_is_sent_for_a_cancelled_or_started_appointment(world: World) -> None:
+    cancelled, started = new_id(), new_id()
+    world.notifier.deliver(appointment("book", cancelled, 1, ny(4, 15, 15)))
+    world.notifier.deliver(appointment("book", started, 1, ny(4, 7, 9)))
+    world.notifier.deliver(appointment("cancel", cancelled, 2, ny(4, 15, 15)))
+    world.notifier.clock.set(ny(4, 7, 9, 30))  # the second one has begun
+
+    world.run()
+
+    assert world.twilio.sent() == []
+    [notice] = world.mailbox.received()  # the one cancellation notice, and nothing else
+    assert notice["Subject"] == "Your appointment on Wednesday, April 15 is cancelled"
+    ics = Calendar.from_ical(
+        next(p for p in notice.walk() if p.get_content_type() == "text/calendar").get_payload(
+            decode=True
+        )
+    )
+    assert str(ics["METHOD"]) == "CANCEL"
+    assert {r.status for r in world.reminders(started)} == {"skipped"}
+
+
+def test_twilio_500_then_201_is_retried_after_the_back_off_and_sent_once(world: World) -> None:
+    world.twilio.script(Answer(500))
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+
+    world.run()
+    [sms] = world.reminders(a, kind="confirmation", channel="sms")
+    assert (sms.status, sms.attempts) == ("planned", 1)
+    assert sms.next_attempt_at == ny(4, 6, 12, 1)
+    world.run()  # too soon: nothing
+    assert len(world.twilio.sent()) == 1
+
+    world.notifier.clock.advance(timedelta(seconds=60))
+    world.run()
+
+    [sms] = world.reminders(a, kind="confirmation", channel="sms")
+    assert (sms.status, sms.attempts) == ("sent", 2)
+    assert len(world.twilio.sent()) == 2
+    assert world.notifier.outbox("reminder.failed") == []
+    assert len([e for e in world.notifier.outbox("reminder.sent") if e["channel"] == "sms"]) == 1
+
+
+def test_transient_failures_stop_after_the_attempt_limit(world: World) -> None:
+    world.twilio.script(Answer(429, 20429), Answer(503), Answer(400, 30003))
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    for _ in range(5):
+        world.run()
+        world.notifier.clock.advance(timedelta(minutes=5))
+
+    [sms] = world.reminders(a, kind="confirmation", channel="sms")
+    assert (sms.status, sms.attempts) == ("failed", 3)
+    assert len(world.twilio.sent()) == 3
+    [failed] = world.notifier.outbox("reminder.failed")
+    assert failed["permanent"] is False
+    assert failed["reason"].startswith("gave up after 3 attempts")
+
+
+def test_an_invalid_number_fails_for_good_and_the_reminder_goes_by_email(world: World) -> None:
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    world.run()  # confirmations
+    world.notifier.clock.set(ny(4, 13, 15))
+    world.run()  # the 48h email
+    world.twilio.script(Answer(400, 21211))
+    world.notifier.clock.set(ny(4, 14, 15))
+
+    world.run()  # the 24h SMS: refused, so an email now instead
+    world.run()
+
+    [sms] = world.reminders(a, kind="reminder", channel="sms")
+    assert sms.status == "failed"
+    [failed] = world.notifier.outbox("reminder.failed")
+    assert (failed["reminder_id"], failed["permanent"]) == (sms.id, True)
+    assert "21211" in failed["reason"]
+    [fallback] = world.reminders(a, fallback_of=sms.id)
+    assert (fallback.channel, fallback.status) == ("email", "sent")
+    assert [m["Subject"] for m in world.mailbox.received()][-1].startswith("Reminder:")
+    assert len(world.twilio.sent()) == 2  # the confirmation and the one refused: no retry
+
+
+def test_an_unsubscribed_number_marks_the_client_opted_out(world: World) -> None:
+    world.twilio.script(Answer(400, 21610))
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+
+    world.run()
+
+    [contact] = world.notifier.rows(ClientContact)
+    assert contact.sms_opted_out is True
+    world.notifier.clock.set(ny(4, 14, 15))
+    world.run()
+    assert len(world.twilio.sent()) == 1
+    assert world.reminders(a, kind="reminder", channel="sms")[0].status == "skipped"
+
+
+def test_a_row_left_sending_is_never_resent_and_becomes_unknown(world: World) -> None:
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    world.dispatcher.claim()  # marked sending, then the worker "dies" before calling Twilio
+
+    world.run()
+    assert {r.status for r in world.reminders(a, kind="confirmation")} == {"sending"}
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+
+    assert {r.status for r in world.reminders(a, kind="confirmation")} == {"unknown"}
+    assert world.twilio.sent() == [] and world.mailbox.received() == []
+    failures = world.notifier.outbox("reminder.failed")
+    assert sorted(f["channel"] for f in failures) == ["email", "sms"]
+    assert {f["reason"] for f in failures} == {"outcome_unknown"}
+    log = world.notifier.rows(Message, Message.appointment_id == a)
+    assert {m.status for m in log} == {"unknown"}

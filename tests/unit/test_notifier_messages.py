@@ -1,0 +1,211 @@
+"""Message wording, the .ics, and how send failures are classified (no I/O)."""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import UTC, datetime
+
+import pytest
+from icalendar import Calendar
+from twilio.base.exceptions import TwilioRestException
+
+from services.notifier import invites, templates
+from services.notifier.channels import (
+    OutboundMessage,
+    PermanentFailure,
+    TransientFailure,
+    smtp_email,
+    twilio_sms,
+)
+
+THERAPY_WORDS = (
+    "therapy",
+    "psychotherapy",
+    "interpersonal",
+    "ipt",
+    "diagnos",
+    "intake",
+    "session",
+    "depress",
+    "counsel",
+)
+VALUES = templates.context(
+    practice_name="Harbour Street Practice",
+    practice_phone="+1 617 555 0100",
+    practitioner="Dr. Ana Rivera",
+    starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+    time_zone="America/New_York",
+)
+
+
+@pytest.mark.parametrize("key", sorted(templates.DEFAULTS))
+def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing_more(
+    key: tuple[str, str],
+) -> None:
+    rendered = templates.render(templates.DEFAULTS[key], VALUES)
+
+    for part in (rendered.text, rendered.subject or "", rendered.html or ""):
+        assert not any(word in part.lower() for word in THERAPY_WORDS), part
+        assert not templates.FORBIDDEN.search(part), part
+    assert "Dr. Ana Rivera" in rendered.text
+    assert "Monday, November 2 at 10:00 AM EST" in rendered.text
+    assert "+1 617 555 0100" in rendered.text
+    templates.check(templates.DEFAULTS[key], key[1])
+    if key[1] == "sms":
+        assert len(rendered.text) <= 320  # two segments at most
+
+
+def test_time_is_the_clients_wall_clock_across_dst() -> None:
+    summer = templates.context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts_at=datetime(2026, 10, 31, 14, 0, tzinfo=UTC),
+        time_zone="America/New_York",
+    )
+    warsaw = templates.context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts_at=datetime(2026, 10, 31, 14, 0, tzinfo=UTC),
+        time_zone="Europe/Warsaw",
+    )
+    assert (summer["date"], summer["time"]) == ("Saturday, October 31", "10:00 AM EDT")
+    assert (warsaw["date"], warsaw["time"]) == ("Saturday, October 31", "3:00 PM CET")
+
+
+def test_html_escapes_what_it_is_given() -> None:
+    rendered = templates.render(
+        templates.DEFAULTS[("reminder", "email")], VALUES | {"practitioner": "<b>Dr. X</b>"}
+    )
+    assert "&lt;b&gt;Dr. X&lt;/b&gt;" in (rendered.html or "")
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        (templates.Template("Reply CANCEL to cancel"), "CANCEL"),
+        (templates.Template("{{ practice_name"), "does not render"),
+        (templates.Template("{{ diagnosis }}"), "does not render"),
+        (templates.Template("{{ ''.__class__.__mro__ }}"), "does not render"),
+    ],
+)
+def test_a_template_that_would_harm_is_refused(template: templates.Template, problem: str) -> None:
+    with pytest.raises(templates.TemplateProblem, match=problem):
+        templates.check(template, "sms")
+
+
+def test_an_email_template_needs_a_subject() -> None:
+    with pytest.raises(templates.TemplateProblem, match="subject"):
+        templates.check(templates.Template("Hello"), "email")
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [
+        ("confirmation", "REQUEST"),
+        ("reschedule_notice", "REQUEST"),
+        ("cancellation_notice", "CANCEL"),
+    ],
+)
+def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -> None:
+    raw = invites.invite(
+        kind=kind,
+        appointment_id="a-1",
+        sequence=3,
+        starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 2, 15, 50, tzinfo=UTC),
+        practitioner="Dr. Ana Rivera",
+        practice_name="Harbour Street Practice",
+        organizer_email="desk@example.com",
+        now=datetime(2026, 10, 1, tzinfo=UTC),
+    )
+    assert raw is not None
+    calendar = Calendar.from_ical(raw)
+    [event] = calendar.walk("VEVENT")
+    assert str(calendar["METHOD"]) == method
+    assert (str(event["UID"]), int(event["SEQUENCE"])) == ("a-1@rapport", 3)
+    assert str(event["SUMMARY"]) == "Appointment with Dr. Ana Rivera"
+
+
+def test_no_calendar_invite_for_a_plain_reminder() -> None:
+    now = datetime(2026, 10, 1, tzinfo=UTC)
+    assert (
+        invites.invite(
+            kind="reminder",
+            appointment_id="a",
+            sequence=1,
+            starts_at=now,
+            ends_at=now,
+            practitioner="X",
+            practice_name="P",
+            organizer_email="e@x",
+            now=now,
+        )
+        is None
+    )
+
+
+def test_email_has_text_html_and_the_ics() -> None:
+    email = smtp_email.build(
+        OutboundMessage(
+            "m-1",
+            "email",
+            "a@example.com",
+            "plain",
+            "Subject",
+            "<p>html</p>",
+            b"BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\n",
+        ),
+        "from@example.com",
+    )
+    types = [part.get_content_type() for part in email.walk()]
+    assert types == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    assert email["Message-ID"] == "<m-1@rapport.invalid>"
+
+
+# -- failure classification ------------------------------------------------------------------
+
+
+def twilio_error(status: int, code: int | None = None) -> TwilioRestException:
+    return TwilioRestException(status, "https://api.twilio.com/x", "boom", code)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (twilio_error(500), TransientFailure),
+        (twilio_error(503), TransientFailure),
+        (twilio_error(429, 20429), TransientFailure),
+        (twilio_error(400, 30001), TransientFailure),
+        (twilio_error(400, 30003), TransientFailure),
+        (twilio_error(400, 21211), PermanentFailure),
+        (twilio_error(400, 21610), PermanentFailure),
+        (twilio_error(400, 21614), PermanentFailure),
+        (twilio_error(401, 20003), PermanentFailure),
+    ],
+)
+def test_twilio_failures_are_transient_or_permanent(error: TwilioRestException, kind: type) -> None:
+    assert isinstance(twilio_sms.classify(error), kind)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (smtplib.SMTPResponseException(550, b"no such user"), PermanentFailure),
+        (smtplib.SMTPResponseException(554, b"rejected"), PermanentFailure),
+        (smtplib.SMTPResponseException(451, b"try later"), TransientFailure),
+        (smtplib.SMTPRecipientsRefused({"a@x": (550, b"unknown")}), PermanentFailure),
+        (smtplib.SMTPServerDisconnected("gone"), TransientFailure),
+        (TimeoutError(), TransientFailure),
+        (ConnectionRefusedError(), TransientFailure),
+    ],
+)
+def test_smtp_failures_are_transient_or_permanent(error: Exception, kind: type) -> None:
+    assert isinstance(smtp_email.classify(error), kind)
