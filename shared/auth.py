@@ -3,6 +3,9 @@ HS256 with RAPPORT_SECRET_KEY) and every service verifies it without calling ano
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,18 +80,47 @@ def public(view: F) -> F:
     return view
 
 
+SESSION_COOKIE = "rapport_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token_for(secret: str, session_token: str) -> str:
+    """The CSRF token bound to one signed-in browser session. Any service can recompute it from
+    the session cookie and the shared secret, so none has to store it."""
+    signature = session_token.rsplit(".", 1)[-1].encode()
+    digest = hmac.new(secret.encode(), b"csrf:" + signature, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def authenticate_request(secret: str, view: Callable[..., Any] | None) -> None:
-    """before_request hook: every /api/ view needs a valid bearer token unless it is public."""
+    """before_request hook: every /api/ view needs a valid token unless it is public.
+
+    A token comes as ``Authorization: Bearer`` (API clients) or as the front-desk UI's
+    HttpOnly session cookie; with the cookie, a request that changes anything must also carry
+    the session's CSRF token in ``X-CSRF-Token``.
+    """
     if view is None or getattr(view, "rapport_public", False):
         return
     if not request.path.startswith("/api/"):
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        problem = Problem(401, "Not signed in", "Send an Authorization: Bearer <token> header.")
-        raise problem
-    g.principal = verify_token(secret, token.strip())
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        g.principal = verify_token(secret, token.strip())
+        return
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Problem(401, "Not signed in", "Send an Authorization: Bearer <token> header.")
+    principal = verify_token(secret, cookie)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, csrf_token_for(secret, cookie)):
+            raise Problem(
+                403,
+                "Request refused",
+                "The page was out of date (missing security token). Reload and retry.",
+            )
+    g.principal = principal
 
 
 def current_principal() -> Principal:
