@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from services.notifier import policy
-from services.notifier.tables import PolicyRecord, Reminder
+from services.notifier import policy, templates
+from services.notifier.tables import (
+    InboundMessage,
+    Message,
+    PolicyRecord,
+    Reminder,
+    SandboxMessage,
+    TemplateRecord,
+)
 from shared.auth import current_principal, require_role
-from shared.http import Problem, parse_body, parse_query
+from shared.http import Problem, not_found, parse_body, parse_query
 from shared.web import runtime
 
 api = Blueprint("notifier_api", __name__, url_prefix="/api/v1")
@@ -98,4 +105,172 @@ def delete_override(service_type_id: str) -> Any:
         if record is None or service_type_id == policy.PRACTICE:
             raise Problem(404, "Not found", "That service type has no policy of its own.")
         session.delete(record)
+    return "", 204
+
+
+# -- the message log, the desk inbox, the sandbox ---------------------------------------------
+
+
+@api.get("/messages")
+def list_messages() -> Any:
+    query = parse_query(ByAppointmentOrClient)
+    statement = select(Message).order_by(Message.created_at)
+    if query.appointment_id:
+        statement = statement.where(Message.appointment_id == query.appointment_id)
+    if query.client_id:
+        statement = statement.where(Message.client_id == query.client_id)
+    with runtime().db.sessions() as session:
+        return jsonify(
+            items=[
+                {
+                    "id": m.id,
+                    "reminder_id": m.reminder_id,
+                    "appointment_id": m.appointment_id,
+                    "client_id": m.client_id,
+                    "channel": m.channel,
+                    "kind": m.kind,
+                    "provider": m.provider,
+                    "status": m.status,
+                    "error_code": m.error_code,
+                    "created_at": m.created_at.isoformat(),
+                    "updated_at": m.updated_at.isoformat(),
+                }
+                for m in session.scalars(statement)
+            ]
+        )
+
+
+class InboxQuery(BaseModel):
+    handled: bool = False
+
+
+@api.get("/inbox")
+def list_inbox() -> Any:
+    query = parse_query(InboxQuery)
+    handled = (
+        InboundMessage.handled_at.is_not(None)
+        if query.handled
+        else InboundMessage.handled_at.is_(None)
+    )
+    statement = (
+        select(InboundMessage)
+        .where(InboundMessage.needs_desk.is_(True), handled)
+        .order_by(InboundMessage.received_at.desc())
+        .limit(200)
+    )
+    with runtime().db.sessions() as session:
+        return jsonify(items=[inbox_json(m) for m in session.scalars(statement)])
+
+
+def inbox_json(m: InboundMessage) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "from": m.from_phone,
+        "client_id": m.client_id,
+        "appointment_id": m.appointment_id,
+        "intent": m.intent,
+        "body": m.body,
+        "received_at": m.received_at.isoformat(),
+        "handled_at": m.handled_at.isoformat() if m.handled_at else None,
+        "handled_by": m.handled_by,
+    }
+
+
+@api.post("/inbox/<item_id>/handled")
+def mark_handled(item_id: str) -> Any:
+    rt = runtime()
+    with rt.db.transaction() as session:
+        item = session.get(InboundMessage, item_id)
+        if item is None or not item.needs_desk:
+            raise not_found("inbox item")
+        if item.handled_at is None:
+            item.handled_at, item.handled_by = rt.clock.now(), current_principal().email
+        return jsonify(inbox_json(item))
+
+
+@api.get("/sandbox")
+def list_sandbox() -> Any:
+    statement = select(SandboxMessage).order_by(SandboxMessage.created_at.desc()).limit(200)
+    with runtime().db.sessions() as session:
+        return jsonify(
+            items=[
+                {
+                    "id": m.id,
+                    "channel": m.channel,
+                    "to": m.recipient,
+                    "subject": m.subject,
+                    "body": m.body,
+                    "calendar_attached": m.has_calendar,
+                    "created_at": m.created_at.isoformat(),
+                }
+                for m in session.scalars(statement)
+            ]
+        )
+
+
+# -- templates ----------------------------------------------------------------------------------
+
+
+class TemplateUpdate(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    subject: str | None = Field(None, max_length=300)
+    html: str | None = Field(None, max_length=20000)
+
+
+@api.get("/notifier/templates")
+def list_templates() -> Any:
+    with runtime().db.sessions() as session:
+        edited = {(t.kind, t.channel): t for t in session.scalars(select(TemplateRecord))}
+    items = []
+    for kind in templates.KINDS:
+        for channel in templates.CHANNELS:
+            record = edited.get((kind, channel))
+            default = templates.DEFAULTS[(kind, channel)]
+            items.append(
+                {
+                    "kind": kind,
+                    "channel": channel,
+                    "edited": record is not None,
+                    "subject": record.subject if record else default.subject,
+                    "text": record.text if record else default.text,
+                    "html": record.html if record else default.html,
+                }
+            )
+    return jsonify(items=items, variables=list(templates.VARIABLES))
+
+
+def _template_key(kind: str, channel: str) -> None:
+    if kind not in templates.KINDS or channel not in templates.CHANNELS:
+        raise not_found("template")
+
+
+@api.put("/notifier/templates/<kind>/<channel>")
+@require_role("admin")
+def put_template(kind: str, channel: str) -> Any:
+    _template_key(kind, channel)
+    update = parse_body(TemplateUpdate)
+    template = templates.Template(update.text, update.subject, update.html)
+    try:
+        templates.check(template, channel)
+    except templates.TemplateProblem as exc:
+        raise Problem(422, "Template refused", str(exc)) from exc
+    rt = runtime()
+    with rt.db.transaction() as session:
+        record = session.get(TemplateRecord, (kind, channel))
+        if record is None:
+            record = TemplateRecord(kind=kind, channel=channel)
+            session.add(record)
+        record.text, record.subject, record.html = update.text, update.subject, update.html
+        record.updated_at = rt.clock.now()
+    return jsonify(kind=kind, channel=channel, edited=True, **update.model_dump())
+
+
+@api.delete("/notifier/templates/<kind>/<channel>")
+@require_role("admin")
+def restore_template(kind: str, channel: str) -> Any:
+    _template_key(kind, channel)
+    with runtime().db.transaction() as session:
+        record = session.get(TemplateRecord, (kind, channel))
+        if record is not None:
+            session.delete(record)
     return "", 204

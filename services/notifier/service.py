@@ -11,8 +11,9 @@ from shared.service import Loop, Runtime, ServiceDefinition
 
 def _blueprints() -> list:
     from services.notifier.api import api
+    from services.notifier.webhooks import webhooks
 
-    return [api]
+    return [api, webhooks]
 
 
 def _loops(rt: Runtime) -> list[Loop]:

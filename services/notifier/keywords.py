@@ -1,0 +1,28 @@
+"""What an SMS reply means. Carriers and Twilio act on the opt-out keywords themselves; we
+record them so that no reminder is even attempted to a number that said STOP."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Intent = Literal["confirm", "call_back", "opt_out", "opt_in", "other"]
+
+CONFIRM = {"C", "Y", "YES", "CONFIRM", "CONFIRMED"}
+CALL_BACK = {"R"}
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+OPT_IN = {"START", "UNSTOP"}
+
+
+def intent_of(body: str) -> Intent:
+    """The whole reply as one keyword (case, spaces and trailing punctuation aside)."""
+    word = re.sub(r"[\s.!]+$", "", body.strip()).upper()
+    if word in OPT_OUT:
+        return "opt_out"
+    if word in OPT_IN:
+        return "opt_in"
+    if word in CONFIRM:
+        return "confirm"
+    if word in CALL_BACK:
+        return "call_back"
+    return "other"

@@ -1,0 +1,173 @@
+"""Twilio's webhooks: inbound SMS replies and message status callbacks. Public, but every
+request must carry a valid X-Twilio-Signature for RAPPORT_PUBLIC_URL + path; otherwise 403
+and nothing changes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+from services.notifier import keywords, metrics
+from services.notifier.tables import AppointmentView, ClientContact, InboundMessage, Message
+from shared.auth import public
+from shared.contracts.notifications import (
+    ClientOptedOut,
+    ClientReplied,
+    MessageDelivered,
+    MessageFailed,
+)
+from shared.http import Problem
+from shared.web import runtime
+
+webhooks = Blueprint("notifier_webhooks", __name__, url_prefix="/webhooks/twilio")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+STATUS_RANK = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+}
+
+
+def _signed_form() -> dict[str, str]:
+    rt = runtime()
+    token = rt.settings.extra.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = rt.settings.public_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode()
+    form = request.form.to_dict()
+    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
+        raise Problem(
+            403, "Forbidden", "This request is not signed by Twilio for this address; ignored."
+        )
+    return form
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@webhooks.post("/sms")
+@public
+def inbound_sms() -> Any:
+    form = _signed_form()
+    sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
+    if not sid or not sender:
+        raise Problem(400, "Malformed webhook", "MessageSid and From are required.")
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_id == sid)):
+            return _twiml()  # Twilio retried a webhook we already handled
+        contact = session.scalars(
+            select(ClientContact).where(ClientContact.phone == sender)
+        ).first()
+        intent = keywords.intent_of(body)
+        appointment = _next_appointment(session, contact.client_id, now) if contact else None
+        needs_desk = intent in ("call_back", "other") or (intent == "confirm" and not appointment)
+        inbound = InboundMessage(
+            id=str(uuid.uuid4()),
+            provider_id=sid,
+            from_phone=sender,
+            client_id=contact.client_id if contact else None,
+            appointment_id=appointment.appointment_id if appointment else None,
+            body=body[:1600],
+            intent=intent,
+            needs_desk=needs_desk,
+            received_at=now,
+        )
+        session.add(inbound)
+        if contact is not None:
+            _act_on(session, contact, inbound, appointment)
+    metrics.INBOUND.labels(intent).inc()
+    rt.outbox_written()
+    return _twiml()
+
+
+def _next_appointment(session: Session, client_id: str, now: Any) -> AppointmentView | None:
+    return session.scalars(
+        select(AppointmentView)
+        .where(
+            AppointmentView.client_id == client_id,
+            AppointmentView.status.in_(("booked", "confirmed")),
+            AppointmentView.starts_at > now,
+        )
+        .order_by(AppointmentView.starts_at)
+    ).first()
+
+
+def _act_on(
+    session: Session,
+    contact: ClientContact,
+    inbound: InboundMessage,
+    appointment: AppointmentView | None,
+) -> None:
+    emitter = runtime().emitter
+    if inbound.intent in ("opt_out", "opt_in"):
+        opted_out = inbound.intent == "opt_out"
+        contact.sms_opted_out = opted_out
+        emitter.emit(
+            session,
+            ClientOptedOut(
+                client_id=contact.client_id,
+                channel="sms",
+                opted_out=opted_out,
+                at=inbound.received_at,
+            ),
+        )
+        metrics.OPT_OUTS.labels(str(opted_out).lower()).inc()
+        return
+    emitter.emit(
+        session,
+        ClientReplied(
+            client_id=contact.client_id,
+            appointment_id=appointment.appointment_id if appointment else None,
+            intent=inbound.intent,  # type: ignore[arg-type]
+            message_id=inbound.id,
+            received_at=inbound.received_at,
+        ),
+    )
+
+
+@webhooks.post("/status")
+@public
+def message_status() -> Any:
+    form = _signed_form()
+    sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if status not in STATUS_RANK:
+        raise Problem(400, "Malformed webhook", f"Unknown MessageStatus {status!r}.")
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        message = session.scalars(select(Message).where(Message.provider_id == sid)).first()
+        if message is None or STATUS_RANK.get(message.status, 0) >= STATUS_RANK[status]:
+            return "", 204  # not ours, or older news than what we hold
+        message.status, message.updated_at = status, now
+        message.error_code = form.get("ErrorCode") or message.error_code
+        refs = {
+            "message_id": message.id,
+            "reminder_id": message.reminder_id,
+            "appointment_id": message.appointment_id,
+            "client_id": message.client_id,
+            "channel": message.channel,
+        }
+        if status == "delivered":
+            rt.emitter.emit(session, MessageDelivered(**refs, delivered_at=now))
+            metrics.MESSAGES_DELIVERED.labels(message.channel).inc()
+        elif status in ("failed", "undelivered"):
+            rt.emitter.emit(
+                session,
+                MessageFailed(**refs, status=status, error_code=message.error_code, failed_at=now),
+            )
+            metrics.MESSAGES_UNDELIVERED.labels(message.channel, status).inc()
+    rt.outbox_written()
+    return "", 204
