@@ -100,7 +100,7 @@ class ProfileFields(BaseModel):
     @classmethod
     def _icd10(cls, codes: list[str]) -> list[str]:
         cleaned = [code.strip().upper() for code in codes]
-        bad = [code for code in cleaned if not valid_icd10(code)]
+        bad = [raw for raw, code in zip(codes, cleaned, strict=True) if not valid_icd10(code)]
         if bad:
             raise ValueError(
                 f"not ICD-10 codes: {', '.join(bad)} (expected the form F32.1 or F41.9)"

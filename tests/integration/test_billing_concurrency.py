@@ -1,0 +1,56 @@
+"""Invoice numbers under concurrency: a hundred bookings at once, taken by three billing workers
+competing on one queue (each with its own database connections), get a hundred distinct,
+consecutive numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.billing.tables import Invoice, InvoiceCounter, InvoiceLine
+from services.bootstrap import bootstrap
+from shared.worker import Worker
+from tests.integration.conftest import System
+from tests.integration.test_billing_support import (
+    Appointment,
+    next_week,
+    publish,
+    wait_for_billing_projections,
+)
+from tests.support import wait_until
+
+BOOKINGS = 100
+
+
+def test_a_hundred_concurrent_bookings_get_a_hundred_consecutive_numbers(system: System) -> None:
+    system.start("scheduler", "billing")
+    wait_for_billing_projections(system)
+    rivals = [bootstrap("billing", env=system.env) for _ in range(2)]
+    workers = [Worker(rt) for rt in rivals]
+    for worker in workers:
+        worker.start()
+    try:
+        appointments = [
+            Appointment(next_week() + timedelta(minutes=15 * i)) for i in range(BOOKINGS)
+        ]
+        publish(system, *(a.booked() for a in appointments))
+        wait_until(
+            lambda: system.count("billing", Invoice) == BOOKINGS,
+            timeout=120,
+            message="a hundred invoices",
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+            worker.join(10)
+        for rt in rivals:
+            rt.db.dispose()
+
+    invoices = system.rows("billing", Invoice)
+    numbers = sorted(int(i.number.split("-")[1]) for i in invoices)
+    assert numbers == list(range(1, BOOKINGS + 1))
+    assert len({i.number.split("-")[0] for i in invoices}) == 1
+    assert system.rows("billing", InvoiceCounter)[0].last_number == BOOKINGS
+    lines = system.rows("billing", InvoiceLine)
+    assert len(lines) == BOOKINGS
+    assert len({line.invoice_id for line in lines}) == BOOKINGS
+    assert {line.appointment_id for line in lines} == {a.id for a in appointments}
