@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.scheduler.tables import AUDIT, Appointment, Client, Practitioner, ServiceType
 from shared.auth import current_principal
-from shared.http import Problem
+from shared.http import Problem, conflict
 from shared.web import runtime
 
 api = Blueprint("scheduler_api", __name__, url_prefix="/api/v1")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+# PostgreSQL's answers when a concurrent transaction committed first: an overlapping active
+# appointment (the exclusion constraints of migration 0003) or the same Idempotency-Key.
+RACE_STATES = frozenset({"23P01", "23505"})
+
+
+def retry_on_race(run: Callable[[], T], attempts: int = 3) -> T:
+    """Run a whole transaction; when the database refused it because a concurrent one won,
+    run it again: the checks then see the winner and answer the same friendly 409 (or the
+    stored response of the same Idempotency-Key) as if the requests had come one by one."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RACE_STATES:
+                raise
+            if attempt == attempts:
+                raise conflict(
+                    "Another booking changed this time just now; look at the calendar again."
+                ) from exc
+    raise AssertionError("unreachable")
 
 
 def audit(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.scheduler import domain, lifecycle
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
-from services.scheduler.api.common import api, appointment_json
+from services.scheduler.api.common import api, appointment_json, retry_on_race
 from services.scheduler.tables import Appointment, Practice
 from shared.auth import current_principal
 from shared.contracts.appointments import (
@@ -214,39 +214,43 @@ def reschedule_appointment(appointment_id: str) -> Any:
     body = parse_body(RescheduleAppointment)
     rt = runtime()
     now = rt.clock.now()
-    with rt.db.transaction() as session:
-        first = locked(session, appointment_id)
-        sessions = _course_from(session, first, body.scope)
-        for appointment in sessions:
-            check_allowed(appointment, "reschedule", now)
-        refuse_past(body.starts_at, now)
-        moves: list[tuple[Appointment, domain.Interval]] = []
-        for appointment in sessions:
-            start = domain.shift_wall_clock(
-                appointment.starts_at, first.starts_at, body.starts_at, appointment.time_zone
-            )
-            moves.append((appointment, domain.Interval(start, start + _length(appointment))))
-        moving = frozenset(a.id for a in sessions)
-        for appointment, wanted in moves:
-            refuse_overlap(
-                session, wanted, appointment.practitioner_id, appointment.client_id, moving
-            )
-        # Move in the direction of travel, one row at a time, so no two of the course's own
-        # sessions ever overlap on the way (the database checks every row as it changes).
-        later = body.starts_at > first.starts_at
-        for appointment, wanted in sorted(moves, key=lambda m: m[0].starts_at, reverse=later):
-            previous = appointment.starts_at
-            step(
-                session,
-                appointment,
-                "reschedule",
-                AppointmentRescheduled,
-                now,
-                changes={"starts_at": wanted.start, "ends_at": wanted.end},
-                audit_reason=body.reason,
-                previous_starts_at=previous,
-            )
-        items = [appointment_json(a) for a, _ in moves]
+
+    def attempt() -> list[dict[str, Any]]:
+        with rt.db.transaction() as session:
+            first = locked(session, appointment_id)
+            sessions = _course_from(session, first, body.scope)
+            for appointment in sessions:
+                check_allowed(appointment, "reschedule", now)
+            refuse_past(body.starts_at, now)
+            moves: list[tuple[Appointment, domain.Interval]] = []
+            for appointment in sessions:
+                start = domain.shift_wall_clock(
+                    appointment.starts_at, first.starts_at, body.starts_at, appointment.time_zone
+                )
+                moves.append((appointment, domain.Interval(start, start + _length(appointment))))
+            moving = frozenset(a.id for a in sessions)
+            for appointment, wanted in moves:
+                refuse_overlap(
+                    session, wanted, appointment.practitioner_id, appointment.client_id, moving
+                )
+            # Move in the direction of travel, one row at a time, so no two of the course's own
+            # sessions ever overlap on the way (the database checks every row as it changes).
+            later = body.starts_at > first.starts_at
+            for appointment, wanted in sorted(moves, key=lambda m: m[0].starts_at, reverse=later):
+                previous = appointment.starts_at
+                step(
+                    session,
+                    appointment,
+                    "reschedule",
+                    AppointmentRescheduled,
+                    now,
+                    changes={"starts_at": wanted.start, "ends_at": wanted.end},
+                    audit_reason=body.reason,
+                    previous_starts_at=previous,
+                )
+            return [appointment_json(a) for a, _ in moves]
+
+    items = retry_on_race(attempt)
     rt.outbox_written()
     return jsonify(items[0] | {"rescheduled": items})
 

@@ -1,0 +1,151 @@
+"""No double booking under real concurrency: 50 simultaneous requests for one slot against a
+real gunicorn scheduler (two processes, four threads each) on PostgreSQL. Exactly one wins;
+every other request gets a 409 naming the conflicting time. Requests repeating one
+Idempotency-Key all get the first request's answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from services.bootstrap import bootstrap
+from services.scheduler.demo import DEMO_LOGIN
+from services.scheduler.tables import Appointment
+from shared.demo import demo_id
+from tests.e2e.conftest import Processes
+from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+
+CONCURRENT = 50
+
+
+@pytest.fixture(scope="module")
+def scheduler_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    with fresh_vhost() as broker, fresh_databases() as databases:
+        env = service_env(broker, databases)
+        processes = Processes(env, tmp_path_factory.mktemp("scheduler-concurrency"))
+        processes.run("migrate", "scheduler")
+        rt = bootstrap("scheduler", env=env)
+        assert rt.service.seed_demo is not None
+        rt.service.seed_demo(rt)
+        rt.db.dispose()
+        port = free_port()
+        processes.start(
+            "scheduler-web", "web", "scheduler", "--bind", f"127.0.0.1:{port}", "--workers", "2"
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _healthy(url), timeout=30, message="the scheduler to answer")
+            yield url, env
+        except BaseException:
+            print(processes.log_tail())
+            raise
+        finally:
+            processes.stop_all()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _token(url: str) -> str:
+    response = requests.post(
+        f"{url}/api/v1/auth/token",
+        json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def _fire(url: str, requests_: list[tuple[dict[str, Any], dict[str, str]]]) -> list[Any]:
+    """Send every request at once (one thread each) and return the responses in order."""
+
+    def send(item: tuple[dict[str, Any], dict[str, str]]) -> requests.Response:
+        body, headers = item
+        return requests.post(f"{url}/api/v1/appointments", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=len(requests_)) as pool:
+        return list(pool.map(send, requests_))
+
+
+def _active_count(env: dict[str, str], starts_at: datetime) -> int:
+    rt = bootstrap("scheduler", env=env)
+    try:
+        with rt.db.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Appointment)
+                    .where(Appointment.starts_at == starts_at, Appointment.status == "booked")
+                )
+                or 0
+            )
+    finally:
+        rt.db.dispose()
+
+
+def test_fifty_concurrent_bookings_of_one_slot_make_one_appointment(
+    scheduler_web: tuple[str, dict[str, str]],
+) -> None:
+    url, env = scheduler_web
+    auth = {"Authorization": f"Bearer {_token(url)}"}
+    starts_at = (datetime.now(UTC) + timedelta(days=9)).replace(
+        hour=15, minute=0, second=0, microsecond=0
+    )
+    clients = ["client-jordan", "client-priya", "client-marek"]
+    # Every request is for the same practitioner and time; clients vary, so the practitioner's
+    # constraint is the one that must hold.
+    batch = [
+        (
+            {
+                "client_id": demo_id(clients[i % 3]),
+                "practitioner_id": demo_id("dr-rivera"),
+                "service_type_id": demo_id("ipt-session"),
+                "starts_at": starts_at.isoformat(),
+            },
+            auth,
+        )
+        for i in range(CONCURRENT)
+    ]
+    responses = _fire(url, batch)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * (CONCURRENT - 1), statuses
+    winner = next(r for r in responses if r.status_code == 201).json()
+    for response in responses:
+        if response.status_code == 409:
+            problem = response.json()
+            assert response.headers["Content-Type"].startswith("application/problem+json")
+            assert problem["conflicting_starts_at"] == starts_at.isoformat()
+            assert problem["conflicting_appointment_id"] == winner["id"]
+            assert starts_at.isoformat() in problem["detail"]
+    assert _active_count(env, starts_at) == 1
+
+
+def test_concurrent_retries_with_one_idempotency_key_get_the_first_answer(
+    scheduler_web: tuple[str, dict[str, str]],
+) -> None:
+    url, env = scheduler_web
+    headers = {"Authorization": f"Bearer {_token(url)}", "Idempotency-Key": "double-click-7"}
+    starts_at = (datetime.now(UTC) + timedelta(days=10)).replace(
+        hour=16, minute=0, second=0, microsecond=0
+    )
+    body = {
+        "client_id": demo_id("client-priya"),
+        "practitioner_id": demo_id("sam-okafor"),
+        "service_type_id": demo_id("ipt-intake"),
+        "starts_at": starts_at.isoformat(),
+    }
+    responses = _fire(url, [(body, headers)] * 20)
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
+    assert _active_count(env, starts_at) == 1
