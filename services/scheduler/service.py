@@ -12,8 +12,10 @@ from shared.service import ServiceDefinition
 
 def _blueprints() -> list:
     from services.scheduler.api import api
+    from services.scheduler.feeds import feeds
+    from services.scheduler.ui import ui
 
-    return [api]
+    return [api, feeds, ui]
 
 
 SERVICE = ServiceDefinition(

@@ -1,0 +1,256 @@
+"""The front-desk web UI, served by the scheduler at ``/``: server-rendered pages whose small
+amount of JavaScript calls the three services' APIs on the same origin with the session cookie
+and the CSRF token from the page's <meta> tag (it never sees the session token itself)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, g, make_response, redirect, render_template, request
+from sqlalchemy import select
+
+from services.scheduler.api.common import client_json, practitioner_json, service_type_json
+from services.scheduler.api.practice import practice_json
+from services.scheduler.api.sign_in import TOKEN_TTL
+from services.scheduler.domain import wall_to_utc
+from services.scheduler.tables import Client, Practice, Practitioner, ServiceType
+from services.scheduler.ui import sessions
+from shared.auth import SESSION_COOKIE
+from shared.web import runtime
+
+ui = Blueprint(
+    "ui",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/ui/static",
+)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@ui.record_once
+def _configure(state: Any) -> None:
+    # Flask's own signed cookie only carries the sign-in form's CSRF value.
+    state.app.config.update(
+        SESSION_COOKIE_NAME="rapport_ui_pre",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=True,
+    )
+
+
+@ui.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def signed_in(view: Any) -> Any:
+    """Pages need a valid session; without one, go to the sign-in page."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        found = sessions.current_session()
+        if found is None:
+            response = redirect("/sign-in", code=303)
+            if request.cookies.get(SESSION_COOKIE):
+                _clear_session(response)
+            return response
+        g.ui_user, g.ui_token = found
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _clear_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+
+
+def _reference() -> dict[str, Any]:
+    """What every page shows or needs: practice, practitioners, service types, clients."""
+    with runtime().db.sessions() as db:
+        practice = db.scalars(select(Practice)).first()
+        return {
+            "practice": practice_json(practice)
+            if practice
+            else {"name": "Rapport", "time_zone": "UTC", "cancellation_window_hours": 0},
+            "practitioners": [
+                practitioner_json(p)
+                for p in db.scalars(select(Practitioner).order_by(Practitioner.display_name))
+            ],
+            "service_types": [
+                service_type_json(s)
+                for s in db.scalars(select(ServiceType).order_by(ServiceType.name))
+            ],
+            "clients": [
+                client_json(c)
+                for c in db.scalars(select(Client).order_by(Client.last_name, Client.first_name))
+            ],
+        }
+
+
+def page(template: str, **context: Any) -> str:
+    reference = _reference()
+    return render_template(
+        template,
+        user=g.ui_user,
+        csrf=sessions.session_csrf(g.ui_token),
+        practice=reference["practice"],
+        reference=reference,
+        **context,
+    )
+
+
+# -- sign in and out -------------------------------------------------------------------------
+
+
+def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) -> Any:
+    with runtime().db.sessions() as db:
+        practice = db.scalars(select(Practice)).first()
+    body = render_template(
+        "ui/sign_in.html",
+        csrf=sessions.pre_session_csrf(),
+        error=error,
+        email=email,
+        practice_name=practice.name if practice else "Rapport",
+    )
+    return make_response(body, status)
+
+
+@ui.get("/sign-in")
+def sign_in_form() -> Any:
+    if sessions.current_session() is not None:
+        return redirect("/day", code=303)
+    return _sign_in_form()
+
+
+@ui.post("/sign-in")
+def sign_in() -> Any:
+    email = request.form.get("email", "").strip().lower()[:320]
+    password = request.form.get("password", "")[:200]
+    if not sessions.same(request.form.get("csrf_token"), sessions.pre_session_csrf()):
+        return _sign_in_form(
+            "The sign-in page was out of date. Please try again.", email, status=400
+        )
+    keys = (f"email:{email}", f"ip:{sessions.client_ip()}")
+    wait = max(sessions.EMAIL_LIMIT.retry_after(keys[0]), sessions.IP_LIMIT.retry_after(keys[1]))
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        return _sign_in_form(
+            "Too many failed sign-ins. Wait "
+            + (f"{minutes} minutes" if minutes > 1 else "a minute")
+            + " and try again, or ask an admin to check your account.",
+            email,
+            status=429,
+        )
+    principal = sessions.check_credentials(email, password) if email and password else None
+    if principal is None:
+        sessions.EMAIL_LIMIT.fail(keys[0])
+        sessions.IP_LIMIT.fail(keys[1])
+        return _sign_in_form("The email or password is not right.", email, status=401)
+    sessions.EMAIL_LIMIT.clear(keys[0])
+    response = redirect("/day", code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sessions.issue_session(principal),
+        max_age=int(TOKEN_TTL.total_seconds()),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+@ui.post("/sign-out")
+@signed_in
+def sign_out() -> Any:
+    if not sessions.same(request.form.get("csrf_token"), sessions.session_csrf(g.ui_token)):
+        return _refused()
+    response = redirect("/sign-in", code=303)
+    _clear_session(response)
+    return response
+
+
+def _refused() -> Any:
+    body = render_template(
+        "ui/refused.html",
+        message="The page was out of date (missing security token). Go back, reload and retry.",
+    )
+    return make_response(body, 403)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@ui.get("/")
+def home() -> Any:
+    return redirect("/day", code=303)
+
+
+def _day_arg(zone: ZoneInfo) -> date:
+    raw = request.args.get("date", "")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return datetime.now(zone).date() if not raw else datetime.now(zone).date()
+
+
+def _calendar(view: str) -> Any:
+    reference = _reference()
+    zone = ZoneInfo(reference["practice"]["time_zone"])
+    day = _day_arg(zone)
+    if view == "week":
+        first = day - timedelta(days=day.weekday())
+        days = [first + timedelta(days=i) for i in range(7)]
+        step = timedelta(days=7)
+    else:
+        days = [day]
+        step = timedelta(days=1)
+    start = wall_to_utc(datetime.combine(days[0], datetime.min.time()), zone)
+    end = wall_to_utc(datetime.combine(days[-1] + timedelta(days=1), datetime.min.time()), zone)
+    practitioner = request.args.get("practitioner", "")
+    if practitioner not in {p["id"] for p in reference["practitioners"]}:
+        practitioner = ""
+    return page(
+        "ui/calendar.html",
+        view=view,
+        day=day,
+        days=days,
+        previous=(days[0] - step).isoformat(),
+        following=(days[0] + step).isoformat(),
+        today=datetime.now(zone).date().isoformat(),
+        practitioner=practitioner,
+        range_from=start.isoformat(),
+        range_to=end.isoformat(),
+    )
+
+
+@ui.get("/day")
+@signed_in
+def day_view() -> Any:
+    return _calendar("day")
+
+
+@ui.get("/week")
+@signed_in
+def week_view() -> Any:
+    return _calendar("week")
+
+
+@ui.get("/book")
+@signed_in
+def book() -> Any:
+    return page("ui/book.html", client_id=request.args.get("client", ""))

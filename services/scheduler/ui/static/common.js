@@ -1,0 +1,158 @@
+/* Shared by every page: API calls with the session cookie and CSRF token, plain-language
+   errors, practice-time-zone formatting, and small helpers. No framework, no build step. */
+"use strict";
+
+const Rapport = (() => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.content : "";
+  const refNode = document.getElementById("reference");
+  const reference = refNode ? JSON.parse(refNode.textContent) : {practice: {time_zone: "UTC"}};
+  const zone = reference.practice.time_zone || "UTC";
+
+  const STATUS = {
+    booked: "Booked", confirmed: "Confirmed by client", checked_in: "Checked in",
+    completed: "Completed", no_show: "No-show", cancelled: "Cancelled",
+  };
+  const REMINDER = {
+    planned: "Reminders planned", sent: "Reminder sent", delivered: "Reminder delivered",
+    failed: "Reminder failed", cancelled: "Reminders cancelled", none: "No reminders",
+  };
+  const INVOICE = {issued: "Invoice issued", paid: "Invoice paid", void: "Invoice void"};
+
+  /* Calls an API on this origin. Resolves to {ok, status, data}; never throws. */
+  async function api(method, path, body, headers) {
+    const init = {method, credentials: "same-origin", headers: {Accept: "application/json", ...(headers || {})}};
+    if (method !== "GET") init.headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (err) {
+      return {ok: false, status: 0, data: {detail: "The server could not be reached. Check the connection and try again."}};
+    }
+    if (response.status === 401) {
+      window.location.assign("/sign-in");
+      return {ok: false, status: 401, data: {detail: "Your session ended. Sign in again."}};
+    }
+    let data = {};
+    const type = response.headers.get("Content-Type") || "";
+    if (type.includes("json")) {
+      try { data = await response.json(); } catch (err) { data = {}; }
+    }
+    if (!response.ok && !data.detail) {
+      data.detail = response.status >= 500
+        ? "Something went wrong on the server. Try again in a moment."
+        : "The request was refused (" + response.status + ").";
+    }
+    return {ok: response.ok, status: response.status, data};
+  }
+
+  function message(problem) {
+    return (problem && (problem.detail || problem.title)) || "Something went wrong.";
+  }
+
+  /* Puts a problem's field errors next to their fields ([data-field] elements) and the rest
+     in the form's general error element. */
+  function showProblem(container, problem) {
+    clearProblem(container);
+    const general = container.querySelector(".error[role=alert]");
+    let placed = false;
+    for (const e of (problem && problem.errors) || []) {
+      const field = String(e.field || "").split(".").pop();
+      const slot = container.querySelector('.field-error[data-field="' + field + '"]');
+      if (slot) {
+        slot.textContent = e.message;
+        slot.hidden = false;
+        placed = true;
+        const input = container.querySelector('[name="' + field + '"]');
+        if (input) input.setAttribute("aria-invalid", "true");
+      }
+    }
+    if (general && (!placed || problem.detail)) {
+      general.textContent = message(problem);
+      general.hidden = false;
+    }
+  }
+
+  function clearProblem(container) {
+    container.querySelectorAll(".field-error, .error[role=alert]").forEach((n) => { n.hidden = true; n.textContent = ""; });
+    container.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  }
+
+  const timeFmt = new Intl.DateTimeFormat("en-US", {timeZone: zone, hour: "numeric", minute: "2-digit"});
+  const dateFmt = new Intl.DateTimeFormat("en-US", {timeZone: zone, weekday: "short", month: "short", day: "numeric"});
+  const isoDayFmt = new Intl.DateTimeFormat("en-CA", {timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit"});
+  const isoTimeFmt = new Intl.DateTimeFormat("en-GB", {timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
+
+  const time = (iso) => timeFmt.format(new Date(iso));
+  const day = (iso) => dateFmt.format(new Date(iso));
+  const isoDay = (iso) => isoDayFmt.format(new Date(iso));
+  const isoTime = (iso) => isoTimeFmt.format(new Date(iso));
+
+  /* Offset (ms) of the practice zone from UTC at a given instant. */
+  function offsetAt(ms) {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(ms))) parts[p.type] = p.value;
+    const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
+    return asUtc - ms;
+  }
+
+  /* A wall-clock date ("2027-01-05") and time ("15:00") in the practice zone, as a UTC ISO string. */
+  function zonedIso(dateStr, timeStr) {
+    const [y, m, d] = dateStr.split("-").map(Number);
+    const [hh, mm] = timeStr.split(":").map(Number);
+    const wall = Date.UTC(y, m - 1, d, hh, mm);
+    let guess = wall - offsetAt(wall);
+    guess = wall - offsetAt(guess);
+    return new Date(guess).toISOString().replace(".000Z", "Z");
+  }
+
+  const byId = (list) => Object.fromEntries((list || []).map((x) => [x.id, x]));
+  const clients = byId(reference.clients);
+  const practitioners = byId(reference.practitioners);
+  const serviceTypes = byId(reference.service_types);
+  const clientName = (id) => clients[id] ? clients[id].first_name + " " + clients[id].last_name : "Unknown client";
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    const node = document.getElementById("toast");
+    if (!node) return;
+    node.textContent = text;
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { node.hidden = true; }, 6000);
+  }
+
+  function key() {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.documentElement.classList.add("js");
+    document.querySelectorAll("select[data-autosubmit]").forEach((s) =>
+      s.addEventListener("change", () => s.form.submit()));
+  });
+
+  return {api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
+          reference, clients, practitioners, serviceTypes, clientName, el, toast, key,
+          STATUS, REMINDER, INVOICE};
+})();
