@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.scheduler.api import (  # noqa: F401 - importing registers the views
     appointments,
     audit,
+    availability,
     lifecycle,
     people,
     practice,
