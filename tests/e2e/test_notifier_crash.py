@@ -1,0 +1,96 @@
+"""A notifier worker killed between marking a reminder "sending" and recording it "sent": the
+reminder is never sent again blindly; after NOTIFIER_SENDING_TIMEOUT it becomes "unknown" and
+reminder.failed (outcome_unknown) tells the desk to check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.notifier import policy
+from services.notifier.tables import Reminder
+from shared.clock import FrozenClock
+from tests.e2e.conftest import RAPPORT
+from tests.fakes.notifier import Notifier, appointment, new_id
+from tests.fakes.twilio import Answer, FakeTwilioServer
+from tests.support import fresh_databases, fresh_vhost, service_env, wait_until
+
+pytestmark = pytest.mark.e2e
+NO_QUIET_HOURS = policy.DEFAULT.model_copy(
+    update={"quiet_hours": policy.QuietHoursDocument(start=time(0), end=time(0))}
+)
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*RAPPORT, "worker", "notifier"],
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_a_worker_killed_mid_send_leaves_a_reminder_for_review_not_a_second_sms(
+    tmp_path: Path,
+) -> None:
+    from services.bootstrap import bootstrap
+    from shared import migrations
+
+    twilio = FakeTwilioServer()
+    with fresh_vhost() as broker, fresh_databases() as databases, twilio as fake:
+        env = service_env(
+            broker,
+            databases,
+            NOTIFIER_DISPATCH_INTERVAL="0.2",
+            NOTIFIER_SENDING_TIMEOUT="2",
+            **twilio.env(),
+        )
+        rt = bootstrap("notifier", env=env, clock=FrozenClock(datetime.now(UTC)))
+        migrations.upgrade(rt)
+        notifier = Notifier(rt, rt.clock)  # type: ignore[arg-type]
+        with rt.db.transaction() as session:  # no quiet hours: the test runs at any hour
+            policy.save(session, policy.PRACTICE, NO_QUIET_HOURS, datetime.now(UTC), "test")
+        notifier.client(preferred_channels=["sms"])
+        notifier.practitioner()
+        a = new_id()
+        notifier.deliver(appointment("book", a, 1, datetime.now(UTC) + timedelta(days=3)))
+        [confirmation] = notifier.rows(Reminder, Reminder.kind == "confirmation")
+        fake.script(Answer(201, hang=60))  # Twilio takes the request and the worker dies waiting
+
+        first = _worker(env, tmp_path / "worker-1.log")
+        try:
+            assert fake.received.wait(30), (tmp_path / "worker-1.log").read_text()
+            assert notifier.rows(Reminder, Reminder.id == confirmation.id)[0].status == "sending"
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+
+            second = _worker(env, tmp_path / "worker-2.log")
+            try:
+                reviewed = wait_until(
+                    lambda: (
+                        (r := notifier.rows(Reminder, Reminder.id == confirmation.id)[0]).status
+                        == "unknown"
+                        and r
+                    ),
+                    timeout=30,
+                    message="the stuck reminder to be marked unknown",
+                )
+                assert reviewed.attempts == 1
+                [failed] = notifier.outbox("reminder.failed")
+                assert (failed["reminder_id"], failed["reason"]) == (
+                    confirmation.id,
+                    "outcome_unknown",
+                )
+                assert len(fake.sent()) == 1  # never sent a second time
+            finally:
+                second.terminate()
+                second.wait(20)
+        finally:
+            if first.poll() is None:
+                first.kill()
+            rt.db.dispose()
