@@ -1,0 +1,174 @@
+"""iCalendar feeds (RFC 5545) of a practitioner's or a client's sessions, behind a secret URL.
+
+Each feed holds the sessions that ended at most 90 days ago and everything later, plus
+cancellations of the last 30 days (STATUS:CANCELLED, so subscribed calendars remove them). It
+carries as little health information as possible: a client's feed says "Appointment with
+<practitioner>" and where; a practitioner's feed says the client's first name and last
+initial and the service type."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.scheduler import metrics
+from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
+from shared.auth import public
+from shared.http import Problem
+from shared.web import runtime
+
+feeds = Blueprint("scheduler_feeds", __name__, url_prefix="/feeds")
+
+KINDS = {"practitioner": Practitioner, "client": Client}
+PAST = timedelta(days=90)
+CANCELLED_KEPT = timedelta(days=30)
+REFRESH = timedelta(minutes=15)
+PRODID = "-//Rapport//Scheduler//EN"
+
+
+def new_token() -> str:
+    """256 bits from the OS's CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def feed_url(public_url: str, kind: str, token: str) -> str:
+    return f"{public_url}/feeds/{kind}/{token}.ics"
+
+
+def _short_name(client: Client) -> str:
+    return f"{client.first_name} {client.last_name[:1]}.".strip()
+
+
+def build_calendar(
+    session: Session, kind: str, owner: Practitioner | Client, now: datetime
+) -> tuple[bytes, datetime]:
+    """The feed's bytes and when its content last changed."""
+    column = Appointment.practitioner_id if kind == "practitioner" else Appointment.client_id
+    rows = session.scalars(
+        select(Appointment)
+        .where(column == owner.id, Appointment.ends_at >= now - PAST)
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    rows = [
+        a
+        for a in rows
+        if a.status != "cancelled" or (a.cancelled_at or a.updated_at) >= now - CANCELLED_KEPT
+    ]
+    names = _names(session, rows, kind)
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    title = (
+        f"{owner.display_name} — sessions"
+        if isinstance(owner, Practitioner)
+        else "Therapy appointments"
+    )
+    calendar.add("x-wr-calname", title)
+    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", icalendar.vDuration(REFRESH))
+    for a in rows:
+        event = icalendar.Event()
+        event.add("uid", f"{a.id}@rapport")
+        event.add("dtstamp", a.updated_at.astimezone(UTC))
+        event.add("last-modified", a.updated_at.astimezone(UTC))
+        event.add("sequence", a.sequence)
+        zone = ZoneInfo(a.time_zone)
+        event.add("dtstart", a.starts_at.astimezone(zone))
+        event.add("dtend", a.ends_at.astimezone(zone))
+        if kind == "client":
+            event.add("summary", f"Appointment with {names[a.practitioner_id]}")
+        else:
+            event.add("summary", f"{names[a.client_id]} — {names[a.service_type_id]}")
+        if a.location:
+            event.add("location", a.location)
+        event.add("status", "CANCELLED" if a.status == "cancelled" else "CONFIRMED")
+        event.add("transp", "TRANSPARENT" if a.status == "cancelled" else "OPAQUE")
+        calendar.add_component(event)
+    if rows:
+        # A VTIMEZONE covering only the years the feed needs: short, and read the same way by
+        # every parser tried (a 1970-2038 one with hundreds of RDATEs is misread by some).
+        calendar.add_missing_timezones(
+            first_date=date(min(a.starts_at for a in rows).year - 1, 1, 1),
+            last_date=date(max(a.ends_at for a in rows).year + 2, 1, 1),
+        )
+    changed = max((a.updated_at for a in rows), default=datetime(2000, 1, 1, tzinfo=UTC))
+    return calendar.to_ical(), changed
+
+
+def _names(session: Session, rows: list[Appointment], kind: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    if kind == "client":
+        ids = {a.practitioner_id for a in rows}
+        for p in session.scalars(select(Practitioner).where(Practitioner.id.in_(ids))):
+            names[p.id] = p.display_name
+        return names
+    for c in session.scalars(select(Client).where(Client.id.in_({a.client_id for a in rows}))):
+        names[c.id] = _short_name(c)
+    service_types = {a.service_type_id for a in rows}
+    for s in session.scalars(select(ServiceType).where(ServiceType.id.in_(service_types))):
+        names[s.id] = s.name
+    return names
+
+
+@feeds.get("/<kind>/<token>.ics")
+@public
+def serve_feed(kind: str, token: str) -> Any:
+    model = KINDS.get(kind)
+    rt = runtime()
+    with rt.db.sessions() as session:
+        owner = (
+            session.scalars(select(model).where(model.feed_token == token)).first()
+            if model is not None and len(token) >= 40
+            else None
+        )
+        if owner is None or not owner.active:
+            metrics.FEED_REQUESTS.labels("404").inc()
+            raise Problem(
+                404,
+                "Not found",
+                "This calendar link is not valid (it may have been replaced by a new one).",
+            )
+        body, changed = build_calendar(session, kind, owner, rt.clock.now())
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    changed = changed.replace(microsecond=0)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(changed.astimezone(UTC), usegmt=True),
+        "Cache-Control": "private, max-age=300",
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "no-referrer",
+    }
+    if _not_modified(etag, changed):
+        metrics.FEED_REQUESTS.labels("304").inc()
+        return Response(status=304, headers=headers)
+    metrics.FEED_REQUESTS.labels("200").inc()
+    return Response(body, status=200, headers=headers, content_type="text/calendar; charset=utf-8")
+
+
+def _not_modified(etag: str, changed: datetime) -> bool:
+    """RFC 9110: If-None-Match wins over If-Modified-Since when both are sent."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return etag in tags or "*" in tags
+    since = request.headers.get("If-Modified-Since")
+    if since:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return changed <= when
+    return False

@@ -1,0 +1,233 @@
+"""iCal feeds on real PostgreSQL, parsed with two independent parsers (icalendar and vobject):
+a course across a DST change, cancellations kept for 30 days, conditional requests, rotation,
+and no more health information than the issue allows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import vobject
+
+from shared.clock import FrozenClock
+from shared.demo import demo_id
+from tests.integration.test_scheduler_support import (
+    SchedulerSystem,
+    audit_entries,
+    scheduler_only,
+)
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def next_dst_change(after: date) -> date:
+    day = after
+    while True:
+        noon = datetime(day.year, day.month, day.day, 12, tzinfo=NY)
+        if noon.utcoffset() != (noon - timedelta(days=1)).utcoffset():
+            return day
+        day += timedelta(days=1)
+
+
+@pytest.fixture
+def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
+    env = system_env | {"RAPPORT_PUBLIC_URL": "https://rapport.example/"}
+    with scheduler_only(env) as s:
+        rt = s.runtimes["scheduler"]
+        rt.clock = rt.emitter.clock = FrozenClock(NOW)
+        s.token(), s.token(admin=True)
+        yield s
+
+
+def fetch(s: SchedulerSystem, url: str, **headers: str) -> Any:
+    path = url.removeprefix("https://rapport.example")
+    return s.apps["scheduler"].test_client().get(path, headers=headers)
+
+
+def feed_link(s: SchedulerSystem, kind: str, owner: str, admin: bool = False) -> str:
+    response = s.call("scheduler", "GET", f"/api/v1/{kind}s/{demo_id(owner)}/feed", admin=admin)
+    assert response.status_code == 200, response.json
+    return str(response.json["url"])
+
+
+def make_course(s: SchedulerSystem) -> list[dict[str, Any]]:
+    """Four weekly Tuesday 15:00 sessions for Jordan with Dr. Rivera, across a DST change."""
+    change = next_dst_change((NOW + timedelta(days=21)).astimezone(NY).date())
+    first = change - timedelta(days=14)
+    first -= timedelta(days=first.weekday() - 1)
+    response = s.call(
+        "scheduler",
+        "POST",
+        "/api/v1/courses",
+        json={
+            "client_id": demo_id("client-jordan"),
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "first_starts_at": datetime(
+                first.year, first.month, first.day, 15, tzinfo=NY
+            ).isoformat(),
+            "sessions": 4,
+        },
+    )
+    assert response.status_code == 201, response.json
+    return list(response.json["booked"])
+
+
+def events_by_uid(body: bytes) -> dict[str, icalendar.Event]:
+    calendar = icalendar.Calendar.from_ical(body)
+    return {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+
+
+def test_feed_links_are_secret_and_only_for_their_owner_or_staff(sched: SchedulerSystem) -> None:
+    refused = sched.call("scheduler", "GET", f"/api/v1/practitioners/{demo_id('dr-rivera')}/feed")
+    assert refused.status_code == 403
+    url = feed_link(sched, "practitioner", "dr-rivera", admin=True)
+    assert url.startswith("https://rapport.example/feeds/practitioner/") and url.endswith(".ics")
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    assert len(token) >= 43  # 32 random bytes, base64url
+    # Asking again gives the same link; the client's link is a different secret.
+    assert feed_link(sched, "practitioner", "dr-rivera", admin=True) == url
+    client_url = feed_link(sched, "client", "client-jordan")
+    assert token not in client_url
+    # The token itself never reaches the audit log.
+    entries = audit_entries(sched, entity="practitioner", entity_id=demo_id("dr-rivera"))
+    assert entries[0]["action"] == "practitioner.feed_created"
+    assert token not in str(entries)
+
+
+def test_client_feed_across_dst_parses_with_icalendar_and_vobject(sched: SchedulerSystem) -> None:
+    sessions = make_course(sched)
+    cancelled = sessions[3]
+    assert (
+        sched.call(
+            "scheduler",
+            "POST",
+            f"/api/v1/appointments/{cancelled['id']}/cancel",
+            json={"cancelled_by": "client", "reason": "Travelling"},
+        ).status_code
+        == 200
+    )
+    response = fetch(sched, feed_link(sched, "client", "client-jordan"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    body = response.data
+    text = body.decode()
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT15M" in text
+    assert "X-PUBLISHED-TTL:PT15M" in text
+
+    calendar = icalendar.Calendar.from_ical(body)
+    assert str(calendar["VERSION"]) == "2.0" and "PRODID" in calendar
+    zones = {str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")}
+    events = events_by_uid(body)
+    assert set(events) == {f"{s['id']}@rapport" for s in sessions}
+    for uid, event in events.items():
+        assert event.get("DTSTART").params["TZID"] in zones
+        assert "DTSTAMP" in event
+        start = event.decoded("DTSTART")
+        assert start.astimezone(NY).strftime("%H:%M") == "15:00", uid
+        assert str(event["SUMMARY"]) == "Appointment with Dr. Ana Rivera"
+        assert str(event["LOCATION"]).startswith("Harbour Street Therapy")
+    assert {event.decoded("DTSTART").astimezone(UTC).hour for event in events.values()} == {
+        19,
+        20,
+    }
+    assert str(events[f"{cancelled['id']}@rapport"]["STATUS"]) == "CANCELLED"
+    assert int(events[f"{cancelled['id']}@rapport"]["SEQUENCE"]) == 2
+    assert str(events[f"{sessions[0]['id']}@rapport"]["STATUS"]) == "CONFIRMED"
+    # Nothing clinical: no service type, CPT code or reason.
+    for word in ("IPT", "90834", "Travelling", "session (50"):
+        assert word not in text
+
+    parsed = vobject.readOne(text)
+    vevents = parsed.vevent_list
+    assert len(vevents) == 4
+    local_times = {v.dtstart.value.astimezone(NY).strftime("%H:%M") for v in vevents}
+    assert local_times == {"15:00"}
+    offsets = {v.dtstart.value.utcoffset() for v in vevents}
+    assert offsets == {timedelta(hours=-4), timedelta(hours=-5)}
+    statuses = {v.uid.value: v.status.value for v in vevents}
+    assert statuses[f"{cancelled['id']}@rapport"] == "CANCELLED"
+
+
+def test_practitioner_feed_shows_first_name_last_initial_and_service(
+    sched: SchedulerSystem,
+) -> None:
+    sessions = make_course(sched)
+    response = fetch(sched, feed_link(sched, "practitioner", "dr-rivera", admin=True))
+    assert response.status_code == 200
+    text = response.data.decode()
+    events = events_by_uid(response.data)
+    assert {str(e["SUMMARY"]) for e in events.values()} == {"Jordan L. — IPT session (50 min)"}
+    for private in ("Lee", "jordan.lee@example.com", "+16175550123"):
+        assert private not in text
+    parsed = vobject.readOne(text)
+    assert {v.uid.value for v in parsed.vevent_list} == {f"{s['id']}@rapport" for s in sessions}
+
+
+def test_conditional_requests_and_changes(sched: SchedulerSystem) -> None:
+    sessions = make_course(sched)
+    url = feed_link(sched, "client", "client-jordan")
+    first = fetch(sched, url)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert fetch(sched, url, **{"If-None-Match": etag}).status_code == 304
+    assert fetch(sched, url, **{"If-Modified-Since": modified}).status_code == 304
+    assert fetch(sched, url, **{"If-None-Match": '"other"'}).status_code == 200
+
+    sched.runtimes["scheduler"].clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    new_start = datetime.fromisoformat(sessions[1]["starts_at"]) + timedelta(days=1)
+    moved = sched.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/appointments/{sessions[1]['id']}/reschedule",
+        json={"starts_at": new_start.isoformat()},
+    )
+    assert moved.status_code == 200
+    after = fetch(sched, url, **{"If-None-Match": etag, "If-Modified-Since": modified})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    event = events_by_uid(after.data)[f"{sessions[1]['id']}@rapport"]
+    assert int(event["SEQUENCE"]) == 2
+    assert event.decoded("DTSTART") == new_start
+    assert fetch(sched, url, **{"If-Modified-Since": modified}).status_code == 200
+
+
+def test_rotation_stops_the_old_url_at_once(sched: SchedulerSystem) -> None:
+    old = feed_link(sched, "client", "client-priya")
+    assert fetch(sched, old).status_code == 200
+    rotated = sched.call(
+        "scheduler", "POST", f"/api/v1/clients/{demo_id('client-priya')}/feed/rotate"
+    )
+    assert rotated.status_code == 200
+    new = rotated.json["url"]
+    assert new != old
+    gone = fetch(sched, old)
+    assert gone.status_code == 404
+    assert gone.mimetype == "application/problem+json"
+    assert fetch(sched, new).status_code == 200
+    assert fetch(sched, "/feeds/client/" + "x" * 43 + ".ics").status_code == 404
+    assert fetch(sched, "/feeds/elsewhere/" + "x" * 43 + ".ics").status_code == 404
+
+
+def test_cancelled_sessions_stay_for_thirty_days(sched: SchedulerSystem) -> None:
+    sessions = make_course(sched)
+    url = feed_link(sched, "client", "client-jordan")
+    assert (
+        sched.call(
+            "scheduler",
+            "POST",
+            f"/api/v1/appointments/{sessions[3]['id']}/cancel",
+            json={"cancelled_by": "practice", "reason": "Therapist away"},
+        ).status_code
+        == 200
+    )
+    uid = f"{sessions[3]['id']}@rapport"
+    clock = sched.runtimes["scheduler"].clock
+    clock.advance(timedelta(days=29))  # type: ignore[attr-defined]
+    assert uid in events_by_uid(fetch(sched, url).data)
+    clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    assert uid not in events_by_uid(fetch(sched, url).data)
