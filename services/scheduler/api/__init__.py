@@ -8,6 +8,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     availability,
     feed_links,
     lifecycle,
+    openapi,
     people,
     practice,
     sign_in,

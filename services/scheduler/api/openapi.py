@@ -1,0 +1,320 @@
+"""The scheduler's OpenAPI 3.1 document, with request schemas taken from the pydantic models
+that validate them (so the document cannot drift from what the API accepts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from services.scheduler.api import appointments, audit, availability, lifecycle, people, practice
+from services.scheduler.api.common import api
+from services.scheduler.api.sign_in import SignIn
+from shared.auth import public
+
+Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
+
+# (method, path, summary, request body model, query model, success status)
+OPERATIONS: list[Operation] = [
+    ("post", "/api/v1/auth/token", "Sign in; returns a bearer token", SignIn, None, 200),
+    ("get", "/api/v1/practice", "Practice settings", None, None, 200),
+    (
+        "put",
+        "/api/v1/practice",
+        "Change practice settings (admin)",
+        practice.PracticeSettings,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/staff", "Staff users (admin)", None, None, 200),
+    ("post", "/api/v1/staff", "Add a staff user (admin)", practice.NewStaffUser, None, 201),
+    (
+        "post",
+        "/api/v1/staff/{user_id}/deactivate",
+        "Deactivate a staff user (admin)",
+        None,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/practitioners", "Practitioners", None, None, 200),
+    (
+        "post",
+        "/api/v1/practitioners",
+        "Add a practitioner (admin)",
+        people.PractitionerFields,
+        None,
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/practitioners/{practitioner_id}",
+        "A practitioner with weekly hours",
+        None,
+        None,
+        200,
+    ),
+    (
+        "patch",
+        "/api/v1/practitioners/{practitioner_id}",
+        "Change a practitioner (admin or self)",
+        people.PractitionerFields,
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/practitioners/{practitioner_id}/working-hours",
+        "Weekly working hours",
+        None,
+        None,
+        200,
+    ),
+    (
+        "put",
+        "/api/v1/practitioners/{practitioner_id}/working-hours",
+        "Replace weekly working hours",
+        people.WeeklyHours,
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/practitioners/{practitioner_id}/time-off",
+        "Time off and extra hours",
+        None,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/practitioners/{practitioner_id}/time-off",
+        "Add time off or extra hours",
+        people.TimeOffFields,
+        None,
+        201,
+    ),
+    (
+        "delete",
+        "/api/v1/practitioners/{practitioner_id}/time-off/{time_off_id}",
+        "Remove time off",
+        None,
+        None,
+        204,
+    ),
+    (
+        "get",
+        "/api/v1/practitioners/{practitioner_id}/feed",
+        "The practitioner's iCal feed URL",
+        None,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/practitioners/{practitioner_id}/feed/rotate",
+        "Replace the feed URL",
+        None,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/clients", "Clients", None, None, 200),
+    ("post", "/api/v1/clients", "Register a client", people.ClientFields, None, 201),
+    ("get", "/api/v1/clients/{client_id}", "A client", None, None, 200),
+    ("patch", "/api/v1/clients/{client_id}", "Change a client", people.ClientPatch, None, 200),
+    ("get", "/api/v1/clients/{client_id}/feed", "The client's iCal feed URL", None, None, 200),
+    (
+        "post",
+        "/api/v1/clients/{client_id}/feed/rotate",
+        "Replace the client's feed URL",
+        None,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/service-types", "Service types", None, None, 200),
+    (
+        "post",
+        "/api/v1/service-types",
+        "Define a service type (admin)",
+        people.ServiceTypeFields,
+        None,
+        201,
+    ),
+    ("get", "/api/v1/service-types/{service_type_id}", "A service type", None, None, 200),
+    (
+        "patch",
+        "/api/v1/service-types/{service_type_id}",
+        "Change a service type (admin)",
+        people.ServiceTypeFields,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/availability", "Free slots", None, availability.AvailabilityQuery, 200),
+    (
+        "post",
+        "/api/v1/appointments",
+        "Book a session (Idempotency-Key supported)",
+        appointments.BookAppointment,
+        None,
+        201,
+    ),
+    ("get", "/api/v1/appointments", "Appointments", None, appointments.AppointmentQuery, 200),
+    ("get", "/api/v1/appointments/{appointment_id}", "An appointment", None, None, 200),
+    ("post", "/api/v1/appointments/{appointment_id}/confirm", "Confirm", None, None, 200),
+    ("post", "/api/v1/appointments/{appointment_id}/check-in", "Check in", None, None, 200),
+    ("post", "/api/v1/appointments/{appointment_id}/complete", "Complete", None, None, 200),
+    ("post", "/api/v1/appointments/{appointment_id}/no-show", "Mark a no-show", None, None, 200),
+    (
+        "post",
+        "/api/v1/appointments/{appointment_id}/cancel",
+        "Cancel (one or the rest of a course)",
+        lifecycle.CancelAppointment,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/appointments/{appointment_id}/reschedule",
+        "Reschedule (one or the rest of a course)",
+        lifecycle.RescheduleAppointment,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/courses",
+        "Book a course (Idempotency-Key supported)",
+        availability.BookCourse,
+        None,
+        201,
+    ),
+    ("get", "/api/v1/courses/{course_id}", "A course's sessions", None, None, 200),
+    ("get", "/api/v1/audit", "Audit log (admin)", None, audit.AuditQuery, 200),
+    ("get", "/api/v1/openapi.json", "This document", None, None, 200),
+]
+PUBLIC = {"/api/v1/auth/token", "/api/v1/openapi.json"}
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def build_document() -> dict[str, Any]:
+    bodies = {op[3] for op in OPERATIONS if op[3] is not None}
+    mapping, definitions = models_json_schema(
+        [(m, "validation") for m in sorted(bodies, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+    schemas["Problem"] = PROBLEM
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, body, query, status in OPERATIONS:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "operationId": f"{method}_{path.removeprefix('/api/v1/')}".replace("/", "_")
+            .replace("{", "")
+            .replace("}", "")
+            .replace("-", "_")
+            .replace(".", "_"),
+            "responses": {
+                str(status): {"description": "Success"},
+                "default": {
+                    "description": "An error",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            },
+        }
+        parameters = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
+        if query is not None:
+            parameters += _query_parameters(query)
+        if parameters:
+            operation["parameters"] = parameters
+        if body is not None:
+            operation["requestBody"] = {
+                "description": "Only the fields to change; the others keep their values."
+                if method == "patch"
+                else "",
+                "required": True,
+                "content": {"application/json": {"schema": mapping[(body, "validation")]}},
+            }
+        if path in PUBLIC:
+            operation["security"] = []
+        paths.setdefault(path, {})[method] = operation
+    paths["/feeds/{kind}/{token}.ics"] = {
+        "get": {
+            "summary": "A practitioner's or client's iCalendar feed (the token is the secret)",
+            "operationId": "get_feed",
+            "security": [],
+            "parameters": [
+                {
+                    "name": "kind",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["practitioner", "client"]},
+                },
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": "The feed", "content": {"text/calendar": {}}},
+                "304": {"description": "Not modified (If-None-Match / If-Modified-Since)"},
+                "404": {"description": "Unknown or replaced feed URL"},
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rapport scheduler API",
+            "version": "1.0.0",
+            "description": "Practice, staff, practitioners, clients, service types, "
+            "availability, appointments, courses, audit log and iCal feeds. Errors are "
+            "application/problem+json (RFC 9457).",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+@api.get("/openapi.json")
+@public
+def openapi_document() -> Any:
+    return jsonify(build_document())
