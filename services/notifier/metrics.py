@@ -76,9 +76,10 @@ class DueBacklogCollector(Collector):
             try:
                 rows = list(source())
             except Exception:  # a database outage must not break the scrape
-                rows = ()
+                source, rows = None, ()
         seen = {channel: (count, oldest) for channel, count, oldest in rows}
-        for channel in ("sms", "email"):
+        # Only a process that runs the dispatcher reads the backlog; elsewhere a 0 would lie.
+        for channel in ("sms", "email") if source is not None else ():
             count, oldest = seen.get(channel, (0, 0.0))
             backlog.add_metric([channel], count)
             age.add_metric([channel], oldest)

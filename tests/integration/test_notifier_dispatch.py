@@ -249,3 +249,78 @@ def test_a_row_left_sending_is_never_resent_and_becomes_unknown(world: World) ->
     assert {f["reason"] for f in failures} == {"outcome_unknown"}
     log = world.notifier.rows(Message, Message.appointment_id == a)
     assert {m.status for m in log} == {"unknown"}
+
+
+def test_two_dispatchers_share_the_due_reminders_and_send_each_once(world: World) -> None:
+    clients = [f"00000000-0000-4000-8000-{n:012d}" for n in range(8)]
+    for n, client in enumerate(clients):
+        world.notifier.client(client, phone=f"+1617555{n:04d}", email=f"c{n}@example.com")
+        world.notifier.deliver(appointment("book", new_id(), 1, ny(4, 15, 9 + n), client_id=client))
+    other = ReminderDispatcher(world.notifier.rt)
+
+    threads = [
+        threading.Thread(target=d.run_once, args=(threading.Event(),))
+        for d in (world.dispatcher, other)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(r["To"] for r in world.twilio.sent()) == [f"+1617555{n:04d}" for n in range(8)]
+    assert len(world.mailbox.received()) == 8
+    sent = world.notifier.outbox("reminder.sent")
+    assert len(sent) == 16 == len({e["reminder_id"] for e in sent})
+
+
+def test_a_confirmation_written_at_night_waits_for_morning_in_the_clients_zone(
+    world: World,
+) -> None:
+    world.notifier.clock.set(ny(4, 6, 23, 30))
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+
+    world.run()
+    world.notifier.clock.set(ny(4, 7, 7, 59))
+    world.run()
+    assert world.twilio.sent() == [] and world.mailbox.received() == []
+
+    world.notifier.clock.set(ny(4, 7, 8, 0))
+    world.run()
+    assert len(world.twilio.sent()) == 1 and len(world.mailbox.received()) == 1
+
+
+def test_the_due_backlog_and_lateness_are_measured(world: World) -> None:
+    from prometheus_client import REGISTRY
+
+    from services.notifier.dispatcher import due_backlog
+
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    world.notifier.clock.advance(timedelta(minutes=2))
+    assert due_backlog(world.notifier.rt) == [("sms", 1, 120.0), ("email", 1, 120.0)]
+    before = (
+        REGISTRY.get_sample_value("rapport_reminder_lateness_seconds_count", {"channel": "sms"})
+        or 0
+    )
+    late = (
+        REGISTRY.get_sample_value(
+            "rapport_reminder_lateness_seconds_bucket", {"channel": "sms", "le": "60.0"}
+        )
+        or 0
+    )
+
+    world.run()
+
+    assert due_backlog(world.notifier.rt) == [("sms", 0, 0.0), ("email", 0, 0.0)]
+    assert (
+        REGISTRY.get_sample_value("rapport_reminder_lateness_seconds_count", {"channel": "sms"})
+        == before + 1
+    )
+    # Two minutes late: counted above the 60-second bucket.
+    assert (
+        REGISTRY.get_sample_value(
+            "rapport_reminder_lateness_seconds_bucket", {"channel": "sms", "le": "60.0"}
+        )
+        == late
+    )
