@@ -3,6 +3,7 @@ templates and the sandbox."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -206,6 +207,24 @@ def list_sandbox() -> Any:
                 for m in session.scalars(statement)
             ]
         )
+
+
+class SandboxReply(BaseModel):
+    from_: str = Field(alias="from", min_length=2, max_length=20)
+    body: str = Field(max_length=1600)
+
+
+@api.post("/sandbox/replies")
+def sandbox_reply() -> Any:
+    """Play a client's SMS reply in the embedded default, where no Twilio can deliver one."""
+    from services.notifier.channels import configured
+    from services.notifier.webhooks import receive_sms
+
+    reply = parse_body(SandboxReply)
+    if configured(runtime().settings.extra)["sms"] != "sandbox":
+        raise Problem(409, "Conflict", "SMS goes through Twilio here; replies arrive by webhook.")
+    inbound = receive_sms(f"sandbox-{uuid.uuid4()}", reply.from_, reply.body)
+    return jsonify(id=inbound.id, intent=inbound.intent, client_id=inbound.client_id), 201
 
 
 # -- templates ----------------------------------------------------------------------------------

@@ -63,11 +63,18 @@ def inbound_sms() -> Any:
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         raise Problem(400, "Malformed webhook", "MessageSid and From are required.")
+    receive_sms(sid, sender, body)
+    return _twiml()
+
+
+def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
+    """Record a reply and act on it; the same MessageSid twice changes nothing."""
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
-        if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_id == sid)):
-            return _twiml()  # Twilio retried a webhook we already handled
+        seen = session.scalars(select(InboundMessage).where(InboundMessage.provider_id == sid))
+        if (earlier := seen.first()) is not None:
+            return earlier  # Twilio retried a webhook we already handled
         contact = session.scalars(
             select(ClientContact).where(ClientContact.phone == sender)
         ).first()
@@ -90,7 +97,7 @@ def inbound_sms() -> Any:
             _act_on(session, contact, inbound, appointment)
     metrics.INBOUND.labels(intent).inc()
     rt.outbox_written()
-    return _twiml()
+    return inbound
 
 
 def _next_appointment(session: Session, client_id: str, now: Any) -> AppointmentView | None:

@@ -324,3 +324,18 @@ def test_the_due_backlog_and_lateness_are_measured(world: World) -> None:
         )
         == late
     )
+
+
+def test_a_client_who_withdraws_sms_consent_gets_no_further_sms(world: World) -> None:
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    world.run()
+    world.notifier.client(revision=2, sms_consent=False)
+    world.notifier.client(revision=1)  # an older snapshot arriving late changes nothing
+
+    world.notifier.clock.set(ny(4, 14, 15))
+    world.run()
+
+    assert len(world.twilio.sent()) == 1  # the confirmation only
+    [reminder] = world.reminders(a, kind="reminder", channel="sms")
+    assert (reminder.status, reminder.note) == ("skipped", "client no longer allows sms")

@@ -193,6 +193,16 @@ def test_an_undelivered_message_is_published_with_its_error_code(desk: Desk) -> 
     assert any(m["status"] == "undelivered" for m in by_client)
 
 
+def test_sandbox_replies_are_refused_where_twilio_is_configured(desk: Desk) -> None:
+    response = desk.http.post(
+        "/api/v1/sandbox/replies",
+        json={"from": PHONE, "body": "C"},
+        headers=bearer(desk.notifier.rt),
+    )
+    assert response.status_code == 409
+    assert desk.notifier.outbox("client.replied") == []
+
+
 def test_templates_can_be_edited_by_an_admin_but_never_to_suggest_cancel(desk: Desk) -> None:
     path = "/api/v1/notifier/templates/reminder/sms"
     edit = {"text": "{{ practice_name }}: see you {{ date }} at {{ time }}. Reply C to confirm."}
@@ -225,6 +235,13 @@ def test_the_sandbox_records_what_would_have_been_sent() -> None:
         http = create_service_app(notifier.rt).test_client()
 
         items = http.get("/api/v1/sandbox", headers=bearer(notifier.rt)).json["items"]
+        reply = http.post(
+            "/api/v1/sandbox/replies",
+            json={"from": PHONE, "body": "C"},
+            headers=bearer(notifier.rt),
+        )
+        assert (reply.status_code, reply.json["intent"]) == (201, "confirm")
+        assert [e["intent"] for e in notifier.outbox("client.replied")] == ["confirm"]
 
     assert sorted((m["channel"], m["to"], m["calendar_attached"]) for m in items) == [
         ("email", "jordan@example.com", True),
