@@ -339,3 +339,23 @@ def test_a_client_who_withdraws_sms_consent_gets_no_further_sms(world: World) ->
     assert len(world.twilio.sent()) == 1  # the confirmation only
     [reminder] = world.reminders(a, kind="reminder", channel="sms")
     assert (reminder.status, reminder.note) == ("skipped", "client no longer allows sms")
+
+
+def test_across_spring_forward_the_reminder_is_24_real_hours_before_and_says_edt(
+    world: World,
+) -> None:
+    world.notifier.clock.set(ny(3, 1, 12))
+    a = new_id()
+    # Sunday 8 March 2026, 11:00 EDT: clocks sprang forward at 02:00 that morning.
+    world.notifier.deliver(appointment("book", a, 1, ny(3, 8, 11)))
+    world.run()  # confirmations
+    world.notifier.clock.set(ny(3, 7, 9, 59))  # Saturday 09:59 EST
+    world.run()
+    assert len(world.twilio.sent()) == 1
+
+    world.notifier.clock.set(ny(3, 7, 10, 0))  # Saturday 10:00 EST = 24 hours before
+    world.run()
+
+    reminder = world.twilio.sent()[-1]["Body"]
+    assert "Sunday, March 8 at 11:00 AM EDT" in reminder
+    assert reminder.startswith("Harbour Street Therapy: reminder")
