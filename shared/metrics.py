@@ -93,6 +93,15 @@ class OutboxBacklogCollector(Collector):
 OUTBOX_BACKLOG = OutboxBacklogCollector()
 REGISTRY.register(OUTBOX_BACKLOG)
 
+# Collectors that read state at scrape time (like the outbox backlog), which a service adds
+# with ``register_scrape_collector``; they are exposed in multiprocess mode too.
+SCRAPE_COLLECTORS: list[Collector] = []
+
+
+def register_scrape_collector(collector: Collector) -> None:
+    SCRAPE_COLLECTORS.append(collector)
+    REGISTRY.register(collector)
+
 
 def render_latest() -> tuple[bytes, str]:
     """The exposition of this process, or of every gunicorn worker in multiprocess mode."""
@@ -100,5 +109,7 @@ def render_latest() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(OUTBOX_BACKLOG)
+        for collector in SCRAPE_COLLECTORS:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -149,3 +149,54 @@ def test_concurrent_retries_with_one_idempotency_key_get_the_first_answer(
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
     assert _active_count(env, starts_at) == 1
+
+
+def _metric(url: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for item in family.samples:
+            if item.name == name and all(item.labels.get(k) == v for k, v in labels.items()):
+                total += float(item.value)
+    return total
+
+
+def test_metrics_add_up_across_gunicorn_processes(
+    scheduler_web: tuple[str, dict[str, str]],
+) -> None:
+    url, env = scheduler_web
+    auth = {"Authorization": f"Bearer {_token(url)}"}
+    conflicts_before = _metric(url, "rapport_booking_conflicts_total")
+    starts_at = (datetime.now(UTC) + timedelta(days=11)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    batch = [
+        (
+            {
+                "client_id": demo_id(client),
+                "practitioner_id": demo_id("sam-okafor"),
+                "service_type_id": demo_id("ipt-session"),
+                "starts_at": starts_at.isoformat(),
+            },
+            auth,
+        )
+        for client in ("client-jordan", "client-priya", "client-marek") * 4
+    ]
+    responses = _fire(url, batch)
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 11
+    # Counted in whichever worker process served each request, summed at scrape time.
+    assert _metric(url, "rapport_booking_conflicts_total") == conflicts_before + 11
+    active = _metric(url, "rapport_active_appointments")
+    rt = bootstrap("scheduler", env=env)
+    try:
+        with rt.db.sessions() as session:
+            in_db = session.scalar(
+                select(func.count())
+                .select_from(Appointment)
+                .where(Appointment.status.in_(("booked", "confirmed", "checked_in")))
+            )
+    finally:
+        rt.db.dispose()
+    assert active == in_db and active >= 3

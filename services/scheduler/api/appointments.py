@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain
+from services.scheduler import domain, metrics
 from services.scheduler.api.common import api, appointment_json, audit, retry_on_race
 from services.scheduler.events import appointment_event
 from services.scheduler.tables import (
@@ -143,32 +143,36 @@ def book_appointment() -> Any:
     rt = runtime()
     user = current_principal()
     now = rt.clock.now()
+    with metrics.booking_meter() as outcome:
 
-    def attempt() -> tuple[Any, bool]:
-        with rt.db.transaction() as session:
+        def attempt() -> tuple[Any, bool]:
+            with rt.db.transaction() as session:
 
-            def book() -> tuple[dict[str, Any], int]:
-                client, practitioner, service_type = booking_parties(
-                    session, body.client_id, body.practitioner_id, body.service_type_id
-                )
-                refuse_past(body.starts_at, now)
-                wanted = domain.session_interval(body.starts_at, service_type.duration)
-                refuse_overlap(session, wanted, body.practitioner_id, body.client_id)
-                appointment = new_appointment(
-                    session,
-                    client=client,
-                    practitioner=practitioner,
-                    service_type=service_type,
-                    wanted=wanted,
-                    location=body.location,
-                    booked_by=user.user_id,
-                    now=now,
-                )
-                return appointment_json(appointment), 201
+                def book() -> tuple[dict[str, Any], int]:
+                    client, practitioner, service_type = booking_parties(
+                        session, body.client_id, body.practitioner_id, body.service_type_id
+                    )
+                    outcome.service_type = service_type.name
+                    refuse_past(body.starts_at, now)
+                    wanted = domain.session_interval(body.starts_at, service_type.duration)
+                    refuse_overlap(session, wanted, body.practitioner_id, body.client_id)
+                    appointment = new_appointment(
+                        session,
+                        client=client,
+                        practitioner=practitioner,
+                        service_type=service_type,
+                        wanted=wanted,
+                        location=body.location,
+                        booked_by=user.user_id,
+                        now=now,
+                    )
+                    outcome.booked = 1
+                    return appointment_json(appointment), 201
 
-            return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
+                return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
 
-    response, replayed = retry_on_race(attempt)
+        response, replayed = retry_on_race(attempt)
+        outcome.replayed = replayed
     if not replayed:
         rt.outbox_written()
     response.headers["Location"] = f"/api/v1/appointments/{response.json['id']}"  # type: ignore[index]

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain
+from services.scheduler import domain, metrics
 from services.scheduler.api.appointments import (
     booking_parties,
     new_appointment,
@@ -234,82 +234,88 @@ def book_course() -> Any:
     user = current_principal()
     now = rt.clock.now()
 
-    def attempt() -> tuple[Any, bool]:
-        with rt.db.transaction() as session:
+    with metrics.booking_meter() as outcome:
 
-            def book() -> tuple[dict[str, Any], int]:
-                client, practitioner, service_type = booking_parties(
-                    session, body.client_id, body.practitioner_id, body.service_type_id
-                )
-                refuse_past(body.first_starts_at, now, field="first_starts_at")
-                zone = practitioner.time_zone
-                starts = domain.course_starts(
-                    body.first_starts_at, body.sessions, body.every_weeks, zone
-                )
-                free: list[domain.Interval] = []
-                conflicts: list[dict[str, Any]] = []
-                for number, start in enumerate(starts, start=1):
-                    wanted = domain.session_interval(start, service_type.duration)
-                    problem = _occurrence_conflict(session, wanted, practitioner, client.id)
-                    if problem is None:
-                        free.append(wanted)
-                        continue
-                    options = find_slots(
-                        session,
-                        practitioner,
-                        service_type,
-                        start - ALTERNATIVES_WITHIN,
-                        start + ALTERNATIVES_WITHIN,
-                        client_id=client.id,
-                        now=now,
+        def attempt() -> tuple[Any, bool]:
+            with rt.db.transaction() as session:
+
+                def book() -> tuple[dict[str, Any], int]:
+                    client, practitioner, service_type = booking_parties(
+                        session, body.client_id, body.practitioner_id, body.service_type_id
                     )
-                    conflicts.append(
-                        {
-                            "session": number,
-                            "starts_at": start.astimezone(ZoneInfo(zone)).isoformat(),
-                            **problem,
-                            "alternatives": [
-                                slot_json(s, zone) for s in domain.nearest(options, start)
-                            ],
-                        }
+                    outcome.service_type = service_type.name
+                    refuse_past(body.first_starts_at, now, field="first_starts_at")
+                    zone = practitioner.time_zone
+                    starts = domain.course_starts(
+                        body.first_starts_at, body.sessions, body.every_weeks, zone
                     )
-                if conflicts and (body.mode == "all_or_nothing" or not free):
-                    raise Problem(
-                        409,
-                        "Conflict",
-                        f"{len(conflicts)} of {body.sessions} sessions clash: "
-                        + "; ".join(
-                            f"session {c['session']} at {c['starts_at']}: {c['reason']}"
-                            for c in conflicts
+                    free: list[domain.Interval] = []
+                    conflicts: list[dict[str, Any]] = []
+                    for number, start in enumerate(starts, start=1):
+                        wanted = domain.session_interval(start, service_type.duration)
+                        problem = _occurrence_conflict(session, wanted, practitioner, client.id)
+                        if problem is None:
+                            free.append(wanted)
+                            continue
+                        options = find_slots(
+                            session,
+                            practitioner,
+                            service_type,
+                            start - ALTERNATIVES_WITHIN,
+                            start + ALTERNATIVES_WITHIN,
+                            client_id=client.id,
+                            now=now,
                         )
-                        + ". Nothing was booked.",
-                        conflicts=conflicts,
-                    )
-                course_id = str(uuid.uuid4())
-                booked = [
-                    new_appointment(
-                        session,
-                        client=client,
-                        practitioner=practitioner,
-                        service_type=service_type,
-                        wanted=wanted,
-                        location=body.location,
-                        booked_by=user.user_id,
-                        now=now,
-                        course_id=course_id,
-                    )
-                    for wanted in free
-                ]
-                return {
-                    "course_id": course_id,
-                    "time_zone": zone,
-                    "booked": [appointment_json(a) for a in booked],
-                    "skipped": conflicts,
-                }, 201
+                        conflicts.append(
+                            {
+                                "session": number,
+                                "starts_at": start.astimezone(ZoneInfo(zone)).isoformat(),
+                                **problem,
+                                "alternatives": [
+                                    slot_json(s, zone) for s in domain.nearest(options, start)
+                                ],
+                            }
+                        )
+                    outcome.conflicts = len(conflicts)
+                    if conflicts and (body.mode == "all_or_nothing" or not free):
+                        raise Problem(
+                            409,
+                            "Conflict",
+                            f"{len(conflicts)} of {body.sessions} sessions clash: "
+                            + "; ".join(
+                                f"session {c['session']} at {c['starts_at']}: {c['reason']}"
+                                for c in conflicts
+                            )
+                            + ". Nothing was booked.",
+                            conflicts=conflicts,
+                        )
+                    course_id = str(uuid.uuid4())
+                    booked = [
+                        new_appointment(
+                            session,
+                            client=client,
+                            practitioner=practitioner,
+                            service_type=service_type,
+                            wanted=wanted,
+                            location=body.location,
+                            booked_by=user.user_id,
+                            now=now,
+                            course_id=course_id,
+                        )
+                        for wanted in free
+                    ]
+                    outcome.booked = len(booked)
+                    return {
+                        "course_id": course_id,
+                        "time_zone": zone,
+                        "booked": [appointment_json(a) for a in booked],
+                        "skipped": conflicts,
+                    }, 201
 
-            return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
+                return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
 
-    response, replayed = retry_on_race(attempt)
+        response, replayed = retry_on_race(attempt)
+        outcome.replayed = replayed
     if not replayed:
         rt.outbox_written()
     response.headers["Location"] = f"/api/v1/courses/{response.json['course_id']}"  # type: ignore[index]

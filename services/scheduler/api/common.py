@@ -11,12 +11,21 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.scheduler.metrics import ACTIVE_APPOINTMENTS, active_counts
 from services.scheduler.tables import AUDIT, Appointment, Client, Practitioner, ServiceType
 from shared.auth import current_principal
 from shared.http import Problem, conflict
 from shared.web import runtime
 
 api = Blueprint("scheduler_api", __name__, url_prefix="/api/v1")
+
+
+@api.record_once
+def _count_active_appointments(state: Any) -> None:
+    rt = state.app.extensions["rapport"]
+    ACTIVE_APPOINTMENTS.use(active_counts(rt.db, rt.clock.now))
+
+
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -28,7 +37,12 @@ RACE_STATES = frozenset({"23P01", "23505"})
 def retry_on_race(run: Callable[[], T], attempts: int = 3) -> T:
     """Run a whole transaction; when the database refused it because a concurrent one won,
     run it again: the checks then see the winner and answer the same friendly 409 (or the
-    stored response of the same Idempotency-Key) as if the requests had come one by one."""
+    stored response of the same Idempotency-Key) as if the requests had come one by one.
+
+    A 409 to a request with an Idempotency-Key is also tried once more: the session it
+    clashed with may be the one its own first try (a concurrent retry) just committed, whose
+    stored answer is then visible and replayed."""
+    keyed = bool(request.headers.get("Idempotency-Key", "").strip())
     for attempt in range(1, attempts + 1):
         try:
             return run()
@@ -39,6 +53,9 @@ def retry_on_race(run: Callable[[], T], attempts: int = 3) -> T:
                 raise conflict(
                     "Another booking changed this time just now; look at the calendar again."
                 ) from exc
+        except Problem as problem:
+            if problem.status != 409 or not keyed or attempt == attempts:
+                raise
     raise AssertionError("unreachable")
 
 
