@@ -8,6 +8,7 @@ from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support import free_port
 
@@ -36,11 +37,29 @@ class Mailbox:
             return list(self.messages)
 
 
+class Authenticator:
+    def __init__(self, login: str, password: str) -> None:
+        self.expected = (login.encode(), password.encode())
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == self.expected
+        return AuthResult(success=ok, handled=False)
+
+
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.mailbox = Mailbox()
         self.port = free_port()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = {}
+        if login:
+            auth = {
+                "authenticator": Authenticator(*login),
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **auth)
 
     def env(self) -> dict[str, str]:
         return {

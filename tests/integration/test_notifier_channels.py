@@ -1,0 +1,66 @@
+"""The SMS and email channels against loopback servers: what each provider answer becomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
+from services.notifier.channels.smtp_email import SmtpEmail
+from services.notifier.channels.twilio_sms import TwilioSms
+from tests.fakes.smtp import SmtpServer
+from tests.fakes.twilio import Answer, FakeTwilioServer
+from tests.support import free_port
+
+pytestmark = pytest.mark.integration
+EMAIL = OutboundMessage("m-1", "email", "jordan@example.com", "Hello", "Subject", "<p>Hello</p>")
+SMS = OutboundMessage("m-2", "sms", "+16175550123", "Hello")
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_logs_in_when_a_username_is_set() -> None:
+    server = SmtpServer(login=("rapport", "s3cret"))
+    with server as mailbox:
+        env = server.env() | {"SMTP_USERNAME": "rapport", "SMTP_PASSWORD": "s3cret"}
+        provider_id = SmtpEmail(env).send(EMAIL)
+
+        with pytest.raises(PermanentFailure, match="smtp 535"):
+            SmtpEmail(env | {"SMTP_PASSWORD": "wrong"}).send(EMAIL)
+        with pytest.raises(PermanentFailure, match="smtp 530"):
+            SmtpEmail(server.env()).send(EMAIL)  # no login where the server needs one
+
+    assert provider_id == "m-1@rapport.invalid"
+    [mail] = mailbox.received()
+    assert mail["Subject"] == "Subject"
+
+
+def test_smtp_refused_recipient_is_permanent_and_an_absent_server_transient() -> None:
+    server = SmtpServer()
+    with server as mailbox:
+        mailbox.refuse_with = "550 5.1.1 no such user"
+        with pytest.raises(PermanentFailure, match="smtp 550"):
+            SmtpEmail(server.env()).send(EMAIL)
+        mailbox.refuse_with = "451 4.3.0 try again later"
+        with pytest.raises(TransientFailure, match="smtp 451"):
+            SmtpEmail(server.env()).send(EMAIL)
+
+    nobody = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()), "SMTP_TIMEOUT": "2"}
+    with pytest.raises(TransientFailure, match="unreachable"):
+        SmtpEmail(nobody).send(EMAIL)
+
+
+def test_twilio_answers_become_sids_or_classified_failures() -> None:
+    server = FakeTwilioServer()
+    with server as fake:
+        twilio = TwilioSms(server.env() | {"TWILIO_TIMEOUT": "1"}, "https://rapport.example")
+        fake.script(Answer(400, 21614), Answer(201, hang=3), Answer(503))
+
+        with pytest.raises(PermanentFailure, match="21614"):
+            twilio.send(SMS)
+        with pytest.raises(TransientFailure, match="unreachable"):
+            twilio.send(SMS)  # no answer within TWILIO_TIMEOUT
+        with pytest.raises(TransientFailure, match="503"):
+            twilio.send(SMS)
+        sid = twilio.send(SMS)
+
+    assert sid.startswith("SM")
+    assert [r["To"] for r in fake.sent()] == ["+16175550123"] * 4
