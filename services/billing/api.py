@@ -242,6 +242,13 @@ def put_settings() -> Any:
     with rt.db.transaction() as session:
         row = ledger.settings(session, now)
         before = settings_json(row)
+        priced = session.scalars(select(Fee.currency).where(Fee.currency != body.currency)).first()
+        if priced is not None:
+            raise Problem(
+                409,
+                "Fees in another currency",
+                f"The fee schedule is in {priced}; set every fee in {body.currency} first.",
+            )
         for field, value in body.model_dump().items():
             setattr(row, field, value)
         row.updated_at = now

@@ -114,13 +114,13 @@ def add_line(session: Session, invoice: Invoice, line: InvoiceLine, now: datetim
         metrics.after_commit(
             session, lambda: metrics.INVOICED.labels(currency).inc(line.amount_minor)
         )
-    _audit(session, now, BY_EVENT, "line_added", "invoice", invoice.id, after=line_json(line))
+    audit(session, now, BY_EVENT, "line_added", "invoice", invoice.id, after=line_json(line))
 
 
 def void_line(session: Session, line: InvoiceLine, now: datetime, reason: str) -> None:
     before = line_json(line)
     line.status = "void"
-    _audit(
+    audit(
         session,
         now,
         BY_EVENT,
@@ -142,9 +142,7 @@ def issue(session: Session, invoice: Invoice, now: datetime, emit: Emit, actor: 
     refresh(session, invoice, now, emit, actor, reason="issued")
     total, currency = invoice.total_minor, invoice.currency
     metrics.after_commit(session, lambda: metrics.INVOICED.labels(currency).inc(total))
-    _audit(
-        session, now, actor, "invoice_issued", "invoice", invoice.id, after=invoice_json(invoice)
-    )
+    audit(session, now, actor, "invoice_issued", "invoice", invoice.id, after=invoice_json(invoice))
     emit(
         InvoiceIssued(
             invoice_id=invoice.id,
@@ -173,7 +171,7 @@ def refresh(
     if after == "void":
         invoice.voided_at = now
         invoice.void_reason = reason
-        _audit(session, now, actor, "invoice_voided", "invoice", invoice.id, reason=reason)
+        audit(session, now, actor, "invoice_voided", "invoice", invoice.id, reason=reason)
         emit(
             InvoiceVoided(
                 invoice_id=invoice.id,
@@ -226,7 +224,7 @@ def record_payment(
     before = invoice_json(invoice)
     invoice.paid_minor += amount_minor if kind == "payment" else -amount_minor
     refresh(session, invoice, now, emit, actor, reason=kind)
-    _audit(
+    audit(
         session,
         now,
         actor,
@@ -264,29 +262,13 @@ def waive(
     line.waiver_reason = reason
     invoice = line.invoice
     refresh(session, invoice, now, emit, actor, reason="fee waived")
-    _audit(
-        session, now, actor, "fee_waived", "invoice", invoice.id, before, line_json(line), reason
-    )
+    audit(session, now, actor, "fee_waived", "invoice", invoice.id, before, line_json(line), reason)
     kind, currency, amount = line.kind, invoice.currency, line.amount_minor
     metrics.after_commit(session, lambda: metrics.FEES_WAIVED.labels(kind).inc())
     metrics.after_commit(session, lambda: metrics.FEES_WAIVED_MINOR.labels(currency).inc(amount))
 
 
 def audit(
-    session: Session,
-    now: datetime,
-    actor: Actor,
-    action: str,
-    entity: str,
-    entity_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
-) -> None:
-    _audit(session, now, actor, action, entity, entity_id, before, after, reason)
-
-
-def _audit(
     session: Session,
     now: datetime,
     actor: Actor,

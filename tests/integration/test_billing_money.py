@@ -50,6 +50,8 @@ def test_partial_payments_take_an_invoice_to_paid(system: System) -> None:
     assert first.status_code == 201, first.json
     assert first.json["invoice"]["status"] == "partly_paid"
     assert first.json["invoice"]["balance_minor"] == 10000
+    assert metric("rapport_billing_outstanding_minor", currency="USD") == 10000
+    assert metric("rapport_billing_invoices", state="partly_paid") == 1
     replayed = pay(system, invoice["id"], 6000, key="first-payment")
     assert replayed.json["id"] == first.json["id"]
 
@@ -65,6 +67,11 @@ def test_partial_payments_take_an_invoice_to_paid(system: System) -> None:
     assert (after["status"], after["paid_minor"]) == ("paid", 16000)
     assert [p["amount_minor"] for p in after["payments"]] == [6000, 10000]
 
+    listed = system.call("billing", "GET", f"/api/v1/payments?invoice_id={invoice['id']}").json
+    assert [(p["amount_minor"], p["method"]) for p in listed["items"]] == [
+        (6000, "card"),
+        (10000, "cash"),
+    ]
     types = outbox_types(system)
     assert types.count("payment.recorded") == 2
     assert types.count("invoice.paid") == 1
@@ -72,6 +79,7 @@ def test_partial_payments_take_an_invoice_to_paid(system: System) -> None:
         collected_before + 16000
     )
     assert metric("rapport_billing_invoices", state="paid") == 1
+    assert metric("rapport_billing_outstanding_minor", currency="USD") == 0
 
 
 def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None:
@@ -177,3 +185,23 @@ def test_fee_schedule_and_policy_changes_need_an_admin_and_are_validated(system:
     shown = system.call("billing", "GET", "/api/v1/billing/cancellation-policy").json
     assert shown["late_cancellation"] == {"kind": "percent", "value": 25}
     assert shown["no_show"] == {"kind": "fixed", "value": 5000}
+
+    settings = system.call("billing", "GET", "/api/v1/billing/settings").json
+    euro = system.call(
+        "billing",
+        "PUT",
+        "/api/v1/billing/settings",
+        admin=True,
+        json={**settings, "currency": "EUR"},
+    )
+    assert euro.status_code == 409
+    assert "USD" in euro.json["detail"]
+    bad_zone = system.call(
+        "billing",
+        "PUT",
+        "/api/v1/billing/settings",
+        admin=True,
+        json={**settings, "time_zone": "Mars/Olympus"},
+    )
+    assert bad_zone.status_code == 422
+    assert system.call("billing", "GET", "/api/v1/billing/settings").json == settings
