@@ -76,7 +76,12 @@
     const badges = R.el("p", {class: "badges"},
       badge(R.STATUS[a.status] || a.status, "status status-" + a.status));
     if (a.late_cancellation) badges.append(badge("Late cancellation", "late"));
-    if (a.reminder_status) badges.append(badge(R.REMINDER[a.reminder_status] || "Reminders: " + a.reminder_status, "reminder reminder-" + a.reminder_status));
+    if (a.status === "cancelled") {
+      badges.append(badge("Reminders cancelled", "reminder reminder-cancelled"));
+      if (a.reminder_status && a.reminder_status !== "none") badges.append(badge("Cancellation notice " + a.reminder_status, "reminder reminder-" + a.reminder_status));
+    } else if (a.reminder_status) {
+      badges.append(badge(R.REMINDER[a.reminder_status] || "Reminders: " + a.reminder_status, "reminder reminder-" + a.reminder_status));
+    }
     if (a.invoice_status) badges.append(badge((R.INVOICE[a.invoice_status] || "Invoice " + a.invoice_status) + (a.invoice_number ? " · " + a.invoice_number : ""), "invoice invoice-" + a.invoice_status));
     const actions = R.el("div", {class: "actions", role: "group", "aria-label": "Actions for " + label});
     for (const [action, text] of actionsFor(a)) {

@@ -1,0 +1,356 @@
+"""The front-desk UI in a real browser (Debian's Chromium through Playwright) against every
+service's gunicorn web and worker as real processes, behind a loopback gateway on one origin."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from services.scheduler.demo import DEMO_LOGIN
+from shared.config import SERVICES
+from tests.e2e.conftest import Processes, _answers
+from tests.fakes.gateway import Gateway
+from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+PRACTICE_ZONE = ZoneInfo("America/New_York")  # the demo practice's zone
+
+
+@dataclass
+class Desk:
+    url: str
+    browser: Browser
+
+    def context(self, **kw: object) -> BrowserContext:
+        options: dict[str, object] = {
+            "viewport": {"width": 1280, "height": 800},
+            # Not the practice's zone: the calendar must show the practice's times anyway.
+            "timezone_id": "Europe/Berlin",
+            "base_url": self.url,
+        }
+        options.update(kw)
+        context = self.browser.new_context(**options)  # type: ignore[arg-type]
+        context.set_default_timeout(15_000)
+        return context
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    gateway_port = free_port()
+    public_url = f"http://127.0.0.1:{gateway_port}"
+    with fresh_vhost() as broker, fresh_databases() as databases:
+        processes = Processes(
+            service_env(broker, databases, RAPPORT_PUBLIC_URL=public_url),
+            tmp_path_factory.mktemp("ui-logs"),
+        )
+        processes.run("migrate", "all")
+        processes.run("seed-demo")
+        web = {}
+        for service in SERVICES:
+            port = free_port()
+            processes.start(
+                f"{service}-web", "web", service, "--bind", f"127.0.0.1:{port}", "--workers", "2"
+            )
+            processes.start(f"{service}-worker", "worker", service)
+            web[service] = f"http://127.0.0.1:{port}"
+        gateway = Gateway(web)
+        try:
+            for url in web.values():
+                wait_until(lambda u=url: _answers(u), timeout=120, message=f"{url} to answer")
+            assert gateway.start(port=gateway_port) == public_url
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
+                try:
+                    yield Desk(public_url, browser)
+                finally:
+                    browser.close()
+        except BaseException:
+            print(processes.log_tail())
+            raise
+        finally:
+            gateway.stop()
+            processes.stop_all()
+
+
+def sign_in(page: Page) -> None:
+    email, password = DEMO_LOGIN
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/day$"))
+
+
+@contextlib.contextmanager
+def signed_in(desk: Desk, **kw: object) -> Iterator[Page]:
+    context = desk.context(**kw)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(page)
+        yield page
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def wall(instant: datetime) -> tuple[str, str]:
+    local = instant.astimezone(PRACTICE_ZONE)
+    return local.date().isoformat(), local.strftime("%H:%M")
+
+
+def test_sign_in_failure_then_success_sets_a_strict_http_only_secure_cookie(desk: Desk) -> None:
+    context = desk.context()
+    page = context.new_page()
+    page.goto("/")
+    expect(page).to_have_url(f"{desk.url}/sign-in")
+    page.get_by_label("Email").fill(DEMO_LOGIN[0])
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("The email or password is not right.")
+    page.screenshot(path=str(ARTIFACTS / "sign-in-failed.png"))
+
+    page.get_by_label("Password").fill(DEMO_LOGIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{desk.url}/day")
+    expect(page.get_by_role("banner")).to_contain_text("Harbour Street Therapy")
+    expect(page.get_by_role("banner")).to_contain_text("Front Desk")
+    cookie = next(c for c in context.cookies() if c["name"] == "rapport_session")
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
+    # The page's scripts cannot read the session token.
+    assert "rapport_session" not in page.evaluate("document.cookie")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{desk.url}/sign-in")
+    assert not [c for c in context.cookies() if c["name"] == "rapport_session"]
+    page.goto("/week")
+    expect(page).to_have_url(f"{desk.url}/sign-in")
+    context.close()
+
+
+def test_failed_sign_ins_are_limited_per_email(desk: Desk) -> None:
+    # Each gunicorn worker counts on its own; enough attempts reach the limit in one of them.
+    refused = None
+    for _ in range(12):
+        form = requests.get(f"{desk.url}/sign-in", timeout=10)
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        # The cookie is Secure: requests would not send it over http, a browser on 127.0.0.1 does.
+        response = requests.post(
+            f"{desk.url}/sign-in",
+            data={"email": "admin@harbourstreet.example", "password": "guess", "csrf_token": token},
+            headers={"Cookie": f"rapport_ui_pre={form.cookies['rapport_ui_pre']}"},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert response.status_code in (401, 429), response.text
+        if response.status_code == 429:
+            refused = response.text
+            break
+    assert refused is not None and "Too many failed sign-ins" in refused
+
+
+def test_forms_and_api_refuse_requests_without_the_csrf_token(desk: Desk) -> None:
+    http = requests.Session()
+    # A sign-in form post without its CSRF field signs nobody in.
+    email, password = DEMO_LOGIN
+    response = http.post(
+        f"{desk.url}/sign-in",
+        data={"email": email, "password": password},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "out of date" in response.text
+    assert "rapport_session" not in response.cookies
+
+    with signed_in(desk) as page:
+        cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+        assert token
+        jar = {"rapport_session": cookies["rapport_session"]}
+        body = {"cancelled_by": "client", "reason": "x"}
+        # With the cookie but without the token: refused before anything happens.
+        missing = requests.post(
+            f"{desk.url}/api/v1/appointments/any/cancel", json=body, cookies=jar, timeout=10
+        )
+        assert missing.status_code == 403
+        assert missing.headers["Content-Type"].startswith("application/problem+json")
+        # The same request with the token gets through the check (and finds no appointment).
+        allowed = requests.post(
+            f"{desk.url}/api/v1/appointments/any/cancel",
+            json=body,
+            cookies=jar,
+            headers={"X-CSRF-Token": token},
+            timeout=10,
+        )
+        assert allowed.status_code == 404
+        # A sign-out form post without the token leaves the session alone.
+        refused = requests.post(f"{desk.url}/sign-out", cookies=jar, timeout=10)
+        assert refused.status_code == 403
+        page.reload()
+        expect(page).to_have_url(f"{desk.url}/day")
+
+
+def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
+    first = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    day, time = wall(first)
+    with signed_in(desk) as page:
+        page.screenshot(path=str(ARTIFACTS / "day-empty.png"))
+        page.get_by_role("link", name="Book").click()
+        page.get_by_label("Find a client by name, phone or email").fill("priya")
+        page.get_by_label("Priya Natarajan").check()
+        page.get_by_label("Practitioner").select_option(label="Dr. Ana Rivera")
+        page.get_by_label("Service type").select_option(label="IPT session (50 min)")
+        page.get_by_label("Date").fill(day)
+        page.get_by_label("Start time").fill(time)
+        page.get_by_label("Number of sessions").fill("4")
+        page.screenshot(path=str(ARTIFACTS / "book-form.png"))
+        page.get_by_role("button", name="Review and book").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("4 sessions, weekly")
+        expect(dialog).to_contain_text("Priya Natarajan")
+        dialog.get_by_role("button", name="Book").click()
+        expect(page.locator("#booked")).to_contain_text("Booked 4 sessions for Priya Natarajan")
+        page.screenshot(path=str(ARTIFACTS / "booked.png"))
+
+        # The same course again clashes: nothing booked, the clashes and alternatives shown.
+        page.get_by_role("link", name="Book another").click()
+        page.get_by_label("Find a client by name, phone or email").fill("Priya")
+        page.get_by_label("Priya Natarajan").check()
+        page.get_by_label("Date").fill(day)
+        page.get_by_label("Start time").fill(time)
+        page.get_by_label("Number of sessions").fill("4")
+        page.get_by_role("button", name="Review and book").click()
+        page.get_by_role("dialog").get_by_role("button", name="Book").click()
+        conflicts = page.locator(".conflicts")
+        expect(conflicts).to_contain_text("Nothing was booked")
+        expect(conflicts).to_contain_text("already has a session then")
+        expect(conflicts.get_by_role("group", name="Alternatives for session 1")).to_be_visible()
+        expect(page.locator("#book-form .error[role=alert]")).to_contain_text("4 of 4 sessions")
+        page.screenshot(path=str(ARTIFACTS / "book-conflicts.png"), full_page=True)
+
+        # The first session is on the calendar of its day, in the practice's time zone.
+        page.goto(f"/day?date={day}")
+        card = page.locator("article.appointment", has_text="Priya Natarajan")
+        expect(card).to_have_count(1)
+        expect(card).to_contain_text("Booked")
+        expect(card).to_contain_text("IPT session (50 min)")
+        # Reminder and invoice status come from the notifier's and billing's events.
+        expect(card.locator(".badge.reminder")).to_have_count(1, timeout=30_000)
+        expect(card).to_contain_text("Invoice issued", timeout=30_000)
+        # A change made elsewhere (the client confirmed) shows up by polling, without a reload.
+        page.evaluate("window.notReloaded = true")
+        token = requests.post(
+            f"{desk.url}/api/v1/auth/token",
+            json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
+            timeout=10,
+        ).json()["access_token"]
+        confirmed = requests.post(
+            f"{desk.url}/api/v1/appointments/{card.get_attribute('data-id')}/confirm",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        expect(card).to_contain_text("Confirmed by client", timeout=30_000)
+        assert page.evaluate("window.notReloaded") is True
+        page.screenshot(path=str(ARTIFACTS / "day.png"))
+
+        # Cancel it for the client: inside the 24-hour window, so the late fee applies.
+        card.get_by_role("button", name="Cancel").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("the late-cancellation fee applies")
+        dialog.get_by_label("The practice").check()
+        expect(dialog).to_contain_text("No late-cancellation fee")
+        dialog.get_by_label("The client").check()
+        dialog.get_by_role("button", name="Cancel session").click()
+        expect(dialog.locator(".error[role=alert]")).to_be_hidden()
+        dialog.get_by_label("Reason").fill("Client is unwell")
+        page.screenshot(path=str(ARTIFACTS / "cancel-dialog.png"))
+        dialog.get_by_role("button", name="Cancel session").click()
+        expect(dialog).to_be_hidden()
+        expect(card).to_contain_text("Cancelled")
+        expect(card).to_contain_text("Late cancellation")
+        expect(card).to_contain_text("Reminders cancelled")
+        expect(card.get_by_role("button")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "day-cancelled.png"))
+
+        # Reschedule the second session by a day, on the week view.
+        second = first + timedelta(weeks=1)
+        second_day, second_time = wall(second)
+        page.goto(f"/week?date={second_day}")
+        card = page.locator(f'.column[data-day="{second_day}"] article.appointment')
+        expect(card).to_contain_text("Priya Natarajan")
+        page.screenshot(path=str(ARTIFACTS / "week.png"))
+        card.get_by_role("button", name="Reschedule").click()
+        dialog = page.get_by_role("dialog")
+        moved_day, moved_time = wall(second + timedelta(days=1))
+        dialog.get_by_label("New date").fill(moved_day)
+        dialog.get_by_label("New time").fill(moved_time)
+        dialog.get_by_role("button", name="Reschedule").click()
+        expect(dialog).to_be_hidden()
+        if moved_day in {c.get_attribute("data-day") for c in page.locator(".column").all()}:
+            moved = page.locator(f'.column[data-day="{moved_day}"] article.appointment')
+        else:
+            page.goto(f"/week?date={moved_day}")
+            moved = page.locator(f'.column[data-day="{moved_day}"] article.appointment')
+        expect(moved).to_contain_text("Priya Natarajan")
+        expect(moved).to_contain_text("Booked")
+
+        # Check in the third session from its day view (confirmation first, then the status).
+        third_day, _ = wall(first + timedelta(weeks=2))
+        page.goto(f"/day?date={third_day}")
+        card = page.locator("article.appointment", has_text="Priya Natarajan")
+        card.get_by_role("button", name="Check in").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("Check in Priya Natarajan")
+        dialog.get_by_role("button", name="Check in").click()
+        expect(card).to_contain_text("Checked in")
+        expect(card.get_by_role("button", name="Complete")).to_be_visible()
+
+
+def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
+    with signed_in(desk, viewport={"width": 820, "height": 1180}) as page:
+        page.goto("/week")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 820, f"the week view overflows a tablet screen ({width}px)"
+        page.screenshot(path=str(ARTIFACTS / "week-tablet.png"), full_page=True)
+        # Booking in the past: the API's refusal appears next to the field, as plain words.
+        page.goto("/book")
+        page.get_by_label("Find a client by name, phone or email").fill("617")
+        page.get_by_label("Jordan Lee").check()
+        page.get_by_label("Date").fill("2020-01-06")
+        page.get_by_label("Start time").fill("10:00")
+        page.get_by_role("button", name="Review and book").click()
+        page.get_by_role("dialog").get_by_role("button", name="Book").click()
+        expect(page.locator('.field-error[data-field="starts_at"]')).to_have_text(
+            "must be in the future"
+        )
+        expect(page.locator("#book-form .error[role=alert]")).to_contain_text(
+            "only be booked in the future"
+        )
+        assert "Traceback" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "book-error-tablet.png"), full_page=True)
