@@ -86,10 +86,12 @@ def charge_for(
     return Charge("session", session_fee_minor)
 
 
-def needs_session_fee(status: str, policy: CancellationPolicy, cancelled_by: str | None) -> bool:
+def needs_session_fee(
+    status: str, policy: CancellationPolicy, cancelled_by: str | None, late: bool = False
+) -> bool:
     """Whether working out the charge needs the fee schedule (a fixed fee or nothing does not)."""
     if status == "cancelled":
-        return cancelled_by == "client" and policy.late_cancellation.kind == "percent"
+        return cancelled_by == "client" and late and policy.late_cancellation.kind == "percent"
     if status == "no_show":
         return policy.no_show.kind == "percent"
     return True

@@ -116,11 +116,11 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
     settings = ledger.settings(session, ctx.now)
     policy = ledger.policy_of(settings)
     fee = session.get(Fee, event.service_type_id)
-    if fee is None and needs_session_fee(event.status, policy, held.cancelled_by):
+    if fee is None and needs_session_fee(event.status, policy, held.cancelled_by, bool(held.late)):
         raise FeeNotConfigured(f"no fee set for service type {service_type.name!r}")
     standard = ledger.session_fee_of(session, fee, event.practitioner_id) if fee else 0
     wanted = charge_for(
-        event.status, policy, standard, cancelled_by=held.cancelled_by, late=held.late
+        event.status, policy, standard, cancelled_by=held.cancelled_by, late=bool(held.late)
     )
     service_date = ledger.local_date(event.starts_at, event.time_zone)
     charged = _charged_lines(session, event.appointment_id)

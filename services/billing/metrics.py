@@ -7,13 +7,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.billing.invoicing import INVOICE_STATES, OPEN_STATES
+from shared.metrics import register_scrape_collector
 
 INVOICED = Counter(
     "rapport_billing_invoiced_minor_total",
@@ -107,4 +108,4 @@ class BillingStateCollector(Collector):
 
 
 STATE = BillingStateCollector()
-REGISTRY.register(STATE)
+register_scrape_collector(STATE)  # also exposed by gunicorn's multiprocess /metrics

@@ -88,8 +88,9 @@ def test_without_a_policy_fee_a_late_cancellation_or_no_show_costs_nothing() -> 
 
 def test_only_a_percentage_fee_needs_the_fee_schedule() -> None:
     assert needs_session_fee("booked", POLICY, None)
-    assert needs_session_fee("cancelled", POLICY, "client")
-    assert not needs_session_fee("cancelled", POLICY, "practice")
+    assert needs_session_fee("cancelled", POLICY, "client", late=True)
+    assert not needs_session_fee("cancelled", POLICY, "client", late=False)
+    assert not needs_session_fee("cancelled", POLICY, "practice", late=True)
     assert not needs_session_fee("no_show", POLICY, None)
 
 
