@@ -29,3 +29,9 @@ SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'database')
 \gexec
 SQL
 done
+
+# The scheduler's no-double-booking exclusion constraint needs btree_gist. It is a trusted
+# extension (the owner could create it), but creating it here keeps migrations independent of
+# that detail on managed PostgreSQL services.
+psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --dbname scheduler \
+  -c 'CREATE EXTENSION IF NOT EXISTS btree_gist'
