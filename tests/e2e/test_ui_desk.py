@@ -347,10 +347,118 @@ def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
         page.get_by_role("button", name="Review and book").click()
         page.get_by_role("dialog").get_by_role("button", name="Book").click()
         expect(page.locator('.field-error[data-field="starts_at"]')).to_have_text(
-            "must be in the future"
+            "Must be in the future"
         )
         expect(page.locator("#book-form .error[role=alert]")).to_contain_text(
             "only be booked in the future"
         )
         assert "Traceback" not in page.content()
         page.screenshot(path=str(ARTIFACTS / "book-error-tablet.png"), full_page=True)
+
+
+def test_client_inline_errors_create_edit_and_feed_link(desk: Desk) -> None:
+    with signed_in(desk) as page:
+        page.get_by_role("link", name="Clients").click()
+        page.get_by_role("button", name="New client").click()
+        long_first = "Maximiliana-Konstantina-Alexandra"
+        long_last = "Wolfeschlegelsteinhausenbergerdorff-Lindqvist"
+        page.get_by_label("First name").fill(long_first)
+        page.get_by_label("Last name").fill(long_last)
+        page.get_by_role("textbox", name="Email").fill("not-an-email")
+        page.get_by_label("Mobile phone").fill("12")
+        page.get_by_role("button", name="Add client").click()
+        email_error = page.locator('.field-error[data-field="email"]')
+        expect(email_error).to_contain_text("@-sign")
+        expect(page.locator('.field-error[data-field="phone"]')).to_contain_text(
+            "not a valid phone number"
+        )
+        expect(page.get_by_role("textbox", name="Email")).to_have_attribute("aria-invalid", "true")
+        assert "Value error" not in email_error.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "client-errors.png"), full_page=True)
+
+        page.get_by_role("textbox", name="Email").fill("max@example.com")
+        page.get_by_label("Mobile phone").fill("(617) 555-0199")
+        page.get_by_role("button", name="Add client").click()
+        expect(page.locator("#client-form-title")).to_have_text(f"Edit {long_first} {long_last}")
+        expect(page.get_by_label("Mobile phone")).to_have_value("+16175550199")
+        # A long name does not widen the page.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+        page.get_by_label("Last name").fill("Lindqvist")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator("#client-form-title")).to_have_text(f"Edit {long_first} Lindqvist")
+
+        feed = page.get_by_label("Feed URL")
+        expect(feed).to_have_value(re.compile(rf"^{re.escape(desk.url)}/feeds/client/.+"))
+        first_url = feed.input_value()
+        assert requests.get(first_url, timeout=10).status_code == 200
+        page.get_by_role("button", name="Rotate link").click()
+        page.get_by_role("dialog").get_by_role("button", name="Rotate").click()
+        expect(feed).not_to_have_value(first_url)
+        assert requests.get(first_url, timeout=10).status_code == 404
+        page.screenshot(path=str(ARTIFACTS / "client-edit.png"), full_page=True)
+
+        # The new client can be found and booked from the booking page.
+        page.get_by_role("link", name="Book for this client").click()
+        expect(page.get_by_label(f"{long_first} Lindqvist")).to_be_checked()
+
+
+def test_outstanding_balance_and_recording_a_payment(desk: Desk) -> None:
+    token = requests.post(
+        f"{desk.url}/api/v1/auth/token",
+        json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
+        timeout=10,
+    ).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    starts = (datetime.now(UTC) + timedelta(days=9)).replace(
+        hour=15, minute=0, second=0, microsecond=0
+    )
+    clients = requests.get(f"{desk.url}/api/v1/clients", headers=bearer, timeout=10).json()
+    marek = next(c for c in clients["items"] if c["last_name"] == "Nowak")
+    booked = requests.post(
+        f"{desk.url}/api/v1/appointments",
+        headers=bearer,
+        json={
+            "client_id": marek["id"],
+            "practitioner_id": next(
+                p["id"]
+                for p in requests.get(
+                    f"{desk.url}/api/v1/practitioners", headers=bearer, timeout=10
+                ).json()["items"]
+                if p["display_name"].startswith("Sam")
+            ),
+            "service_type_id": next(
+                s["id"]
+                for s in requests.get(
+                    f"{desk.url}/api/v1/service-types", headers=bearer, timeout=10
+                ).json()["items"]
+                if s["name"] == "IPT intake assessment"
+            ),
+            "starts_at": starts.isoformat(),
+        },
+        timeout=10,
+    )
+    assert booked.status_code == 201, booked.text
+    with signed_in(desk) as page:
+        page.get_by_role("link", name="Balances").click()
+        row = page.locator("tr", has_text="Marek Nowak")
+        expect(row).to_have_count(1, timeout=30_000)
+        expect(row.locator(".balance")).to_have_text("$220.00")
+        page.screenshot(path=str(ARTIFACTS / "balances.png"))
+        row.get_by_role("button", name="Record payment").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_label("Amount (USD)")).to_have_value("220.00")
+        dialog.get_by_label("Amount (USD)").fill("0")
+        dialog.get_by_role("button", name="Record payment").click()
+        expect(dialog.locator('.field-error[data-field="amount_minor"]')).to_be_visible()
+        dialog.get_by_label("Amount (USD)").fill("50")
+        dialog.get_by_label("Method").select_option("cash")
+        dialog.get_by_label("Reference (optional)").fill("receipt 17")
+        page.screenshot(path=str(ARTIFACTS / "payment-dialog.png"))
+        dialog.get_by_role("button", name="Record payment").click()
+        expect(dialog).to_be_hidden()
+        expect(row.locator(".balance")).to_have_text("$170.00")
+    payments = requests.get(
+        f"{desk.url}/api/v1/payments", headers=bearer, params={"client_id": marek["id"]}, timeout=10
+    ).json()["items"]
+    assert [(p["amount_minor"], p["method"]) for p in payments] == [(5000, "cash")]

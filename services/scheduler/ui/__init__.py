@@ -254,3 +254,15 @@ def week_view() -> Any:
 @signed_in
 def book() -> Any:
     return page("ui/book.html", client_id=request.args.get("client", ""))
+
+
+@ui.get("/clients")
+@signed_in
+def clients() -> Any:
+    return page("ui/clients.html", client_id=request.args.get("client", ""))
+
+
+@ui.get("/balances")
+@signed_in
+def balances() -> Any:
+    return page("ui/balances.html")

@@ -132,7 +132,13 @@
       done.querySelector("a").focus();
       return;
     }
-    R.showProblem(form, res.data);
+    if (res.status === 409 && (res.data.conflicts || []).length) {
+      const total = Number(form.elements.sessions.value);
+      R.showProblem(form, {detail: res.data.conflicts.length + " of " + total +
+        " sessions clash with other bookings, so nothing was booked. Pick another time below, or book only the free sessions."});
+    } else {
+      R.showProblem(form, res.data);
+    }
     if (res.status === 409) showConflicts(res.data);
   }
 
@@ -175,5 +181,6 @@
   });
   dialog.addEventListener("close", () => { if (dialog.returnValue === "ok") book(); });
 
+  if (R.clients[clientId]) search.value = R.clients[clientId].first_name + " " + R.clients[clientId].last_name;
   showClients();
 })();

@@ -64,17 +64,26 @@ const Rapport = (() => {
       const field = String(e.field || "").split(".").pop();
       const slot = container.querySelector('.field-error[data-field="' + field + '"]');
       if (slot) {
-        slot.textContent = e.message;
+        slot.textContent = plain(e.message);
         slot.hidden = false;
         placed = true;
         const input = container.querySelector('[name="' + field + '"]');
         if (input) input.setAttribute("aria-invalid", "true");
       }
     }
-    if (general && (!placed || problem.detail)) {
-      general.textContent = message(problem);
+    if (general) {
+      const detail = String((problem && problem.detail) || "");
+      const listsFields = ((problem && problem.errors) || []).some((e) => detail.includes(String(e.field) + ":"));
+      general.textContent = placed && (!detail || listsFields)
+        ? "Please check the fields marked below." : plain(message(problem));
       general.hidden = false;
     }
+  }
+
+  /* Validation messages without the validator's jargon ("Value error, …"). */
+  function plain(text) {
+    const t = String(text || "").replace(/(^|; )(\w+: )?Value error, /g, "$1$2");
+    return t.charAt(0).toUpperCase() + t.slice(1);
   }
 
   function clearProblem(container) {

@@ -1,0 +1,119 @@
+/* Clients: find, add and edit, with the API's validation errors next to each field; a
+   client's calendar feed link, copied or rotated. */
+"use strict";
+
+(() => {
+  const R = Rapport;
+  const root = document.getElementById("people");
+  if (!root) return;
+  const form = document.getElementById("client-form");
+  const search = document.getElementById("people-search");
+  const list = document.getElementById("people-list");
+  const feed = document.getElementById("client-feed");
+  let current = null;
+
+  const digits = (s) => String(s || "").replace(/\D/g, "");
+  function matches(c, q) {
+    const text = (c.first_name + " " + c.last_name + " " + (c.email || "")).toLowerCase();
+    const d = digits(q);
+    return q.toLowerCase().split(/\s+/).filter(Boolean).every((w) => text.includes(w)) ||
+      (d.length >= 3 && digits(c.phone).includes(d));
+  }
+
+  function showList() {
+    const q = search.value.trim();
+    const rows = Object.values(R.clients).filter((c) => !q || matches(c, q))
+      .sort((a, b) => (a.last_name + a.first_name).localeCompare(b.last_name + b.first_name));
+    list.replaceChildren();
+    if (!rows.length) list.append(R.el("li", {class: "muted", text: "No client matches."}));
+    for (const c of rows) {
+      const name = c.first_name + " " + c.last_name;
+      list.append(R.el("li", {}, R.el("button", {type: "button", "aria-pressed": String(!!current && current.id === c.id),
+        onclick: () => edit(c)},
+        R.el("span", {class: "name", title: name, text: name + (c.active === false ? " (inactive)" : "")}),
+        R.el("span", {class: "contact", text: [c.phone, c.email].filter(Boolean).join(" · ") || "no contact details"}))));
+    }
+  }
+  search.addEventListener("input", showList);
+
+  function edit(c) {
+    current = c;
+    R.clearProblem(form);
+    form.reset();
+    document.getElementById("client-form-title").textContent = c ? "Edit " + c.first_name + " " + c.last_name : "New client";
+    document.getElementById("save-client").textContent = c ? "Save changes" : "Add client";
+    const book = document.getElementById("book-client");
+    book.hidden = !c;
+    feed.hidden = !c;
+    document.getElementById("feed-url").value = "";
+    R.clearProblem(feed);
+    if (c) {
+      book.href = "/book?client=" + encodeURIComponent(c.id);
+      for (const k of ["first_name", "last_name", "email", "phone", "time_zone"]) form.elements[k].value = c[k] || "";
+      form.querySelectorAll('input[name="preferred_channels"]').forEach((b) => { b.checked = c.preferred_channels.includes(b.value); });
+      form.elements.sms_consent.checked = !!c.sms_consent;
+      form.elements.email_consent.checked = !!c.email_consent;
+      loadFeed(false);
+    } else {
+      form.elements.time_zone.value = R.zone;
+    }
+    showList();
+    form.elements.first_name.focus();
+  }
+
+  document.getElementById("new-client").addEventListener("click", () => edit(null));
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      first_name: form.elements.first_name.value,
+      last_name: form.elements.last_name.value,
+      email: form.elements.email.value.trim() || null,
+      phone: form.elements.phone.value.trim() || null,
+      time_zone: form.elements.time_zone.value.trim(),
+      preferred_channels: [...form.querySelectorAll('input[name="preferred_channels"]:checked')].map((b) => b.value),
+      sms_consent: form.elements.sms_consent.checked,
+      email_consent: form.elements.email_consent.checked,
+    };
+    const res = current
+      ? await R.api("PATCH", "/api/v1/clients/" + current.id, body)
+      : await R.api("POST", "/api/v1/clients", body);
+    if (!res.ok) {
+      R.showProblem(form, res.data);
+      const bad = form.querySelector("[aria-invalid]");
+      if (bad) bad.focus();
+      return;
+    }
+    R.clients[res.data.id] = res.data;
+    R.toast((current ? "Saved " : "Added ") + res.data.first_name + " " + res.data.last_name + ".");
+    edit(res.data);
+  });
+
+  async function loadFeed(rotate) {
+    const id = current.id;
+    const res = await R.api(rotate ? "POST" : "GET", "/api/v1/clients/" + id + "/feed" + (rotate ? "/rotate" : ""));
+    if (!current || current.id !== id) return;
+    if (!res.ok) { R.showProblem(feed, res.data); return; }
+    R.clearProblem(feed);
+    document.getElementById("feed-url").value = res.data.url;
+    if (rotate) R.toast("New feed link made; the old one no longer works.");
+  }
+
+  document.getElementById("copy-feed").addEventListener("click", async () => {
+    const input = document.getElementById("feed-url");
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch (err) {
+      input.select();
+      document.execCommand("copy");
+    }
+    R.toast("Feed link copied.");
+  });
+
+  const rotateDialog = document.getElementById("rotate-dialog");
+  document.getElementById("rotate-feed").addEventListener("click", () => rotateDialog.showModal());
+  rotateDialog.addEventListener("close", () => { if (rotateDialog.returnValue === "ok" && current) loadFeed(true); });
+
+  const wanted = R.clients[root.dataset.client];
+  if (wanted) edit(wanted); else showList();
+})();
