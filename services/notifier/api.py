@@ -4,7 +4,7 @@ templates and the sandbox."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, model_validator
@@ -37,13 +37,25 @@ class ByAppointmentOrClient(BaseModel):
         return self
 
 
-ReminderQuery = ByAppointmentOrClient
+class ReminderQuery(BaseModel):
+    appointment_id: str | None = None
+    client_id: str | None = None
+    # e.g. status=unknown: what a stopped worker left for the desk to check
+    status: Literal["planned", "sending", "sent", "failed", "unknown", "undelivered"] | None = None
+
+    @model_validator(mode="after")
+    def _one_filter(self) -> ReminderQuery:
+        if not (self.appointment_id or self.client_id or self.status):
+            raise ValueError("give appointment_id, client_id or status")
+        return self
 
 
 @api.get("/reminders")
 def list_reminders() -> Any:
-    query = parse_query(ByAppointmentOrClient)
-    statement = select(Reminder).order_by(Reminder.due_at, Reminder.channel)
+    query = parse_query(ReminderQuery)
+    statement = select(Reminder).order_by(Reminder.due_at, Reminder.channel).limit(1000)
+    if query.status:
+        statement = statement.where(Reminder.status == query.status)
     if query.appointment_id:
         statement = statement.where(Reminder.appointment_id == query.appointment_id)
     if query.client_id:

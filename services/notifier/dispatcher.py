@@ -331,7 +331,7 @@ class ReminderDispatcher:
                 contact = session.get(ClientContact, reminder.client_id)
                 if contact is not None:
                     contact.sms_opted_out = True
-            self._fall_back(session, reminder, now)
+            fall_back(session, reminder, now)
         self.rt.outbox_written()
 
     def _give_up(
@@ -356,27 +356,6 @@ class ReminderDispatcher:
         )
         label = reason if reason == "outcome_unknown" else reason.split(":")[0][:40]
         metrics.REMINDERS_FAILED.labels(reminder.channel, label).inc()
-
-    def _fall_back(self, session: Session, reminder: Reminder, now: datetime) -> None:
-        """Try the client's other allowed channel, unless a message there already covers it."""
-        contact = session.get(ClientContact, reminder.client_id)
-        view = session.get(AppointmentView, reminder.appointment_id)
-        if contact is None or view is None or reminder.fallback_of is not None:
-            return
-        other = planning.other_channel(reminder.channel, recipient_of(contact))
-        if other is None or view.starts_at <= now or view.status == "cancelled":
-            return
-        covering = session.scalars(
-            select(Reminder).where(
-                Reminder.appointment_id == reminder.appointment_id,
-                Reminder.kind == reminder.kind,
-                Reminder.channel == other,
-                Reminder.status.in_(IN_PLAN),
-            )
-        ).all()
-        if any(abs(r.due_at - reminder.due_at) <= FALLBACK_WINDOW for r in covering):
-            return
-        session.add(new_reminder(view, reminder.kind, other, now, now, fallback_of=reminder.id))
 
     # -- recovery --------------------------------------------------------------------------------
 
@@ -404,6 +383,29 @@ class ReminderDispatcher:
             )
             self.rt.outbox_written()
         return count
+
+
+def fall_back(session: Session, reminder: Reminder, now: datetime) -> None:
+    """Try the client's other allowed channel, unless a message there already covers it."""
+    contact = session.get(ClientContact, reminder.client_id)
+    view = session.get(AppointmentView, reminder.appointment_id)
+    if contact is None or view is None or reminder.fallback_of is not None:
+        return
+    other = planning.other_channel(reminder.channel, recipient_of(contact))
+    cancelled = view.status == "cancelled" and reminder.kind != "cancellation_notice"
+    if other is None or view.starts_at <= now or cancelled:
+        return
+    covering = session.scalars(
+        select(Reminder).where(
+            Reminder.appointment_id == reminder.appointment_id,
+            Reminder.kind == reminder.kind,
+            Reminder.channel == other,
+            Reminder.status.in_(IN_PLAN),
+        )
+    ).all()
+    if any(abs(r.due_at - reminder.due_at) <= FALLBACK_WINDOW for r in covering):
+        return
+    session.add(new_reminder(view, reminder.kind, other, now, now, fallback_of=reminder.id))
 
 
 def channel_is_async(provider: str) -> bool:

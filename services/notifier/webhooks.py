@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from services.notifier import keywords, metrics
-from services.notifier.tables import AppointmentView, ClientContact, InboundMessage, Message
+from services.notifier.dispatcher import fall_back
+from services.notifier.tables import (
+    AppointmentView,
+    ClientContact,
+    InboundMessage,
+    Message,
+    Reminder,
+)
 from shared.auth import public
 from shared.contracts.notifications import (
     ClientOptedOut,
@@ -176,5 +183,13 @@ def message_status() -> Any:
                 MessageFailed(**refs, status=status, error_code=message.error_code, failed_at=now),
             )
             metrics.MESSAGES_UNDELIVERED.labels(message.channel, status).inc()
+            reminder = session.get(Reminder, message.reminder_id) if message.reminder_id else None
+            if reminder is not None and reminder.status == "sent":
+                # The carrier could not deliver it: try the client's other channel, once.
+                reminder.status, reminder.note = (
+                    "undelivered",
+                    f"carrier error {message.error_code}",
+                )
+                fall_back(session, reminder, now)
     rt.outbox_written()
     return "", 204

@@ -14,7 +14,8 @@ from icalendar import Calendar
 
 from services.notifier.dispatcher import ReminderDispatcher
 from services.notifier.tables import ClientContact, Message, Reminder
-from tests.fakes.notifier import Notifier, appointment, new_id, notifier_on_postgres
+from shared.web import create_service_app
+from tests.fakes.notifier import Notifier, appointment, bearer, new_id, notifier_on_postgres
 from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FROM_NUMBER, Answer, FakeTwilio, FakeTwilioServer
 
@@ -249,6 +250,9 @@ def test_a_row_left_sending_is_never_resent_and_becomes_unknown(world: World) ->
     assert {f["reason"] for f in failures} == {"outcome_unknown"}
     log = world.notifier.rows(Message, Message.appointment_id == a)
     assert {m.status for m in log} == {"unknown"}
+    http = create_service_app(world.notifier.rt).test_client()
+    review = http.get("/api/v1/reminders?status=unknown", headers=bearer(world.notifier.rt))
+    assert sorted(r["channel"] for r in review.json["items"]) == ["email", "sms"]
 
 
 def test_two_dispatchers_share_the_due_reminders_and_send_each_once(world: World) -> None:

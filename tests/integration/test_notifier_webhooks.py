@@ -248,3 +248,31 @@ def test_the_sandbox_records_what_would_have_been_sent() -> None:
         ("sms", PHONE, False),
     ]
     assert all("Dr. Ana Rivera" in m["body"] for m in items)
+
+
+def test_an_undelivered_reminder_sms_is_followed_by_an_email(desk: Desk) -> None:
+    dispatcher = ReminderDispatcher(desk.notifier.rt)
+    dispatcher.run_once(threading.Event())
+    desk.notifier.clock.set(ny(4, 13, 15))
+    dispatcher.run_once(threading.Event())  # the 48h email
+    desk.notifier.clock.set(ny(4, 14, 15))
+    dispatcher.run_once(threading.Event())  # the 24h SMS
+    [reminder] = desk.notifier.rows(
+        Reminder, Reminder.kind == "reminder", Reminder.channel == "sms"
+    )
+    [sms] = desk.notifier.rows(Message, Message.reminder_id == reminder.id)
+    form = {
+        "MessageSid": str(sms.provider_id),
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30006",
+    }
+
+    desk.webhook("/webhooks/twilio/status", form)
+    desk.webhook("/webhooks/twilio/status", form)  # Twilio retried the callback
+    dispatcher.run_once(threading.Event())
+
+    [reminder] = desk.notifier.rows(Reminder, Reminder.id == reminder.id)
+    assert (reminder.status, reminder.note) == ("undelivered", "carrier error 30006")
+    [fallback] = desk.notifier.rows(Reminder, Reminder.fallback_of == reminder.id)
+    assert (fallback.channel, fallback.kind, fallback.status) == ("email", "reminder", "sent")
+    assert len(desk.notifier.outbox("message.failed")) == 1
