@@ -10,13 +10,18 @@ from services.billing.handlers import HANDLERS
 from services.billing.tables import EVENTS, Base
 from shared.service import ServiceDefinition
 
+_watching = False
+
 
 def _blueprints() -> list:
     from services.billing.api import api
     from services.billing.api_invoices import money
 
-    if not api.deferred_functions:
+    global _watching
+    if not _watching:
+        # Each app that registers billing's API lets /metrics read that app's database.
         api.record(lambda state: _watch(state.app.extensions["rapport"]))
+        _watching = True
     return [api, money]
 
 
