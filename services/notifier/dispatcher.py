@@ -44,7 +44,7 @@ from services.notifier.tables import (
     Reminder,
     TemplateRecord,
 )
-from shared.contracts.notifications import ReminderFailed, ReminderSent
+from shared.contracts.notifications import ClientOptedOut, ReminderFailed, ReminderSent
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -327,10 +327,17 @@ class ReminderDispatcher:
                 else f"gave up after {reminder.attempts} attempts: {failure.reason}"
             )
             self._give_up(session, reminder, reason, permanent, now)
-            if failure.code == UNSUBSCRIBED:
-                contact = session.get(ClientContact, reminder.client_id)
-                if contact is not None:
-                    contact.sms_opted_out = True
+            contact = session.get(ClientContact, reminder.client_id)
+            if failure.code == UNSUBSCRIBED and contact is not None and not contact.sms_opted_out:
+                # Twilio knows the number replied STOP even if we never saw the reply.
+                contact.sms_opted_out = True
+                self.rt.emitter.emit(
+                    session,
+                    ClientOptedOut(
+                        client_id=contact.client_id, channel="sms", opted_out=True, at=now
+                    ),
+                )
+                metrics.OPT_OUTS.labels("true").inc()
             fall_back(session, reminder, now)
         self.rt.outbox_written()
 

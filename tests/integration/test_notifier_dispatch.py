@@ -227,6 +227,8 @@ def test_an_unsubscribed_number_marks_the_client_opted_out(world: World) -> None
 
     [contact] = world.notifier.rows(ClientContact)
     assert contact.sms_opted_out is True
+    [opted_out] = world.notifier.outbox("client.opted_out")
+    assert (opted_out["channel"], opted_out["opted_out"]) == ("sms", True)
     world.notifier.clock.set(ny(4, 14, 15))
     world.run()
     assert len(world.twilio.sent()) == 1
