@@ -104,7 +104,6 @@ class ReminderDispatcher:
         self.settings = NotifierSettings.from_env(rt.settings.extra)
         self.channels = channels or build_channels(rt)
         self.limit = SenderRateLimit(self.settings.sms_per_second)
-        self._idle = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

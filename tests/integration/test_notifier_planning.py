@@ -206,3 +206,12 @@ def test_policy_api_shows_the_default_and_only_an_admin_may_change_it(notifier: 
     a = new_id()
     notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
     assert plan_of(notifier, a) == [("reminder", "sms", ny(4, 15, 13), "planned")]
+    removed = http.delete(
+        f"/api/v1/reminder-policy/{SERVICE_TYPE}", headers=bearer(notifier.rt, "admin")
+    )
+    assert removed.status_code == 204
+    assert http.get("/api/v1/reminder-policy", headers=bearer(notifier.rt)).json == shown.json
+    again = http.delete(
+        f"/api/v1/reminder-policy/{SERVICE_TYPE}", headers=bearer(notifier.rt, "admin")
+    )
+    assert again.status_code == 404

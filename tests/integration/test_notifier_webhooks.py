@@ -135,6 +135,15 @@ def test_r_asks_the_desk_to_call_back_and_the_desk_marks_it_handled(desk: Desk) 
     assert len(desk.get("/api/v1/inbox", query_string={"handled": "true"}).json["items"]) == 1
 
 
+def test_a_reply_from_an_unknown_number_goes_to_the_desk_and_publishes_nothing(desk: Desk) -> None:
+    form = {"MessageSid": "SMunknown", "From": "+15555550100", "Body": "C"}
+    assert desk.webhook("/webhooks/twilio/sms", form).status_code == 200
+
+    [item] = desk.get("/api/v1/inbox").json["items"]
+    assert (item["from"], item["client_id"], item["intent"]) == ("+15555550100", None, "confirm")
+    assert desk.notifier.outbox("client.replied") == []
+
+
 def test_stop_opts_out_no_sms_is_attempted_and_start_reverses_it(desk: Desk) -> None:
     desk.reply("STOP")
 
