@@ -266,3 +266,9 @@ def clients() -> Any:
 @signed_in
 def balances() -> Any:
     return page("ui/balances.html")
+
+
+@ui.get("/messages")
+@signed_in
+def messages() -> Any:
+    return page("ui/messages.html")

@@ -89,6 +89,8 @@
         "data-action": action, "aria-label": text + ": " + label, text,
         onclick: () => act(action, a)}));
     }
+    actions.append(R.el("button", {type: "button", class: "small link-like", "data-action": "log",
+      "aria-label": "Reminders and messages: " + label, text: "Messages", onclick: () => showLog(a)}));
     return R.el("li", {},
       R.el("article", {class: "appointment status-" + a.status, "data-id": a.id, "data-status": a.status, "aria-label": label},
         R.el("p", {class: "when"},
@@ -205,6 +207,34 @@
         return res;
       });
     }
+  }
+
+  const WHEN = (iso) => iso ? R.day(iso) + " " + R.time(iso) : "";
+  async function showLog(a) {
+    const dialog = document.getElementById("log-dialog");
+    const form = dialog.querySelector("form");
+    R.clearProblem(form);
+    form.querySelector(".summary").textContent = summary(a);
+    const reminders = document.getElementById("log-reminders");
+    const messages = document.getElementById("log-messages");
+    reminders.replaceChildren(R.el("li", {class: "muted", text: "Loading…"}));
+    messages.replaceChildren();
+    dialog.showModal();
+    const [r, m] = await Promise.all([
+      R.api("GET", "/api/v1/reminders?appointment_id=" + encodeURIComponent(a.id)),
+      R.api("GET", "/api/v1/messages?appointment_id=" + encodeURIComponent(a.id)),
+    ]);
+    reminders.replaceChildren();
+    if (!r.ok || !m.ok) { R.showProblem(form, (r.ok ? m : r).data); return; }
+    const words = (s) => String(s || "").replace(/_/g, " ");
+    for (const x of r.data.items) reminders.append(R.el("li", {text:
+      words(x.kind) + " by " + (x.channel === "sms" ? "SMS" : x.channel) + " — " + words(x.status) +
+      (x.sent_at ? ", sent " + WHEN(x.sent_at) : ", due " + WHEN(x.due_at)) + (x.note ? " (" + x.note + ")" : "")}));
+    if (!r.data.items.length) reminders.append(R.el("li", {class: "muted", text: "None planned."}));
+    for (const x of m.data.items) messages.append(R.el("li", {text:
+      words(x.kind) + " by " + (x.channel === "sms" ? "SMS" : x.channel) + " — " + words(x.status) + ", " + WHEN(x.updated_at) +
+      (x.error_code ? " (error " + x.error_code + ")" : "")}));
+    if (!m.data.items.length) messages.append(R.el("li", {class: "muted", text: "Nothing sent yet."}));
   }
 
   load();
