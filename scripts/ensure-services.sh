@@ -57,6 +57,14 @@ ensure_rabbitmq() {
   rabbitmqctl -q await_startup >/dev/null
   # A previous test run may have stopped the app (broker-outage test) and died before restarting.
   rabbitmqctl -q start_app >/dev/null 2>&1 || true
+  # The tests create a vhost per test through the management API (milliseconds, where
+  # rabbitmqctl takes a second a call).
+  if ! rabbitmq-plugins -q is_enabled rabbitmq_management >/dev/null 2>&1; then
+    log "enabling the RabbitMQ management plugin"
+    rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+  fi
+  wait_for 60 "RabbitMQ management API" \
+    curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview
 }
 
 ensure_tools() {
