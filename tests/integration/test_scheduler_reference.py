@@ -312,3 +312,40 @@ def test_the_audit_log_is_for_admins_only(scheduler_system: SchedulerSystem) -> 
     assert [(e["action"], e["actor_role"]) for e in entries] == [
         ("appointment.booked", "front_desk")
     ]
+
+
+def test_a_practitioner_manages_only_their_own_schedule(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    own, other = demo_id("dr-rivera"), demo_id("sam-okafor")
+    created = scheduler_system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/staff",
+        admin=True,
+        json={
+            "email": "ana@harbourstreet.example",
+            "name": "Ana Rivera",
+            "role": "practitioner",
+            "password": "ana-password-1",
+            "practitioner_id": own,
+        },
+    )
+    assert created.status_code == 201, created.json
+    client = scheduler_system.apps["scheduler"].test_client()
+    token = client.post(
+        "/api/v1/auth/token",
+        json={"email": "ana@harbourstreet.example", "password": "ana-password-1"},
+    ).json["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    hours = {"periods": [{"weekday": "friday", "start": "08:00", "end": "12:00"}]}
+    mine = client.put(f"/api/v1/practitioners/{own}/working-hours", json=hours, headers=auth)
+    assert mine.status_code == 200
+    theirs = client.put(f"/api/v1/practitioners/{other}/working-hours", json=hours, headers=auth)
+    assert theirs.status_code == 403
+    buffer = client.patch(f"/api/v1/practitioners/{own}", json={"buffer_minutes": 20}, headers=auth)
+    assert buffer.status_code == 200 and buffer.json["buffer_minutes"] == 20
+    leave = client.patch(f"/api/v1/practitioners/{own}", json={"active": False}, headers=auth)
+    assert leave.status_code == 403
+    assert client.get(f"/api/v1/practitioners/{own}/feed", headers=auth).status_code == 200
+    assert client.get(f"/api/v1/practitioners/{other}/feed", headers=auth).status_code == 403

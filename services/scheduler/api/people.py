@@ -25,8 +25,8 @@ from services.scheduler.domain import is_time_zone
 from services.scheduler.events import client_snapshot, practitioner_snapshot, service_type_snapshot
 from services.scheduler.tables import Client, Practitioner, ServiceType, TimeOff, WorkingHours
 from services.scheduler.validation import ClientFields, normalise_email
-from shared.auth import require_role
-from shared.http import not_found, parse_body
+from shared.auth import current_principal, require_role
+from shared.http import Problem, not_found, parse_body
 from shared.web import runtime
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -123,6 +123,10 @@ def update_practitioner(practitioner_id: str) -> Any:
         body = patch_body(
             PractitionerFields, {k: before[k] for k in PractitionerFields.model_fields}
         )
+        if body.active != practitioner.active and not current_principal().is_admin:
+            raise Problem(
+                403, "Not allowed", "Only an admin can deactivate or reactivate a practitioner."
+            )
         for name, value in body.model_dump().items():
             setattr(practitioner, name, value)
         practitioner.revision += 1
