@@ -15,7 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from services.scheduler.demo import DEMO_LOGIN
+from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from shared.config import SERVICES
 from tests.e2e.conftest import Processes, _answers
 from tests.fakes.gateway import Gateway
@@ -94,8 +94,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             processes.stop_all()
 
 
-def sign_in(page: Page) -> None:
-    email, password = DEMO_LOGIN
+def sign_in(page: Page, login: tuple[str, str] = DEMO_LOGIN) -> None:
+    email, password = login
     page.goto("/sign-in")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
@@ -104,13 +104,13 @@ def sign_in(page: Page) -> None:
 
 
 @contextlib.contextmanager
-def signed_in(desk: Desk, **kw: object) -> Iterator[Page]:
+def signed_in(desk: Desk, login: tuple[str, str] = DEMO_LOGIN, **kw: object) -> Iterator[Page]:
     context = desk.context(**kw)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        sign_in(page)
+        sign_in(page, login)
         yield page
     finally:
         context.close()
@@ -490,3 +490,25 @@ def test_desk_inbox_and_sandbox_outbox(desk: Desk) -> None:
         page.get_by_label("Message").fill("hello")
         page.get_by_role("button", name="Send reply").click()
         expect(page.locator("#reply-form .error[role=alert]")).to_be_visible()
+
+
+def test_an_admin_copies_and_rotates_a_practitioner_feed(desk: Desk) -> None:
+    with signed_in(desk, DEMO_ADMIN, permissions=["clipboard-read", "clipboard-write"]) as page:
+        page.get_by_role("link", name="Clients").click()
+        feeds = page.get_by_role("region", name="Practitioners' calendar feeds")
+        item = feeds.locator("li", has_text="Dr. Ana Rivera")
+        item.get_by_role("button", name="Copy link").click()
+        url = item.get_by_label("Dr. Ana Rivera")
+        expect(url).to_have_value(re.compile(rf"^{re.escape(desk.url)}/feeds/practitioner/.+"))
+        first = url.input_value()
+        assert page.evaluate("navigator.clipboard.readText()") == first
+        assert requests.get(first, timeout=10).status_code == 200
+        item.get_by_role("button", name="Rotate link").click()
+        page.get_by_role("dialog").get_by_role("button", name="Rotate").click()
+        expect(url).not_to_have_value(first)
+        assert requests.get(first, timeout=10).status_code == 404
+        page.screenshot(path=str(ARTIFACTS / "practitioner-feeds.png"), full_page=True)
+    # The front desk does not see practitioners' feeds.
+    with signed_in(desk) as page:
+        page.goto("/clients")
+        expect(page.locator(".practitioner-feeds")).to_have_count(0)

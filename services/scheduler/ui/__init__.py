@@ -259,7 +259,14 @@ def book() -> Any:
 @ui.get("/clients")
 @signed_in
 def clients() -> Any:
-    return page("ui/clients.html", client_id=request.args.get("client", ""))
+    user = g.ui_user
+    own_feeds = [
+        p
+        for p in _reference()["practitioners"]
+        if p["active"]
+        and (user.is_admin or (user.role == "practitioner" and user.practitioner_id == p["id"]))
+    ]
+    return page("ui/clients.html", client_id=request.args.get("client", ""), own_feeds=own_feeds)
 
 
 @ui.get("/balances")

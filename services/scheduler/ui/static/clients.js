@@ -99,8 +99,20 @@
     if (rotate) R.toast("New feed link made; the old one no longer works.");
   }
 
-  document.getElementById("copy-feed").addEventListener("click", async () => {
-    const input = document.getElementById("feed-url");
+  document.getElementById("copy-feed").addEventListener("click", () => copy(document.getElementById("feed-url")));
+
+  const rotateDialog = document.getElementById("rotate-dialog");
+  let rotating = null;
+  document.getElementById("rotate-feed").addEventListener("click", () => {
+    rotating = () => { if (current) loadFeed(true); };
+    rotateDialog.showModal();
+  });
+  rotateDialog.addEventListener("close", () => {
+    if (rotateDialog.returnValue === "ok" && rotating) rotating();
+    rotating = null;
+  });
+
+  async function copy(input) {
     try {
       await navigator.clipboard.writeText(input.value);
     } catch (err) {
@@ -108,11 +120,29 @@
       document.execCommand("copy");
     }
     R.toast("Feed link copied.");
-  });
+  }
 
-  const rotateDialog = document.getElementById("rotate-dialog");
-  document.getElementById("rotate-feed").addEventListener("click", () => rotateDialog.showModal());
-  rotateDialog.addEventListener("close", () => { if (rotateDialog.returnValue === "ok" && current) loadFeed(true); });
+  // Practitioners' feeds (admins: all; a practitioner: their own).
+  document.querySelectorAll(".pfeed").forEach((item) => {
+    const id = item.dataset.practitioner;
+    const input = item.querySelector("input");
+    const fetchFeed = async (rotate) => {
+      const res = await R.api(rotate ? "POST" : "GET", "/api/v1/practitioners/" + id + "/feed" + (rotate ? "/rotate" : ""));
+      if (!res.ok) { R.showProblem(item, res.data); return false; }
+      R.clearProblem(item);
+      input.value = res.data.url;
+      if (rotate) R.toast("New feed link made; the old one no longer works.");
+      return true;
+    };
+    item.querySelector('[data-feed="show"]').addEventListener("click", () => fetchFeed(false));
+    item.querySelector('[data-feed="copy"]').addEventListener("click", async () => {
+      if (input.value || await fetchFeed(false)) copy(input);
+    });
+    item.querySelector('[data-feed="rotate"]').addEventListener("click", () => {
+      rotating = () => fetchFeed(true);
+      rotateDialog.showModal();
+    });
+  });
 
   const wanted = R.clients[root.dataset.client];
   if (wanted) edit(wanted); else showList();
