@@ -281,3 +281,22 @@ def test_a_fortnightly_course_and_its_idempotent_retry(sched: SchedulerSystem) -
     assert sched.count("scheduler", Appointment) == 3
     past = course(sched, NOW - timedelta(days=1), 3)
     assert past.status_code == 422
+
+
+def test_cancelling_the_rest_of_a_course(sched: SchedulerSystem) -> None:
+    made = course(sched, at(monday_after(7), 13), 4)
+    assert made.status_code == 201, made.json
+    ids = [a["id"] for a in made.json["booked"]]
+    cancelled = sched.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/appointments/{ids[1]}/cancel",
+        json={"cancelled_by": "client", "reason": "Moving away", "scope": "rest_of_course"},
+    )
+    assert cancelled.status_code == 200, cancelled.json
+    assert [a["id"] for a in cancelled.json["cancelled"]] == ids[1:]
+    rows = {a.id: a for a in sched.rows("scheduler", Appointment, Appointment.id.in_(ids))}
+    assert [rows[i].status for i in ids] == ["booked", "cancelled", "cancelled", "cancelled"]
+    events = [e for e in outbox_events(sched, "appointment.cancelled")]
+    assert sorted(e["appointment_id"] for e in events) == sorted(ids[1:])
+    assert {(e["reason"], e["sequence"]) for e in events} == {("Moving away", 2)}

@@ -79,8 +79,16 @@ def make_course(s: SchedulerSystem) -> list[dict[str, Any]]:
 
 
 def events_by_uid(body: bytes) -> dict[str, icalendar.Event]:
+    """The feed's events by UID, after checking that vobject reads the same feed alike."""
     calendar = icalendar.Calendar.from_ical(body)
-    return {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+    events = {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+    second = vobject.readOne(body.decode())
+    read = {v.uid.value: v for v in getattr(second, "vevent_list", [])}
+    assert set(read) == set(events)
+    for uid, event in events.items():
+        assert read[uid].dtstart.value == event.decoded("DTSTART")
+        assert int(read[uid].sequence.value) == int(event["SEQUENCE"])
+    return events
 
 
 def test_feed_links_are_secret_and_only_for_their_owner_or_staff(sched: SchedulerSystem) -> None:
