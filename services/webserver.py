@@ -52,6 +52,9 @@ def serve(service: str, bind: str, workers: int) -> int:
         "accesslog": None,
         "child_exit": _child_exit,
         "proc_name": f"rapport-{service}-web",
+        # gunicorn's control socket lives in $HOME: shared by every gunicorn on the host and
+        # unwritable on a read-only root filesystem; Rapport does not use it.
+        "control_socket_disable": True,
     }
     _Gunicorn(service, options).run()
     return 0

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
@@ -168,3 +169,32 @@ def test_one_correlation_id_follows_a_booking_through_every_service(
     everything = "".join(p.read_text() for p in deployment.logs.glob("*.log"))
     assert token not in everything
     assert "rapport-demo" not in everything  # the demo password
+
+
+def test_metrics_add_up_across_gunicorn_workers(deployment: Deployment) -> None:
+    """Each web runs two gunicorn workers; one scrape must count the requests of both."""
+    token = deployment.sign_in()
+
+    def served() -> float:
+        text = requests.get(f"{deployment.web['billing']}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "rapport_http_requests_total"
+            and sample.labels.get("route") == "/api/v1/fee-schedule"
+            and sample.labels.get("status") == "200"
+        )
+
+    before = served()
+    for _ in range(40):
+        # A new connection each time, so that both workers take some of them.
+        assert (
+            requests.get(
+                f"{deployment.web['billing']}/api/v1/fee-schedule",
+                timeout=5,
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+            == 200
+        )
+    assert served() - before == 40
