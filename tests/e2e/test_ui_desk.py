@@ -160,7 +160,11 @@ def test_failed_sign_ins_are_limited_per_email(desk: Desk) -> None:
         # The cookie is Secure: requests would not send it over http, a browser on 127.0.0.1 does.
         response = requests.post(
             f"{desk.url}/sign-in",
-            data={"email": "admin@harbourstreet.example", "password": "guess", "csrf_token": token},
+            data={
+                "email": "nobody@harbourstreet.example",
+                "password": "guess",
+                "csrf_token": token,
+            },
             headers={"Cookie": f"rapport_ui_pre={form.cookies['rapport_ui_pre']}"},
             timeout=10,
             allow_redirects=False,
@@ -170,6 +174,8 @@ def test_failed_sign_ins_are_limited_per_email(desk: Desk) -> None:
             refused = response.text
             break
     assert refused is not None and "Too many failed sign-ins" in refused
+    metrics = requests.get(f"{desk.url}/metrics", timeout=10).text
+    assert 'rapport_ui_sign_ins_total{outcome="limited"} 1.0' in metrics
 
 
 def test_forms_and_api_refuse_requests_without_the_csrf_token(desk: Desk) -> None:
@@ -346,6 +352,29 @@ def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 820, f"the week view overflows a tablet screen ({width}px)"
         page.screenshot(path=str(ARTIFACTS / "week-tablet.png"), full_page=True)
+        # One practitioner's calendar.
+        page.get_by_label("Practitioner").select_option(label="Sam Okafor, LCSW")
+        expect(page).to_have_url(re.compile(r"practitioner=[0-9a-f-]+"))
+        expect(page.locator("#practitioner-filter")).to_have_value(re.compile(r".+"))
+        page.goto("/day" + page.url.split("/week", 1)[1])
+        expect(page.locator(".column")).to_have_count(1)
+        expect(page.locator(".column h2")).to_have_text("Sam Okafor, LCSW")
+
+        # Free times for Dr. Rivera on a weekday at least two days ahead (her hours: 9-17).
+        today = datetime.now(PRACTICE_ZONE).date()
+        free_day = next(
+            today + timedelta(days=n)
+            for n in range(2, 10)
+            if (today + timedelta(days=n)).weekday() < 5
+            and (today + timedelta(days=n)).weekday() != today.weekday()
+        )
+        page.goto("/book")
+        page.get_by_label("Practitioner").select_option(label="Dr. Ana Rivera")
+        page.get_by_label("Date").fill(free_day.isoformat())
+        page.get_by_role("button", name="Show free times").click()
+        slots = page.get_by_role("group", name=f"Free times on {free_day.isoformat()}")
+        slots.get_by_role("button").first.click()
+        expect(page.get_by_label("Start time")).to_have_value("09:00")
         # Booking in the past: the API's refusal appears next to the field, as plain words.
         page.goto("/book")
         page.get_by_label("Find a client by name, phone or email").fill("617")

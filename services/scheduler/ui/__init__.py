@@ -141,12 +141,14 @@ def sign_in() -> Any:
     email = request.form.get("email", "").strip().lower()[:320]
     password = request.form.get("password", "")[:200]
     if not sessions.same(request.form.get("csrf_token"), sessions.pre_session_csrf()):
+        sessions.SIGN_INS.labels("refused").inc()
         return _sign_in_form(
             "The sign-in page was out of date. Please try again.", email, status=400
         )
     keys = (f"email:{email}", f"ip:{sessions.client_ip()}")
     wait = max(sessions.EMAIL_LIMIT.retry_after(keys[0]), sessions.IP_LIMIT.retry_after(keys[1]))
     if wait > 0:
+        sessions.SIGN_INS.labels("limited").inc()
         minutes = max(1, math.ceil(wait / 60))
         return _sign_in_form(
             "Too many failed sign-ins. Wait "
@@ -157,9 +159,11 @@ def sign_in() -> Any:
         )
     principal = sessions.check_credentials(email, password) if email and password else None
     if principal is None:
+        sessions.SIGN_INS.labels("failed").inc()
         sessions.EMAIL_LIMIT.fail(keys[0])
         sessions.IP_LIMIT.fail(keys[1])
         return _sign_in_form("The email or password is not right.", email, status=401)
+    sessions.SIGN_INS.labels("success").inc()
     sessions.EMAIL_LIMIT.clear(keys[0])
     response = redirect("/day", code=303)
     response.set_cookie(
@@ -200,12 +204,16 @@ def home() -> Any:
     return redirect("/day", code=303)
 
 
+def _today(zone: ZoneInfo) -> date:
+    return runtime().clock.now().astimezone(zone).date()
+
+
 def _day_arg(zone: ZoneInfo) -> date:
-    raw = request.args.get("date", "")
+    """The ?date= asked for (YYYY-MM-DD), else today in the practice's zone."""
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(request.args.get("date", ""))
     except ValueError:
-        return datetime.now(zone).date() if not raw else datetime.now(zone).date()
+        return _today(zone)
 
 
 def _calendar(view: str) -> Any:
@@ -231,7 +239,7 @@ def _calendar(view: str) -> Any:
         days=days,
         previous=(days[0] - step).isoformat(),
         following=(days[0] + step).isoformat(),
-        today=datetime.now(zone).date().isoformat(),
+        today=_today(zone).isoformat(),
         practitioner=practitioner,
         range_from=start.isoformat(),
         range_to=end.isoformat(),

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from flask import request, session
+from prometheus_client import Counter
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -24,6 +25,12 @@ from services.scheduler.tables import StaffUser
 from shared.auth import SESSION_COOKIE, Principal, csrf_token_for, issue_token, verify_token
 from shared.http import Problem
 from shared.web import runtime
+
+SIGN_INS = Counter(
+    "rapport_ui_sign_ins_total",
+    "Front-desk UI sign-in attempts by outcome (success, failed, limited, refused: no CSRF token)",
+    ["outcome"],
+)
 
 # Compared against when the email is unknown, so both answers take as long.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
