@@ -288,6 +288,8 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         card.get_by_role("button", name="Cancel").click()
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text("the late-cancellation fee applies")
+        # The demo practice's policy, from billing.
+        expect(dialog.locator(".fee")).to_contain_text(re.compile(r"applies \(.+\)\."))
         dialog.get_by_label("The practice").check()
         expect(dialog).to_contain_text("No late-cancellation fee")
         dialog.get_by_label("The client").check()
@@ -342,7 +344,9 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         expect(dialog).to_contain_text("Check in Priya Natarajan")
         dialog.get_by_role("button", name="Check in").click()
         expect(card).to_contain_text("Checked in")
-        expect(card.get_by_role("button", name="Complete")).to_be_visible()
+        card.get_by_role("button", name="Complete").click()
+        page.get_by_role("dialog").get_by_role("button", name="Complete").click()
+        expect(card).to_contain_text("Completed")
 
 
 def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
@@ -410,6 +414,9 @@ def test_client_inline_errors_create_edit_and_feed_link(desk: Desk) -> None:
             "not a valid phone number"
         )
         expect(page.get_by_role("textbox", name="Email")).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_role("textbox", name="Email")).to_have_accessible_description(
+            re.compile("@-sign")
+        )
         assert "Value error" not in email_error.inner_text()
         page.screenshot(path=str(ARTIFACTS / "client-errors.png"), full_page=True)
 

@@ -229,7 +229,9 @@ def _calendar(view: str) -> Any:
         step = timedelta(days=1)
     start = wall_to_utc(datetime.combine(days[0], datetime.min.time()), zone)
     end = wall_to_utc(datetime.combine(days[-1] + timedelta(days=1), datetime.min.time()), zone)
-    practitioner = request.args.get("practitioner", "")
+    # A practitioner sees their own calendar unless they choose otherwise.
+    default = g.ui_user.practitioner_id if g.ui_user.role == "practitioner" else ""
+    practitioner = request.args.get("practitioner", default or "")
     if practitioner not in {p["id"] for p in reference["practitioners"]}:
         practitioner = ""
     return page(

@@ -149,6 +149,21 @@
     "no-show": ["No-show", "Mark as a no-show: ", "Marked as a no-show"],
   };
 
+  // Billing's cancellation policy, to say what the late fee is (loaded once per page).
+  let policyText = "";
+  R.api("GET", "/api/v1/billing/cancellation-policy").then((res) => {
+    const rule = res.ok && res.data.late_cancellation;
+    if (!rule) return;
+    if (rule.kind === "fixed") {
+      policyText = " (" + new Intl.NumberFormat("en-US", {style: "currency",
+        currency: R.reference.practice.currency || "USD"}).format(rule.value / 100) + ")";
+    } else if (rule.kind === "percent") {
+      policyText = " (" + rule.value + "% of the session fee)";
+    } else {
+      policyText = " — but the practice's policy sets no fee";
+    }
+  });
+
   function lateFee(a, form) {
     const hours = Number(R.reference.practice.cancellation_window_hours || 0);
     const byClient = form.querySelector('input[name="cancelled_by"]:checked').value === "client";
@@ -156,7 +171,7 @@
     const fee = form.querySelector(".fee");
     fee.classList.toggle("warning", byClient && late);
     if (!byClient) fee.textContent = "No late-cancellation fee: the practice is cancelling.";
-    else if (late) fee.textContent = "Late cancellation: less than " + hours + " hours' notice, so the late-cancellation fee applies.";
+    else if (late) fee.textContent = "Late cancellation: less than " + hours + " hours' notice, so the late-cancellation fee applies" + policyText + ".";
     else fee.textContent = "No late-cancellation fee: more than " + hours + " hours' notice.";
   }
 

@@ -67,8 +67,13 @@ const Rapport = (() => {
         slot.textContent = plain(e.message);
         slot.hidden = false;
         placed = true;
+        if (!slot.id) slot.id = "error-" + field + "-" + Math.random().toString(36).slice(2, 8);
         const input = container.querySelector('[name="' + field + '"]');
-        if (input) input.setAttribute("aria-invalid", "true");
+        if (input) {
+          input.setAttribute("aria-invalid", "true");
+          const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+          if (!described.includes(slot.id)) input.setAttribute("aria-describedby", [...described, slot.id].join(" "));
+        }
       }
     }
     if (general) {
