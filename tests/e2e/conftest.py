@@ -120,7 +120,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             metrics[service] = f"http://127.0.0.1:{metrics_port}"
         try:
             for url in [*web.values(), *metrics.values()]:
-                wait_until(lambda u=url: _answers(u), timeout=30, message=f"{url} to answer")
+                wait_until(lambda u=url: _answers(u), timeout=90, message=f"{url} to answer")
             yield Deployment(web, metrics, processes.logs)
         except BaseException:
             print(processes.log_tail())

@@ -46,7 +46,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploym
                 workers[service].append(f"http://127.0.0.1:{metrics}")
         try:
             for url in [*web.values(), *(u for urls in workers.values() for u in urls)]:
-                wait_until(lambda u=url: _up(u), timeout=30, message=f"{url} to answer")
+                wait_until(lambda u=url: _up(u), timeout=90, message=f"{url} to answer")
             yield Deployment(web, {}, processes.logs), workers
         except BaseException:
             print(processes.log_tail())
