@@ -41,7 +41,12 @@ class ReminderQuery(BaseModel):
     appointment_id: str | None = None
     client_id: str | None = None
     # e.g. status=unknown: what a stopped worker left for the desk to check
-    status: Literal["planned", "sending", "sent", "failed", "unknown", "undelivered"] | None = None
+    status: (
+        Literal[
+            "planned", "sending", "sent", "failed", "unknown", "undelivered", "cancelled", "skipped"
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_filter(self) -> ReminderQuery:
