@@ -9,10 +9,25 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, request
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.orm import Session
 
+from shared.db import UTCDateTime
 from shared.http import Problem
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The table of first responses, declared into a service's own metadata."""
+    return Table(
+        "idempotent_request",
+        metadata,
+        Column("key", String(200), primary_key=True),
+        Column("user_id", String(36), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+    )
 
 
 def request_fingerprint() -> str:

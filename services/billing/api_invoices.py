@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from services.billing import documents, ledger
 from services.billing.fees import FEE_KINDS
 from services.billing.invoicing import payment_problem, refund_problem
-from services.billing.tables import IdempotentRequest, Invoice, InvoiceLine, Payment
+from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, Payment
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
@@ -190,9 +190,7 @@ def _money_change(invoice_id: str, kind: str) -> Any:
             session.flush()
             return {**payment_json(payment), "invoice": ledger.invoice_json(invoice)}, 201
 
-        response, replayed = replay_or_run(
-            session, IdempotentRequest.__table__, actor.user_id, now, run
-        )
+        response, replayed = replay_or_run(session, IDEMPOTENT_REQUESTS, actor.user_id, now, run)
     if not replayed:
         rt.outbox_written()
     return response

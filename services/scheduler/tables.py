@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import AuditTrail
 from shared.db import UTCDateTime, new_metadata
+from shared.idempotency import idempotency_table
 from shared.outbox import EventTables
 
 
@@ -144,13 +145,5 @@ class Appointment(Base):
     invoice_number: Mapped[str | None] = mapped_column(String(20))
 
 
-class IdempotentRequest(Base):
-    """The first response to a request carrying an Idempotency-Key, replayed on retries."""
-
-    __tablename__ = "idempotent_request"
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
+# The first response to a request carrying an Idempotency-Key, replayed on retries.
+IDEMPOTENT_REQUESTS = idempotency_table(Base.metadata)

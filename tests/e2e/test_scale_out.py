@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
 from shared.config import SERVICES
 from shared.demo import demo_id
@@ -23,12 +24,18 @@ CLIENTS = ("client-jordan", "client-priya", "client-marek")
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, dict]]:
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Deployment, dict[str, list[str]], str]]:
     with fresh_vhost() as broker, fresh_databases() as databases:
-        processes = Processes(
-            service_env(broker, databases, RAPPORT_PREFETCH="10"),
-            tmp_path_factory.mktemp("scale-logs"),
+        env = service_env(
+            broker,
+            databases,
+            RAPPORT_PREFETCH="10",
+            NOTIFIER_DISPATCH_INTERVAL="0.2",
+            NOTIFIER_SMS_PER_SECOND="0",
         )
+        processes = Processes(env, tmp_path_factory.mktemp("scale-logs"))
         processes.run("migrate", "all")
         processes.run("seed-demo")
         web, workers = {}, {service: [] for service in SERVICES}
@@ -47,7 +54,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploym
         try:
             for url in [*web.values(), *(u for urls in workers.values() for u in urls)]:
                 wait_until(lambda u=url: _up(u), timeout=90, message=f"{url} to answer")
-            yield Deployment(web, {}, processes.logs), workers
+            yield Deployment(web, {}, processes.logs), workers, databases["notifier"]
         except BaseException:
             print(processes.log_tail())
             raise
@@ -85,25 +92,46 @@ def _slots() -> list[dict[str, str]]:
     return bookings[:BOOKINGS]
 
 
+def _sample_sum(metrics_url: str, name: str, **labels: str) -> float:
+    exposition = requests.get(metrics_url, timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def _processed(metrics_url: str, service: str, event_type: str) -> float:
-    text = requests.get(metrics_url, timeout=5).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if (
-                sample.name == "rapport_events_consumed_total"
-                and sample.labels.get("service") == service
-                and sample.labels.get("type") == event_type
-                and sample.labels.get("outcome") == "processed"
-            ):
-                return sample.value
-    return 0.0
+    return _sample_sum(
+        metrics_url,
+        "rapport_events_consumed_total",
+        service=service,
+        type=event_type,
+        outcome="processed",
+    )
 
 
 def test_replicas_share_the_work_and_every_effect_happens_once(
-    replicas: tuple[Deployment, dict[str, list[str]]],
+    replicas: tuple[Deployment, dict[str, list[str]], str],
 ) -> None:
-    deployment, workers = replicas
+    deployment, workers, notifier_db = replicas
     token = deployment.sign_in()
+    # Confirmations only, and no quiet hours, so that every booking has messages due now for
+    # the two dispatchers to share, whatever the time of day of the run.
+    policy = deployment.http.put(
+        f"{deployment.web['notifier']}/api/v1/reminder-policy",
+        timeout=10,
+        headers={"Authorization": f"Bearer {deployment.sign_in(admin=True)}"},
+        json={
+            "rules": [
+                {"kind": "confirmation", "channel": "email"},
+                {"kind": "confirmation", "channel": "sms"},
+            ],
+            "quiet_hours": {"start": "00:00", "end": "00:00"},
+        },
+    )
+    assert policy.status_code == 200, policy.text
 
     def book(body: dict[str, str]) -> str:
         response = deployment.post("scheduler", "/api/v1/appointments", token, json=body)
@@ -146,3 +174,18 @@ def test_replicas_share_the_work_and_every_effect_happens_once(
         shares = [_processed(url, service, "appointment.booked") for url in workers[service]]
         assert sum(shares) == BOOKINGS, (service, shares)
         assert all(share > 0 for share in shares), (service, shares)
+
+    # The two dispatchers: every confirmation sent exactly once, and both of them sent some.
+    wait_until(
+        lambda: sum(r["status"] == "sent" for r in reminders()) == len(plans),
+        timeout=120,
+        message="every confirmation to be sent",
+    )
+    sent = [_sample_sum(url, "rapport_reminders_sent_total") for url in workers["notifier"]]
+    assert sum(sent) == len(plans), sent
+    assert all(share > 0 for share in sent), sent
+    engine = create_engine(notifier_db)
+    with engine.connect() as connection:
+        recorded = connection.execute(text("SELECT count(*) FROM sandbox_message")).scalar()
+    engine.dispose()
+    assert recorded == len(plans)

@@ -15,9 +15,9 @@ from services.scheduler import domain, metrics
 from services.scheduler.api.common import api, appointment_json, audit, retry_on_race
 from services.scheduler.events import appointment_event
 from services.scheduler.tables import (
+    IDEMPOTENT_REQUESTS,
     Appointment,
     Client,
-    IdempotentRequest,
     Practitioner,
     ServiceType,
 )
@@ -169,7 +169,7 @@ def book_appointment() -> Any:
                     outcome.booked = 1
                     return appointment_json(appointment), 201
 
-                return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
+                return replay_or_run(session, IDEMPOTENT_REQUESTS, user.user_id, now, book)
 
         response, replayed = retry_on_race(attempt)
         outcome.replayed = replayed

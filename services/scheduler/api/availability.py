@@ -21,8 +21,8 @@ from services.scheduler.api.appointments import (
 )
 from services.scheduler.api.common import api, appointment_json, retry_on_race
 from services.scheduler.tables import (
+    IDEMPOTENT_REQUESTS,
     Appointment,
-    IdempotentRequest,
     Practitioner,
     ServiceType,
     TimeOff,
@@ -312,7 +312,7 @@ def book_course() -> Any:
                         "skipped": conflicts,
                     }, 201
 
-                return replay_or_run(session, IdempotentRequest.__table__, user.user_id, now, book)
+                return replay_or_run(session, IDEMPOTENT_REQUESTS, user.user_id, now, book)
 
         response, replayed = retry_on_race(attempt)
         outcome.replayed = replayed
