@@ -27,7 +27,7 @@ class Relay:
         *,
         batch_size: int = 100,
         interval: float = 0.2,
-        max_backoff: float = 30.0,
+        max_backoff: float = 5.0,
     ) -> None:
         self.service = service
         self.db = db

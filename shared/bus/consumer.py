@@ -9,9 +9,10 @@ which the inbox turns into a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kombu import Connection, Message
@@ -49,6 +50,20 @@ class EventConsumer(ConsumerMixin):
         self.max_attempts = max_attempts
         self.prefetch_count = prefetch_count
         self.connected = False
+
+    @contextlib.contextmanager
+    def establish_connection(self) -> Iterator[Connection]:
+        # kombu's default back-off climbs to 30 s between attempts; after a broker restart a
+        # worker should be consuming again within a few seconds.
+        with self.create_connection() as connection:
+            connection.ensure_connection(
+                self.on_connection_error,
+                self.connect_max_retries,
+                interval_start=1,
+                interval_step=1,
+                interval_max=5,
+            )
+            yield connection
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu API
         self.topology.declare(channel)

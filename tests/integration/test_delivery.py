@@ -83,12 +83,12 @@ def test_bookings_made_while_the_broker_is_down_are_all_delivered_later(system: 
 
     wait_until(
         lambda: all(invoices_for(system, i) == 1 for i in ids),
-        timeout=60,
+        timeout=90,
         message="every invoice after the broker came back",
     )
     wait_until(
         lambda: all(reminders_for(system, i) == 4 for i in ids),
-        timeout=30,
+        timeout=90,
         message="every reminder plan after the broker came back",
     )
     assert system.backlog("scheduler") == 0
