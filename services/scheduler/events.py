@@ -46,6 +46,7 @@ def client_snapshot(client: Client, *, new: bool) -> ClientRegistered | ClientUp
         email=client.email,
         phone=client.phone,
         time_zone=client.time_zone,
+        locale=client.locale,
         preferred_channels=[c for c in client.preferred_channels.split(",") if c],  # type: ignore[misc]
         sms_consent=client.sms_consent,
         email_consent=client.email_consent,

@@ -90,6 +90,8 @@ class Client(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(20))
     time_zone: Mapped[str] = mapped_column(String(64))
+    # CLDR locale (ll_CC) in which messages show dates and times.
+    locale: Mapped[str] = mapped_column(String(20), default="en_US", server_default="en_US")
     preferred_channels: Mapped[str] = mapped_column(String(40), default="sms,email")
     sms_consent: Mapped[bool] = mapped_column(default=False)
     email_consent: Mapped[bool] = mapped_column(default=False)

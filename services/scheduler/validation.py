@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import phonenumbers
+from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -31,12 +32,27 @@ def normalise_email(raw: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+def normalise_locale(value: str) -> str:
+    """A CLDR locale such as en_US, es-US or pl_PL, returned as ``ll_CC``."""
+    problem = ValueError(
+        "is not a language and country locale such as en_US, es_US or pl_PL"
+    )
+    try:
+        locale = Locale.parse(value.strip().replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise problem from exc
+    if not locale.territory:
+        raise problem
+    return f"{locale.language}_{locale.territory}"
+
+
 class ClientFields(BaseModel):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     time_zone: str
+    locale: str = Field(default="en_US", max_length=20)
     preferred_channels: list[Literal["sms", "email"]] = ["sms", "email"]
     sms_consent: bool = False
     email_consent: bool = False
@@ -64,6 +80,11 @@ class ClientFields(BaseModel):
         if not is_time_zone(value):
             raise ValueError("is not an IANA time zone such as America/New_York")
         return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return normalise_locale(value)
 
     @model_validator(mode="after")
     def _consent_needs_contact(self) -> ClientFields:

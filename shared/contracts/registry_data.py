@@ -22,6 +22,7 @@ class ClientSnapshot(Contract):
     email: str | None = None
     phone: str | None = None
     time_zone: str
+    locale: str = "en_US"  # CLDR locale (ll_CC) for dates and times in messages
     preferred_channels: list[Channel] = ["sms", "email"]
     sms_consent: bool = False
     email_consent: bool = False

@@ -160,6 +160,7 @@ def client_json(c: Client) -> dict[str, Any]:
         "email": c.email,
         "phone": c.phone,
         "time_zone": c.time_zone,
+        "locale": c.locale,
         "preferred_channels": [x for x in c.preferred_channels.split(",") if x],
         "sms_consent": c.sms_consent,
         "email_consent": c.email_consent,
