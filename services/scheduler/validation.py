@@ -34,9 +34,7 @@ def normalise_email(raw: str) -> str:
 
 def normalise_locale(value: str) -> str:
     """A CLDR locale such as en_US, es-US or pl_PL, returned as ``ll_CC``."""
-    problem = ValueError(
-        "is not a language and country locale such as en_US, es_US or pl_PL"
-    )
+    problem = ValueError("is not a language and country locale such as en_US, es_US or pl_PL")
     try:
         locale = Locale.parse(value.strip().replace("-", "_"))
     except (ValueError, TypeError, UnknownLocaleError) as exc:
