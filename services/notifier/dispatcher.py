@@ -229,6 +229,8 @@ class ReminderDispatcher:
                 starts_at=view.starts_at,
                 time_zone=contact.time_zone,
                 first_name=contact.first_name,
+                locale=contact.locale,
+                practice_time_zone=view.time_zone,
             ),
         )
         calendar = None

@@ -41,6 +41,7 @@ def remember_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
         "email": event.email,
         "phone": event.phone,
         "time_zone": event.time_zone,
+        "locale": event.locale,
         "preferred_channels": ",".join(event.preferred_channels),
         "sms_consent": event.sms_consent,
         "email_consent": event.email_consent,
@@ -88,6 +89,7 @@ def _apply_appointment(event: AppointmentFacts, ctx: HandlerContext) -> Appointm
     view.service_type_id = event.service_type_id
     view.starts_at = event.starts_at
     view.ends_at = event.ends_at
+    view.time_zone = event.time_zone
     ctx.session.flush()
     return view
 

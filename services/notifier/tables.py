@@ -31,6 +31,7 @@ class ClientContact(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     time_zone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(20), default="en_US", server_default="en_US")
     preferred_channels: Mapped[str] = mapped_column(String(40))
     sms_consent: Mapped[bool]
     email_consent: Mapped[bool]
@@ -59,6 +60,9 @@ class AppointmentView(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     service_type_id: Mapped[str | None] = mapped_column(String(36))
+    # Where the session takes place (the practitioner's zone); None for rows projected
+    # before the notifier kept it, until the appointment's next event.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Reminder(Base):

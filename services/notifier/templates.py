@@ -1,5 +1,7 @@
 """Message wording per kind and channel: defaults here, the practice's edits in the database,
-rendered in a sandboxed Jinja2 environment in the client's time zone.
+rendered in a sandboxed Jinja2 environment: dates and times in the client's time zone and
+CLDR locale (Babel), with the practice's clock added when it reads differently. The fixed
+wording is English; a practice serving clients in another language edits the templates.
 
 The default wording carries only the practice, the practitioner, the date and time, and how to
 confirm or reach the practice: no diagnosis, no kind of therapy. It never suggests replying
@@ -13,12 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
+from babel import dates as babel_dates
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 KINDS = ("confirmation", "reminder", "reschedule_notice", "cancellation_notice")
 CHANNELS = ("sms", "email")
-VARIABLES = ("practice_name", "practice_phone", "practitioner", "date", "time", "first_name")
+VARIABLES = (
+    "practice_name",
+    "practice_phone",
+    "practitioner",
+    "date",
+    "time",
+    "practice_time",
+    "first_name",
+)
+DEFAULT_LOCALE = "en_US"
 # Carrier opt-out keywords a template must not invite the client to send.
 FORBIDDEN = re.compile(r"\b(CANCEL|STOPALL|UNSUBSCRIBE|END|QUIT)\b")
 
@@ -38,7 +51,11 @@ class Rendered:
 
 
 _SMS_HELP = "Reply C to confirm or R and we will call you. Questions: {{ practice_phone }}."
-_WHEN = "{{ date }} at {{ time }}"
+# The practice's clock, when it reads differently from the client's, follows in brackets.
+_WHEN = (
+    "{{ date }} at {{ time }}"
+    "{% if practice_time %} ({{ practice_time }} at the practice){% endif %}"
+)
 
 DEFAULTS: dict[tuple[str, str], Template] = {
     ("confirmation", "sms"): Template(
@@ -91,34 +108,56 @@ def context(
     starts_at: datetime,
     time_zone: str,
     first_name: str = "",
+    locale: str = DEFAULT_LOCALE,
+    practice_time_zone: str | None = None,
 ) -> dict[str, str]:
+    """The values a template sees. ``date`` and ``time`` are the client's wall clock in the
+    client's locale; ``practice_time`` is the session's time where it takes place (the
+    practitioner's zone), given only when that clock reads differently from the client's."""
     local = starts_at.astimezone(ZoneInfo(time_zone))
+    practice_time = ""
+    if practice_time_zone:
+        there = starts_at.astimezone(ZoneInfo(practice_time_zone))
+        if there.utcoffset() != local.utcoffset():
+            practice_time = format_time(there, locale, with_zone=False)
     return {
         "practice_name": practice_name,
         "practice_phone": practice_phone,
         "practitioner": practitioner,
-        "date": format_date(local),
-        "time": format_time(local),
+        "date": format_date(local, locale),
+        "time": format_time(local, locale),
+        "practice_time": practice_time,
         "first_name": first_name,
     }
 
 
-# English names on purpose rather than strftime's %A/%B, which follow the process locale.
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+def _babel_locale(locale: str) -> Locale:
+    try:
+        return Locale.parse(locale)
+    except (ValueError, TypeError, UnknownLocaleError):
+        # A projection holds only what the scheduler validated; this is a last resort.
+        return Locale.parse(DEFAULT_LOCALE)
 
 
-def format_date(local: datetime) -> str:
-    return f"{_DAYS[local.weekday()]}, {_MONTHS[local.month - 1]} {local.day}"
+def _plain_spaces(text: str) -> str:
+    # CLDR puts narrow no-break spaces before AM/PM; they would push an SMS out of GSM-7.
+    return text.replace("\u202f", " ").replace("\u00a0", " ")
 
 
-def format_time(local: datetime) -> str:
-    hour = local.hour % 12 or 12
-    suffix = "AM" if local.hour < 12 else "PM"
-    return f"{hour}:{local.minute:02d} {suffix} {local.tzname()}"
+def format_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """The full date in the locale: "Monday, November 2, 2026", "lunes, 2 de noviembre de
+    2026", "poniedziałek, 2 listopada 2026"."""
+    text = babel_dates.format_date(local, format="full", locale=_babel_locale(locale))
+    return _plain_spaces(text)
+
+
+def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: bool = True) -> str:
+    """The short time in the locale, plus the zone's abbreviation: "3:00 PM EST", "15:00 CET"."""
+    text = babel_dates.format_time(
+        local, format="short", tzinfo=local.tzinfo, locale=_babel_locale(locale)
+    )
+    text = _plain_spaces(text)
+    return f"{text} {local.tzname()}" if with_zone else text
 
 
 def render(template: Template, values: dict[str, str]) -> Rendered:

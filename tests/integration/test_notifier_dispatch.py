@@ -82,7 +82,7 @@ def test_booking_sends_the_confirmation_email_with_a_calendar_invite_and_an_sms(
 
     [mail] = world.mailbox.received()
     assert mail["To"] == "jordan@example.com"
-    assert mail["Subject"] == "Your appointment on Wednesday, April 15"
+    assert mail["Subject"] == "Your appointment on Wednesday, April 15, 2026"
     parts = {part.get_content_type(): part for part in mail.walk()}
     assert "Dr. Ana Rivera" in parts["text/plain"].get_payload(decode=True).decode()
     assert "text/html" in parts
@@ -97,7 +97,7 @@ def test_booking_sends_the_confirmation_email_with_a_calendar_invite_and_an_sms(
     assert sms["To"] == "+16175550123"
     assert sms["From"] == FROM_NUMBER
     assert sms["StatusCallback"] == "https://rapport.example/webhooks/twilio/status"
-    assert "Wednesday, April 15 at 3:00 PM EDT" in sms["Body"]
+    assert "Wednesday, April 15, 2026 at 3:00 PM EDT" in sms["Body"]
     assert "Reply C to confirm" in sms["Body"]
     assert "CANCEL" not in sms["Body"].upper().replace("CANCELLED", "")
     for text in (sms["Body"], parts["text/plain"].get_payload(decode=True).decode()):
@@ -147,7 +147,7 @@ def test_nothing_is_sent_for_a_cancelled_or_started_appointment(world: World) ->
 
     assert world.twilio.sent() == []
     [notice] = world.mailbox.received()  # the one cancellation notice, and nothing else
-    assert notice["Subject"] == "Your appointment on Wednesday, April 15 is cancelled"
+    assert notice["Subject"] == "Your appointment on Wednesday, April 15, 2026 is cancelled"
     ics = Calendar.from_ical(
         next(p for p in notice.walk() if p.get_content_type() == "text/calendar").get_payload(
             decode=True
@@ -363,5 +363,5 @@ def test_across_spring_forward_the_reminder_is_24_real_hours_before_and_says_edt
     world.run()
 
     reminder = world.twilio.sent()[-1]["Body"]
-    assert "Sunday, March 8 at 11:00 AM EDT" in reminder
+    assert "Sunday, March 8, 2026 at 11:00 AM EDT" in reminder
     assert reminder.startswith("Harbour Street Therapy: reminder")

@@ -231,7 +231,8 @@ def test_templates_can_be_edited_by_an_admin_but_never_to_suggest_cancel(desk: D
     desk.notifier.clock.set(ny(4, 14, 15))
     ReminderDispatcher(desk.notifier.rt).run_once(threading.Event())
     assert desk.twilio.sent()[-1]["Body"] == (
-        "Harbour Street Therapy: see you Wednesday, April 15 at 3:00 PM EDT. Reply C to confirm."
+        "Harbour Street Therapy: see you Wednesday, April 15, 2026 at 3:00 PM EDT. "
+        "Reply C to confirm."
     )
 
 

@@ -48,7 +48,7 @@ def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing
         assert not any(word in part.lower() for word in THERAPY_WORDS), part
         assert not templates.FORBIDDEN.search(part), part
     assert "Dr. Ana Rivera" in rendered.text
-    assert "Monday, November 2 at 10:00 AM EST" in rendered.text
+    assert "Monday, November 2, 2026 at 10:00 AM EST" in rendered.text
     assert "+1 617 555 0100" in rendered.text
     templates.check(templates.DEFAULTS[key], key[1])
     if key[1] == "sms":
@@ -70,8 +70,8 @@ def test_time_is_the_clients_wall_clock_across_dst() -> None:
         starts_at=datetime(2026, 10, 31, 14, 0, tzinfo=UTC),
         time_zone="Europe/Warsaw",
     )
-    assert (summer["date"], summer["time"]) == ("Saturday, October 31", "10:00 AM EDT")
-    assert (warsaw["date"], warsaw["time"]) == ("Saturday, October 31", "3:00 PM CET")
+    assert (summer["date"], summer["time"]) == ("Saturday, October 31, 2026", "10:00 AM EDT")
+    assert (warsaw["date"], warsaw["time"]) == ("Saturday, October 31, 2026", "3:00 PM CET")
 
 
 def test_html_escapes_what_it_is_given() -> None:
