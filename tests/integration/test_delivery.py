@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from kombu import Connection, Exchange, Producer
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, update
@@ -71,6 +72,7 @@ def test_a_booking_raises_one_invoice_and_plans_its_reminders(system: System) ->
     ]
 
 
+@pytest.mark.broker_outage
 def test_bookings_made_while_the_broker_is_down_are_all_delivered_later(system: System) -> None:
     system.start()
     system.wait_for_projections()
