@@ -349,3 +349,46 @@ def test_a_practitioner_manages_only_their_own_schedule(
     assert leave.status_code == 403
     assert client.get(f"/api/v1/practitioners/{own}/feed", headers=auth).status_code == 200
     assert client.get(f"/api/v1/practitioners/{other}/feed", headers=auth).status_code == 403
+
+
+def test_a_client_locale_is_validated_normalised_and_published(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    cid = demo_id("client-jordan")
+    assert scheduler_system.call("scheduler", "GET", f"/api/v1/clients/{cid}").json["locale"] == (
+        "en_US"
+    )
+    bad = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/clients/{cid}", json={"locale": "klingon"}
+    )
+    assert bad.status_code == 422
+    assert bad.headers["Content-Type"].startswith("application/problem+json")
+    assert "locale" in bad.json["detail"] and "such as en_US" in bad.json["detail"]
+    assert scheduler_system.rows("scheduler", Client, Client.id == cid)[0].locale == "en_US"
+    assert outbox_events(scheduler_system, "client.updated") == []
+
+    changed = scheduler_system.call(
+        "scheduler", "PATCH", f"/api/v1/clients/{cid}", json={"locale": "es-us"}
+    )
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["locale"], changed.json["revision"]) == ("es_US", 2)
+    published = outbox_events(scheduler_system, "client.updated")
+    assert [(e["client_id"], e["revision"], e["locale"]) for e in published] == [(cid, 2, "es_US")]
+
+    created = scheduler_system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/clients",
+        json={
+            "first_name": "Zofia",
+            "last_name": "Nowak",
+            "email": "zofia@example.com",
+            "time_zone": "Europe/Warsaw",
+            "locale": "pl_PL",
+        },
+    )
+    assert created.status_code == 201, created.json
+    registered = outbox_events(scheduler_system, "client.registered")
+    assert [(e["first_name"], e["locale"]) for e in registered if e["first_name"] == "Zofia"] == [
+        ("Zofia", "pl_PL")
+    ]
