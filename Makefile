@@ -17,12 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The broker-outage test stops RabbitMQ, so it runs alone first; every other test has its own
+# vhost and databases, so test files then run in parallel (a module's fixtures stay on one worker).
 test: $(STAMP) ## lint, type-check, then every test against real RabbitMQ and PostgreSQL
 	scripts/ensure-services.sh
 	$(MAKE) --no-print-directory lint typecheck
-	# The broker-outage test stops RabbitMQ, so it runs alone first; every other test has its
-	# own vhost and databases, so test files run in parallel (a module's fixtures stay on one
-	# worker).
 	$(BIN)/pytest -p no:cacheprovider -q -ra -m broker_outage
 	$(BIN)/pytest -p no:cacheprovider -q -ra --durations=15 -n 3 --dist loadfile -m "not broker_outage"
 
