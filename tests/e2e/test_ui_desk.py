@@ -428,9 +428,16 @@ def test_client_inline_errors_create_edit_and_feed_link(desk: Desk) -> None:
         # A long name does not widen the page.
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
+        locale = page.get_by_label("Language and region for dates in messages")
+        expect(locale).to_have_value("en_US")
+        locale.fill("klingon")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator('.field-error[data-field="locale"]')).to_be_visible()
         page.get_by_label("Last name").fill("Lindqvist")
+        locale.fill("es-us")
         page.get_by_role("button", name="Save changes").click()
         expect(page.locator("#client-form-title")).to_have_text(f"Edit {long_first} Lindqvist")
+        expect(locale).to_have_value("es_US")
 
         feed = page.get_by_label("Feed URL")
         expect(feed).to_have_value(re.compile(rf"^{re.escape(desk.url)}/feeds/client/.+"))

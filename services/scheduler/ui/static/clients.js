@@ -50,12 +50,14 @@
     if (c) {
       book.href = "/book?client=" + encodeURIComponent(c.id);
       for (const k of ["first_name", "last_name", "email", "phone", "time_zone"]) form.elements[k].value = c[k] || "";
+      form.elements.locale.value = c.locale || "en_US";
       form.querySelectorAll('input[name="preferred_channels"]').forEach((b) => { b.checked = c.preferred_channels.includes(b.value); });
       form.elements.sms_consent.checked = !!c.sms_consent;
       form.elements.email_consent.checked = !!c.email_consent;
       loadFeed(false);
     } else {
       form.elements.time_zone.value = R.zone;
+      form.elements.locale.value = "en_US";
     }
     showList();
     form.elements.first_name.focus();
@@ -71,6 +73,7 @@
       email: form.elements.email.value.trim() || null,
       phone: form.elements.phone.value.trim() || null,
       time_zone: form.elements.time_zone.value.trim(),
+      locale: form.elements.locale.value.trim(),
       preferred_channels: [...form.querySelectorAll('input[name="preferred_channels"]:checked')].map((b) => b.value),
       sms_consent: form.elements.sms_consent.checked,
       email_consent: form.elements.email_consent.checked,
