@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from shared.clock import ClockError, pin_test_now
 from shared.config import SERVICES
 from shared.logging import configure_logging
 
@@ -53,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     outbox.add_argument("service", choices=SERVICES)
 
     args = parser.parse_args(argv)
+    try:
+        # Every process this one starts (gunicorn workers, the embedded default's threads)
+        # inherits the pinned instant, so they all read one clock.
+        pin_test_now(os.environ)
+    except ClockError as exc:
+        parser.error(str(exc))
     name = getattr(args, "service", None) or "rapport"
     configure_logging(
         name if name != "all" else "rapport", os.environ.get("RAPPORT_LOG_LEVEL", "INFO")

@@ -41,7 +41,9 @@ def create_service_app(rt: Runtime) -> Flask:
         g.started = time.perf_counter()
         incoming = request.headers.get(CORRELATION_HEADER) or request.headers.get("X-Request-ID")
         g.correlation_token = correlation.set(_safe_id(incoming) or str(uuid.uuid4()))
-        authenticate_request(rt.settings.secret_key, app.view_functions.get(request.endpoint or ""))
+        authenticate_request(
+            rt.settings.secret_key, app.view_functions.get(request.endpoint or ""), rt.clock.now()
+        )
 
     @app.after_request
     def _finish(response: Response) -> Response:

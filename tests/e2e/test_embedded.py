@@ -6,14 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import requests
 
 from services.scheduler.demo import DEMO_LOGIN
 from shared.demo import demo_id
-from tests.support import free_port, wait_until
+from tests.support import free_port, now, wait_until
 
 
 def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
@@ -45,9 +45,7 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
             json=dict(zip(("email", "password"), DEMO_LOGIN, strict=True)),
         ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-        starts_at = (datetime.now(UTC) + timedelta(days=4)).replace(
-            hour=16, minute=0, second=0, microsecond=0
-        )
+        starts_at = (now() + timedelta(days=4)).replace(hour=16, minute=0, second=0, microsecond=0)
         booked = requests.post(
             f"{base}/api/v1/appointments",
             headers=auth,

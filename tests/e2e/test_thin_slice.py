@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
-from tests.support import wait_until
+from tests.support import now, wait_until
 
 
 def _next_slot(days: int) -> str:
-    start = (datetime.now(UTC) + timedelta(days=days)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    start = (now() + timedelta(days=days)).replace(hour=15, minute=0, second=0, microsecond=0)
     return start.isoformat()
 
 

@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from shared.config import SERVICES
 from tests.e2e.conftest import Processes, _answers
 from tests.fakes.gateway import Gateway
-from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import free_port, fresh_databases, fresh_vhost, now, service_env, wait_until
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -221,7 +221,7 @@ def test_forms_and_api_refuse_requests_without_the_csrf_token(desk: Desk) -> Non
 
 
 def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
-    first = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    first = (now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     day, time = wall(first)
     with signed_in(desk) as page:
         page.screenshot(path=str(ARTIFACTS / "day-empty.png"))
@@ -461,9 +461,7 @@ def test_outstanding_balance_and_recording_a_payment(desk: Desk) -> None:
         timeout=10,
     ).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    starts = (datetime.now(UTC) + timedelta(days=9)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    starts = (now() + timedelta(days=9)).replace(hour=15, minute=0, second=0, microsecond=0)
     clients = requests.get(f"{desk.url}/api/v1/clients", headers=bearer, timeout=10).json()
     marek = next(c for c in clients["items"] if c["last_name"] == "Nowak")
     booked = requests.post(

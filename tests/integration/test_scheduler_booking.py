@@ -18,9 +18,10 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
+from tests.support import now
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = now().replace(second=0, microsecond=0)
 
 
 def monday_after(days: int) -> date:

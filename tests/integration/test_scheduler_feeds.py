@@ -20,9 +20,10 @@ from tests.integration.test_scheduler_support import (
     audit_entries,
     scheduler_only,
 )
+from tests.support import now
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = now().replace(second=0, microsecond=0)
 
 
 def next_dst_change(after: date) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,9 +26,10 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
+from tests.support import now
 
 # The frozen "now" of these tests: the real time, so that sign-in tokens are valid.
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = now().replace(second=0, microsecond=0)
 
 
 @pytest.fixture

@@ -109,6 +109,8 @@ def page(template: str, **context: Any) -> str:
         csrf=sessions.session_csrf(g.ui_token),
         practice=reference["practice"],
         reference=reference,
+        # The page's JavaScript follows the application clock, not the desk computer's.
+        now=runtime().clock.now().isoformat(),
         **context,
     )
 

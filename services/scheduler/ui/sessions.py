@@ -122,7 +122,8 @@ def current_session() -> tuple[Principal, str] | None:
     if not token:
         return None
     try:
-        return verify_token(runtime().settings.secret_key, token), token
+        rt = runtime()
+        return verify_token(rt.settings.secret_key, token, rt.clock.now()), token
     except Problem:
         return None
 

@@ -34,7 +34,7 @@
     error.hidden = true;
     await refreshClients(res.data.items);
     const body = JSON.stringify(res.data.items);
-    document.getElementById("refreshed").textContent = "updated " + R.time(new Date().toISOString());
+    document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
     if (body === lastBody) return;  // unchanged: keep focus and scroll where they are
     lastBody = body;
     items = res.data.items;
@@ -58,7 +58,7 @@
   }
 
   function actionsFor(a) {
-    const started = new Date(a.starts_at) <= new Date();
+    const started = new Date(a.starts_at) <= R.now();
     const open = a.status === "booked" || a.status === "confirmed";
     const list = [];
     if (open) list.push(["check-in", "Check in"]);
@@ -167,7 +167,7 @@
   function lateFee(a, form) {
     const hours = Number(R.reference.practice.cancellation_window_hours || 0);
     const byClient = form.querySelector('input[name="cancelled_by"]:checked').value === "client";
-    const late = (new Date(a.starts_at) - new Date()) < hours * 3600 * 1000;
+    const late = (new Date(a.starts_at) - R.now()) < hours * 3600 * 1000;
     const fee = form.querySelector(".fee");
     fee.classList.toggle("warning", byClient && late);
     if (!byClient) fee.textContent = "No late-cancellation fee: the practice is cancelling.";
