@@ -72,6 +72,11 @@ class System:
             self._tokens[email] = response.json["access_token"]
         return self._tokens[email]
 
+    def sign_out(self) -> None:
+        """Forget the tokens signed so far (they expire by the application clock, so a test
+        that moves the clock days ahead signs in again)."""
+        self._tokens.clear()
+
     def call(self, service: str, method: str, path: str, admin: bool = False, **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token(admin)}", **kw.pop("headers", {})}
         return self.apps[service].test_client().open(path, method=method, headers=headers, **kw)
