@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
+import pytest
 import requests
 from pypdf import PdfReader
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
 from tests.support import now, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def test_a_booking_is_invoiced_paid_and_printed(deployment: Deployment) -> None:

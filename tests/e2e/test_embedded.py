@@ -9,11 +9,15 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import requests
 
 from services.scheduler.demo import DEMO_LOGIN
 from shared.demo import demo_id
 from tests.support import free_port, now, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:

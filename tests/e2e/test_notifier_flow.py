@@ -23,7 +23,8 @@ from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FakeTwilio, FakeTwilioServer, signed
 from tests.support import free_port, fresh_databases, fresh_vhost, now, service_env, wait_until
 
-pytestmark = pytest.mark.e2e
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]
 PUBLIC = "https://rapport.example"
 JORDAN_PHONE = "+16175550123"
 

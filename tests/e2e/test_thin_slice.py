@@ -6,12 +6,16 @@ import json
 import uuid
 from datetime import timedelta
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
 from tests.support import now, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def _next_slot(days: int) -> str:

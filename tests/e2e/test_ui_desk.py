@@ -229,6 +229,7 @@ def held_by_quiet_hours(at: datetime, zone: ZoneInfo) -> bool:
     return local >= dt_time(21, 0) or local < dt_time(8, 0)
 
 
+@pytest.mark.clock  # runs again at the fixed instants of `make test`
 def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
     # The first session falls inside the 24-hour late-cancellation window whatever the instant.
     first = (now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -363,6 +364,7 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         expect(card).to_contain_text("Completed")
 
 
+@pytest.mark.clock  # runs again at the fixed instants of `make test`
 def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
     with signed_in(desk, viewport={"width": 820, "height": 1180}) as page:
         page.goto("/week")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
+import pytest
 from pypdf import PdfReader
 
 from shared.demo import demo_id
@@ -18,6 +19,9 @@ from tests.integration.test_billing_support import (
     wait_for_billing_projections,
 )
 from tests.support import PRACTICE_ZONE, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def pdf_text(content: bytes) -> str:

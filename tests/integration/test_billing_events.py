@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from services.billing.tables import Invoice
 from shared.demo import demo_id
 from tests.integration.conftest import System
@@ -18,6 +20,9 @@ from tests.integration.test_billing_support import (
     wait_for_billing_projections,
 )
 from tests.support import wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def started(system: System) -> System:

@@ -22,6 +22,9 @@ from tests.integration.test_scheduler_support import (
 )
 from tests.support import now, wait_until
 
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
+
 
 @pytest.fixture
 def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:

@@ -22,6 +22,9 @@ from tests.integration.test_scheduler_support import (
 )
 from tests.support import now
 
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
+
 NY = ZoneInfo("America/New_York")
 NOW = now().replace(second=0, microsecond=0)
 

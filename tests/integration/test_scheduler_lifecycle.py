@@ -28,6 +28,9 @@ from tests.integration.test_scheduler_support import (
 )
 from tests.support import now
 
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
+
 # The frozen "now" of these tests: the application clock's (RAPPORT_TEST_NOW places it).
 NOW = now().replace(second=0, microsecond=0)
 
