@@ -4,7 +4,6 @@ the billing web (gunicorn), printed as a PDF, and counted in both processes' met
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ from pypdf import PdfReader
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
-from tests.support import now, wait_until
+from tests.support import days_ahead, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.clock
 
 def test_a_booking_is_invoiced_paid_and_printed(deployment: Deployment) -> None:
     token = deployment.sign_in()
-    starts_at = (now() + timedelta(days=9)).replace(hour=16, minute=0, second=0, microsecond=0)
+    starts_at = days_ahead(9, hour=11)
     booked = deployment.post(
         "scheduler",
         "/api/v1/appointments",

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import requests
 
 from services.scheduler.demo import DEMO_LOGIN
 from shared.demo import demo_id
-from tests.support import free_port, now, wait_until
+from tests.support import days_ahead, free_port, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -49,7 +48,7 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
             json=dict(zip(("email", "password"), DEMO_LOGIN, strict=True)),
         ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-        starts_at = (now() + timedelta(days=4)).replace(hour=16, minute=0, second=0, microsecond=0)
+        starts_at = days_ahead(4, hour=11)
         booked = requests.post(
             f"{base}/api/v1/appointments",
             headers=auth,

@@ -21,7 +21,15 @@ from shared.demo import demo_id
 from tests.e2e.conftest import Deployment, Processes, _answers
 from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FakeTwilio, FakeTwilioServer, signed
-from tests.support import free_port, fresh_databases, fresh_vhost, now, service_env, wait_until
+from tests.support import (
+    days_ahead,
+    free_port,
+    fresh_databases,
+    fresh_vhost,
+    now,
+    service_env,
+    wait_until,
+)
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = [pytest.mark.e2e, pytest.mark.clock]
@@ -86,7 +94,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _slot(days: int) -> datetime:
-    return (now() + timedelta(days=days)).replace(hour=15, minute=0, second=0, microsecond=0)
+    return days_ahead(days, hour=10)
 
 
 def test_book_remind_confirm_by_reply_and_cancel_with_one_notice(world: World) -> None:

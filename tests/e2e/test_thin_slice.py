@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
 
 import pytest
 import requests
@@ -12,14 +11,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
-from tests.support import now, wait_until
+from tests.support import days_ahead, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
 
 
 def _next_slot(days: int) -> str:
-    start = (now() + timedelta(days=days)).replace(hour=15, minute=0, second=0, microsecond=0)
+    start = days_ahead(days, hour=10)
     return start.isoformat()
 
 

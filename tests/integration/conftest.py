@@ -19,7 +19,7 @@ from shared.demo import demo_id
 from shared.service import Runtime
 from shared.web import create_service_app
 from shared.worker import Worker
-from tests.support import fresh_databases, fresh_vhost, now, service_env, wait_until
+from tests.support import days_ahead, fresh_databases, fresh_vhost, service_env, wait_until
 
 
 class System:
@@ -32,7 +32,7 @@ class System:
         self.workers: dict[str, Worker] = {}
         self._tokens: dict[str, str] = {}
         self._slot = 0
-        self.base = (now() + timedelta(days=7)).replace(hour=14, minute=0, second=0, microsecond=0)
+        self.base = days_ahead(7, hour=9)
 
     def prepare(self) -> None:
         for rt in self.runtimes.values():

@@ -5,7 +5,6 @@ delivered reminder shows at the desk; a redelivered event changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from kombu import Connection, Exchange, Producer
@@ -20,7 +19,7 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
-from tests.support import now, wait_until
+from tests.support import days_ahead, now, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -56,7 +55,7 @@ def publish(s: SchedulerSystem, event: Contract, body: str | None = None) -> str
 
 
 def test_a_reply_over_the_broker_confirms_and_is_published(sched: SchedulerSystem) -> None:
-    starts_at = (now() + timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
+    starts_at = days_ahead(3, hour=10)
     booked = sched.call(
         "scheduler",
         "POST",
