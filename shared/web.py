@@ -96,7 +96,9 @@ def _backlog(rt: Runtime) -> tuple[int, Any]:
 
 
 def _healthz() -> Response:
-    return jsonify(status="ok", service=runtime().name)
+    # "now" is the application clock this process reads: replicas that disagree show here.
+    rt = runtime()
+    return jsonify(status="ok", service=rt.name, now=rt.clock.now().isoformat())
 
 
 def _readyz() -> tuple[Response, int]:

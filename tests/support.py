@@ -35,6 +35,11 @@ def now() -> datetime:
     return clock.now()
 
 
+def clock_env() -> dict[str, str]:
+    """The variables that put a process the suite starts on the suite's clock."""
+    return {k: os.environ[k] for k in (clock.TEST_NOW, clock.TEST_NOW_ANCHOR) if k in os.environ}
+
+
 def today(zone: ZoneInfo = PRACTICE_ZONE) -> date:
     """Today's date where ``zone`` is, by the application clock."""
     return now().astimezone(zone).date()

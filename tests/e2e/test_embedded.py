@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import requests
 
 from services.scheduler.demo import DEMO_LOGIN
 from shared.demo import demo_id
-from tests.support import days_ahead, free_port, wait_until
+from tests.support import clock_env, days_ahead, free_port, now, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -21,11 +22,12 @@ pytestmark = pytest.mark.clock
 
 def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
     port = free_port()
+    # A newcomer's environment: none of the suite's settings, but the suite's clock.
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("RAPPORT_", "SCHEDULER_", "NOTIFIER_", "BILLING_"))
-    }
+    } | clock_env()
     env["RAPPORT_VAR_DIR"] = str(tmp_path / "var")
     output = tmp_path / "dev.log"
     with open(output, "wb") as log:
@@ -38,6 +40,9 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ok(f"{base}/healthz"), timeout=30, message="rapport dev to start")
+        # At the suite's instant (RAPPORT_TEST_NOW), like every process the suite starts.
+        served_now = requests.get(f"{base}/healthz", timeout=5).json()["now"]
+        assert abs(datetime.fromisoformat(served_now) - now()) < timedelta(seconds=30)
         printed = output.read_text()
         assert f"Front desk:   {base}/" in printed
         assert DEMO_LOGIN[0] in printed and DEMO_LOGIN[1] in printed

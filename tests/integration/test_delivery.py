@@ -19,7 +19,7 @@ from shared.bus.monitor import QueueMonitor
 from shared.demo import demo_id
 from shared.worker import topology_for
 from tests.integration.conftest import System
-from tests.support import PRACTICE_ZONE, broker_stopped, wait_until
+from tests.support import PRACTICE_ZONE, broker_stopped, clock_env, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -174,7 +174,7 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
     assert fixed.status_code == 200, fixed.json
     replay = subprocess.run(
         [sys.executable, "-m", "services.cli", "dlq", "replay", "billing"],
-        env={**system.env, "PATH": "/usr/bin:/bin"},
+        env={**system.env, **clock_env(), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
