@@ -155,10 +155,12 @@ def _dlq(args: argparse.Namespace) -> int:
             connect(rt.settings), rt.settings.exchange, rt.settings.confirm_timeout
         )
         try:
-            count = replay_dead_letters(connection, topology, publisher, args.limit)
+            moved = replay_dead_letters(connection, topology, publisher, args.limit)
         finally:
             publisher.close()
-    print(f"{args.service}: replayed {count} dead-lettered event(s) onto queue {args.service}")
+    for letter in moved:
+        print(json.dumps({"replayed": letter.event_id, "type": letter.event_type}))
+    print(f"{args.service}: replayed {len(moved)} dead-lettered event(s) onto queue {args.service}")
     return 0
 
 
