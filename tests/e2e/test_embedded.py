@@ -40,7 +40,7 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _ok(f"{base}/healthz"), timeout=30, message="rapport dev to start")
+        wait_until(lambda: _ok(f"{base}/healthz"), timeout=90, message="rapport dev to start")
         # At the suite's instant (RAPPORT_TEST_NOW), like every process the suite starts.
         served_now = requests.get(f"{base}/healthz", timeout=5).json()["now"]
         assert abs(datetime.fromisoformat(served_now) - now()) < timedelta(seconds=30)
