@@ -399,3 +399,21 @@ def test_prometheus_scrapes_web_and_worker_of_every_service_and_rabbitmq() -> No
         )
         assert "component" in labelled, f"job {name} does not label web and worker"
     assert ["rabbitmq:15692"] in [s["targets"] for s in jobs["rabbitmq"].get("static_configs", [])]
+
+
+def test_alertmanager_runs_on_its_config_and_prometheus_waits_for_it(
+    compose_services: dict[str, Any],
+) -> None:
+    alertmanager = compose_services["alertmanager"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    mounted = set()
+    for volume in alertmanager["volumes"]:  # compose v1 prints "src:dst:mode", v2 a mapping
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounted.add((Path(ROOT, source).resolve(), target))
+    assert (ROOT / "deploy" / "alertmanager", "/etc/alertmanager") in mounted
+    assert _published(alertmanager["ports"]) == {(9093, 9093)}
+    assert "mailpit" in _conditions(alertmanager)
+    assert "alertmanager" in _conditions(compose_services["prometheus"])
