@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -247,11 +248,18 @@ def _environment() -> dict[str, str]:
 def test_the_config_and_secret_make_complete_settings(name: str) -> None:
     env = _environment()
     assert env["RAPPORT_PRODUCTION"] == "1"
-    # The placeholder key is refused, so the placeholder Secret cannot run for real...
-    with pytest.raises(ValueError, match="RAPPORT_SECRET_KEY"):
+    # The placeholder key (and Twilio and SMTP placeholders) are refused, so the placeholder
+    # Secret cannot run for real...
+    with pytest.raises(ValueError, match="RAPPORT_SECRET_KEY") as refused:
         load_settings(name, env)
+    assert "TWILIO_AUTH_TOKEN" in str(refused.value) and "SMTP_PASSWORD" in str(refused.value)
     # ...and once it is replaced the settings are complete, with external broker and database.
-    settings = load_settings(name, {**env, "RAPPORT_SECRET_KEY": "k" * 48})
+    own = {
+        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "SMTP_PASSWORD": secrets.token_urlsafe(12),
+    }
+    settings = load_settings(name, {**env, **own})
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.database_url.split("?")[0].endswith(f"/{name}")
     assert settings.broker_url.startswith(("amqp://", "amqps://"))
