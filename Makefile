@@ -3,17 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run test instants lint typecheck unit integration e2e clean install
 
-run: $(STAMP) ## start all three services in one process with demo data
+# `make run` checks its port before anything else and installs only what running needs; the
+# test tools come with `make test`.
+run: ## start all three services in one process with demo data
+	@$(PYTHON) scripts/check-port.py
+	@$(MAKE) --no-print-directory $(RUN_STAMP)
 	$(BIN)/rapport dev
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

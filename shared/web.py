@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from shared.auth import authenticate_request, public
 from shared.bus.connection import broker_reachable
-from shared.http import register_problem_handlers
+from shared.http import refuse_nul_bytes, register_problem_handlers
 from shared.logging import correlation
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, OUTBOX_BACKLOG, render_latest
 from shared.service import Runtime
@@ -41,6 +41,7 @@ def create_service_app(rt: Runtime) -> Flask:
         g.started = time.perf_counter()
         incoming = request.headers.get(CORRELATION_HEADER) or request.headers.get("X-Request-ID")
         g.correlation_token = correlation.set(_safe_id(incoming) or str(uuid.uuid4()))
+        refuse_nul_bytes()
         authenticate_request(
             rt.settings.secret_key, app.view_functions.get(request.endpoint or ""), rt.clock.now()
         )

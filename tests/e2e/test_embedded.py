@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -89,10 +90,36 @@ def test_the_embedded_default_runs_the_whole_slice(tmp_path: Path) -> None:
         assert {r["channel"] for r in reminders} == {"email"}  # Marek has no mobile number
         for service in ("scheduler", "notifier", "billing"):
             assert (tmp_path / "var" / f"{service}.db").exists()
+        # Links it hands out follow the port it serves, not a default.
+        feed = requests.get(
+            f"{base}/api/v1/clients/{demo_id('client-marek')}/feed", headers=auth, timeout=5
+        ).json()
+        assert feed["url"].startswith(f"{base}/feeds/client/"), feed
+        assert requests.get(feed["url"], timeout=5).status_code == 200
+
+        # A second one on the same port says so at once, before touching any database.
+        second_var = tmp_path / "second"
+        started = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "services.cli", "dev", "--port", str(port)],
+            env={**env, "RAPPORT_VAR_DIR": str(second_var)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 2
+        assert f"Port {port} on 127.0.0.1 is already in use" in second.stderr
+        assert f"RAPPORT_PORT={port + 1} make run" in second.stderr
+        assert not second_var.exists() or not any(second_var.iterdir())
+        assert time.monotonic() - started < 30
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(20)
     assert process.returncode == 0, output.read_text()[-2000:]
+    # A person's console: the banner and readable warnings, not JSON lines of every request.
+    printed = output.read_text()
+    assert '"level"' not in printed and "request served" not in printed, printed[-2000:]
 
 
 def _ok(url: str) -> bool:
