@@ -77,9 +77,9 @@ ensure_tools() {
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
   fi
-  # Debian's prometheus and prometheus-alertmanager packages start servers we do not need.
+  # Debian's prometheus package starts a server we do not need. prometheus-alertmanager is
+  # installed for amtool only; the tests never talk to an Alertmanager server.
   pkill -x prometheus >/dev/null 2>&1 || true
-  pkill -x prometheus-alertmanager >/dev/null 2>&1 || true
 }
 
 ensure_postgres
