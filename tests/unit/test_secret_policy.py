@@ -11,6 +11,7 @@ import secrets
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,16 +97,19 @@ def test_weak_signing_keys_are_refused(value: str, problem: str) -> None:
     assert found is not None and problem in found
 
 
+# Generated inside the test, not in its id: parallel workers must collect the same tests.
 @pytest.mark.parametrize(
-    "value",
+    "make",
     [
-        STRONG,
-        secrets.token_urlsafe(32),
-        secrets.token_hex(32),
-        secrets.token_urlsafe(24) + secrets.token_hex(8),
+        lambda: STRONG,
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_hex(32),
+        lambda: secrets.token_urlsafe(24) + secrets.token_hex(8),
     ],
+    ids=["strong", "urlsafe", "hex", "mixed"],
 )
-def test_random_signing_keys_are_accepted(value: str) -> None:
+def test_random_signing_keys_are_accepted(make: Callable[[], str]) -> None:
+    value = make()
     assert key_problem(value, texts=shipped_texts()) is None
     assert estimated_bits(value) >= 128
 
