@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SERVICES = ("scheduler", "notifier", "billing")
-# Variables a service reads for itself from Settings.extra (providers, the notifier's own knobs).
-EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_")
+# Variables a service reads for itself from Settings.extra (providers, the notifier's and
+# billing's own knobs).
+EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_", "BILLING_ISSUE_")
 
 
 def _seconds_list(raw: str) -> tuple[float, ...]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from services.billing import ledger
 from services.billing.invoicing import valid_icd10
+from services.billing.periods import DEFAULT_MODE, InvoiceMode
 from services.billing.tables import (
     AUDIT,
     ClientBillingProfile,
@@ -73,7 +74,7 @@ class SettingsFields(BaseModel):
     tax_id: str | None = Field(default=None, pattern=r"^\d{2}-?\d{7}$")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     time_zone: str
-    invoice_mode: Literal["per_session", "course_open_invoice"] = "per_session"
+    invoice_mode: InvoiceMode = DEFAULT_MODE
 
     @field_validator("time_zone")
     @classmethod

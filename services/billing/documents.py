@@ -143,6 +143,7 @@ def balance_of(session: Session, client_id: str) -> dict[str, Any]:
     invoiced = sum(e["amount_minor"] for e in entries if e["kind"] == "invoice")
     paid = -sum(e["amount_minor"] for e in entries if e["kind"] == "payment")
     refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
+    upcoming = upcoming_of(session, client_id)
     return {
         "client_id": client_id,
         "currency": entries[0]["currency"] if entries else currency,
@@ -150,7 +151,38 @@ def balance_of(session: Session, client_id: str) -> dict[str, Any]:
         "paid_minor": paid,
         "refunded_minor": refunded,
         "balance_minor": invoiced - paid + refunded,
+        "upcoming_minor": sum(charge["amount_minor"] for charge in upcoming),
+        "upcoming": upcoming,
     }
+
+
+def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:
+    """Charges on the client's draft invoices: booked, or owed but not yet invoiced. They are
+    not part of the balance until their invoice is issued."""
+    lines = session.scalars(
+        select(InvoiceLine)
+        .join(Invoice)
+        .where(
+            Invoice.client_id == client_id,
+            Invoice.status == "draft",
+            InvoiceLine.status == "active",
+        )
+        .order_by(InvoiceLine.service_date, InvoiceLine.created_at)
+    )
+    return [
+        {
+            "appointment_id": line.appointment_id,
+            "service_date": line.service_date.isoformat(),
+            "description": line.description,
+            "kind": line.kind,
+            "amount_minor": line.amount_minor,
+            "invoice_id": line.invoice_id,
+            "invoiced_after": line.invoice.issue_after.isoformat()
+            if line.invoice.issue_after
+            else None,
+        }
+        for line in lines
+    ]
 
 
 def statement_of(

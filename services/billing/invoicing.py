@@ -35,12 +35,15 @@ def state_after_change(
 
     A draft stays a draft until it is issued; an invoice whose every line was voided is void (it
     keeps its number, and anything paid on it is the client's credit); otherwise what has been
-    paid decides (a fully waived invoice is settled, so paid).
+    paid decides (a fully waived invoice is settled, so paid). An invoice of corrections that
+    adds up to less than nothing stays issued: it is a credit the client holds.
     """
     if current == "void" or not has_active_lines:
         return "void"
     if current == "draft":
         return "draft"
+    if total_minor < 0:
+        return "issued"
     if paid_minor >= total_minor:
         return "paid"
     if paid_minor > 0:

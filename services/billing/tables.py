@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -129,15 +130,26 @@ class InvoiceCounter(Base):
 
 class Invoice(Base):
     """An invoice: a draft has no number yet; issuing gives it the next number of its year,
-    which it keeps for good, also when voided."""
+    which it keeps for good, also when voided.
+
+    Under ``after_session`` and ``monthly`` a client has one invoice per billing period
+    (``period_key``: a day ``2026-12-03`` or a month ``2026-12`` of the practice); while it is a
+    draft its lines are upcoming charges, and it is issued once ``issue_after`` has passed.
+    """
 
     __tablename__ = "invoice"
-    __table_args__ = (UniqueConstraint("number"),)
+    __table_args__ = (
+        UniqueConstraint("number"),
+        UniqueConstraint("client_id", "period_key"),
+        Index("ix_invoice_due_drafts", "status", "issue_after"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20))
     client_id: Mapped[str] = mapped_column(String(36), index=True)
     course_id: Mapped[str | None] = mapped_column(String(36), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
+    period_key: Mapped[str | None] = mapped_column(String(10))
+    issue_after: Mapped[datetime | None]
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -169,6 +181,8 @@ class InvoiceLine(Base):
     created_at: Mapped[datetime | None]
     waived_at: Mapped[datetime | None]
     waiver_reason: Mapped[str | None] = mapped_column(String(300))
+    # A credit line reverses a line of an issued invoice that no longer stands.
+    corrects_line_id: Mapped[str | None] = mapped_column(String(36))
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
 
@@ -214,5 +228,6 @@ class BilledAppointment(Base):
     practitioner_id: Mapped[str | None] = mapped_column(String(36))
     course_id: Mapped[str | None] = mapped_column(String(36))
     starts_at: Mapped[datetime | None]
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     late: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -16,6 +16,7 @@ from tests.support import wait_until
 
 def test_a_booking_is_invoiced_paid_and_printed(deployment: Deployment) -> None:
     token = deployment.sign_in()
+    deployment.invoice_when_booked()
     starts_at = (datetime.now(UTC) + timedelta(days=9)).replace(
         hour=16, minute=0, second=0, microsecond=0
     )

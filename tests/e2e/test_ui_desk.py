@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from shared.config import SERVICES
-from tests.e2e.conftest import Processes, _answers
+from tests.e2e.conftest import Deployment, Processes, _answers
 from tests.fakes.gateway import Gateway
 from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
 
@@ -78,6 +78,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             for url in web.values():
                 wait_until(lambda u=url: _answers(u), timeout=120, message=f"{url} to answer")
             assert gateway.start(port=gateway_port) == public_url
+            # The desk's invoice badges and balances follow bookings made now: prepaid mode.
+            Deployment(web, {}, processes.logs).invoice_when_booked()
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS

@@ -12,6 +12,7 @@ from shared.worker import Worker
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
     Appointment,
+    invoice_when_booked,
     next_week,
     publish,
     wait_for_billing_projections,
@@ -24,6 +25,7 @@ BOOKINGS = 100
 def test_a_hundred_concurrent_bookings_get_a_hundred_consecutive_numbers(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     rivals = [bootstrap("billing", env=system.env) for _ in range(2)]
     workers = [Worker(rt) for rt in rivals]
     for worker in workers:

@@ -4,14 +4,17 @@ with pypdf), with the practice's and practitioner's identifiers and the client's
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pypdf import PdfReader
 
 from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
+    ZONE,
     Appointment,
+    invoice_when_booked,
     invoices_of,
     next_week,
     publish,
@@ -27,6 +30,7 @@ def pdf_text(content: bytes) -> str:
 def test_an_invoice_prints_as_html_and_pdf_with_its_number_and_total(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     appointment = Appointment(next_week())
     publish(system, appointment.booked())
     [invoice] = wait_until(lambda: invoices_of(system, appointment.id), message="the invoice")
@@ -62,6 +66,7 @@ def test_an_invoice_prints_as_html_and_pdf_with_its_number_and_total(system: Sys
 def test_a_superbill_lists_sessions_with_codes_identifiers_and_payments(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     client_id = demo_id("client-jordan")
     profile_path = f"/api/v1/billing/clients/{client_id}/profile"
     bad = system.call(
@@ -105,7 +110,9 @@ def test_a_superbill_lists_sessions_with_codes_identifiers_and_payments(system: 
 
     start = sessions[0].starts_at.date()
     end = sessions[1].starts_at.date()
-    query = f"/api/v1/superbills?client_id={client_id}&from={start - timedelta(days=7)}&to={end}"
+    # From the practice's today (the payment's date in its zone) to the second session.
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    query = f"/api/v1/superbills?client_id={client_id}&from={today}&to={end}"
     superbill = system.call("billing", "GET", query)
     assert superbill.status_code == 200, superbill.json
     doc = superbill.json

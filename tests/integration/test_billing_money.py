@@ -9,6 +9,7 @@ from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
     Appointment,
+    invoice_when_booked,
     invoices_of,
     next_week,
     outbox_types,
@@ -25,6 +26,7 @@ def metric(name: str, **labels: str) -> float:
 def an_invoice(system: System) -> dict:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     appointment = Appointment(next_week())
     publish(system, appointment.booked())
     [invoice] = wait_until(lambda: invoices_of(system, appointment.id), message="the invoice")
@@ -102,6 +104,8 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
         "paid_minor": 16000,
         "refunded_minor": 4000,
         "balance_minor": 4000,
+        "upcoming_minor": 0,
+        "upcoming": [],
     }
     statement = system.call("billing", "GET", f"/api/v1/balances/{client_id}/statement").json
     assert [(e["kind"], e["balance_minor"]) for e in statement["entries"]] == [
@@ -123,6 +127,7 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
 def test_an_admin_waives_a_late_cancellation_fee_with_a_reason(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     waived_before = metric("rapport_billing_fees_waived_total", kind="late_cancellation_fee")
     appointment = Appointment(next_week())
     publish(system, appointment.booked())

@@ -1,7 +1,9 @@
 """Billing's pure rules: session fees and practitioners' own fees, course packages, the
-cancellation and no-show policy, invoice states, payments and ICD-10 codes."""
+cancellation and no-show policy, billing periods, invoice states, payments and ICD-10 codes."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -23,6 +25,7 @@ from services.billing.invoicing import (
     total_of,
     valid_icd10,
 )
+from services.billing.periods import period_of, practice_day
 
 POLICY = CancellationPolicy(
     late_cancellation=FeeRule("percent", 50), no_show=FeeRule("fixed", 8_000)
@@ -112,6 +115,36 @@ def test_an_invoice_without_lines_is_void_and_a_draft_stays_a_draft() -> None:
     assert state_after_change("paid", 0, 16_000, False) == "void"
     assert state_after_change("void", 16_000, 0, True) == "void"
     assert state_after_change("draft", 16_000, 0, True) == "draft"
+
+
+def test_an_invoice_of_corrections_below_zero_is_a_credit_left_issued() -> None:
+    assert state_after_change("issued", -8000, 0, True) == "issued"
+    assert state_after_change("issued", 0, 0, True) == "paid"
+
+
+def test_a_day_is_invoiced_at_the_practices_next_midnight() -> None:
+    zone = "America/New_York"
+    period = period_of("after_session", date(2027, 3, 13), zone)
+    # The night of the change to summer time: midnight is still EST (UTC-5).
+    assert period.key == "2027-03-13"
+    assert period.issue_after == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+    summer = period_of("after_session", date(2027, 3, 14), zone)
+    assert summer.issue_after == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
+
+
+def test_a_month_is_invoiced_on_the_first_of_the_next_in_the_practices_zone() -> None:
+    zone = "America/New_York"
+    december = period_of("monthly", date(2026, 12, 31), zone)
+    assert december.key == "2026-12"
+    assert december.issue_after == datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
+    assert period_of("monthly", date(2028, 2, 29), zone).issue_after == datetime(
+        2028, 3, 1, 5, 0, tzinfo=UTC
+    )
+
+
+def test_the_practices_day_is_its_own_not_utcs() -> None:
+    late_evening = datetime(2027, 1, 1, 3, 30, tzinfo=UTC)  # 22:30 on 31 December in New York
+    assert practice_day(late_evening, "America/New_York") == date(2026, 12, 31)
 
 
 def test_payments_are_refused_on_drafts_void_invoices_and_beyond_what_is_owed() -> None:

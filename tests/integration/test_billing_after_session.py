@@ -1,0 +1,234 @@
+"""Billing that follows the sessions a client actually had, on real RabbitMQ and PostgreSQL with
+the application clock placed at chosen instants of the practice's day (America/New_York):
+bookings are upcoming charges, the issuing loop invoices each day (or month) once it is over,
+and a correction after that is a credit on a later invoice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.billing.tables import BilledAppointment, Invoice, InvoiceCounter
+from shared.clock import FrozenClock
+from shared.demo import demo_id
+from tests.integration.conftest import System
+from tests.integration.test_billing_support import wait_for_billing_projections
+from tests.support import wait_until
+
+NY = ZoneInfo("America/New_York")
+FIRST_SESSION = date(2027, 3, 1)  # a Monday; the course crosses the change to summer time
+BOOKED_AT = datetime(2027, 2, 26, 9, 0, tzinfo=NY)
+JORDAN = demo_id("client-jordan")
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NY)
+
+
+@pytest.fixture
+def clocked(system_env: dict[str, str]) -> Iterator[tuple[System, FrozenClock]]:
+    system = System(system_env | {"BILLING_ISSUE_INTERVAL": "0.1"})
+    system.prepare()
+    # Signed in on the wall clock: access tokens are checked against real time.
+    system.token(), system.token(admin=True)
+    clock = FrozenClock(BOOKED_AT)
+    for name in ("scheduler", "billing"):
+        rt = system.runtimes[name]
+        rt.clock = rt.emitter.clock = clock
+    try:
+        system.start("scheduler", "billing")
+        wait_for_billing_projections(system)
+        yield system, clock
+    finally:
+        system.shutdown()
+
+
+def set_mode(system: System, mode: str) -> None:
+    settings = system.call("billing", "GET", "/api/v1/billing/settings").json
+    changed = system.call(
+        "billing",
+        "PUT",
+        "/api/v1/billing/settings",
+        admin=True,
+        json={**settings, "invoice_mode": mode},
+    )
+    assert changed.status_code == 200, changed.json
+
+
+def book_course(system: System, sessions: int, first: date = FIRST_SESSION) -> list[dict]:
+    response = system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/courses",
+        json={
+            "client_id": JORDAN,
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "first_starts_at": at(first, 10).isoformat(),
+            "sessions": sessions,
+        },
+    )
+    assert response.status_code == 201, response.json
+    booked = response.json["booked"]
+    assert len(booked) == sessions, response.json
+    return booked
+
+
+def seen_by_billing(system: System, appointment: dict, sequence: int) -> None:
+    wait_until(
+        lambda: system.count(
+            "billing",
+            BilledAppointment,
+            BilledAppointment.appointment_id == appointment["id"],
+            BilledAppointment.sequence >= sequence,
+        ),
+        message=f"billing to apply sequence {sequence}",
+    )
+
+
+def act(system: System, appointment: dict, action: str, **body: Any) -> dict:
+    response = system.call(
+        "scheduler", "POST", f"/api/v1/appointments/{appointment['id']}/{action}", json=body
+    )
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
+def issued(system: System) -> list[dict]:
+    items = system.call("billing", "GET", f"/api/v1/invoices?client_id={JORDAN}").json["items"]
+    return [i for i in items if i["status"] != "draft"]
+
+
+def balance(system: System) -> dict:
+    return dict(system.call("billing", "GET", f"/api/v1/balances/{JORDAN}").json)
+
+
+def test_a_course_is_invoiced_the_day_after_each_session_it_had(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    course = book_course(system, 12)
+    for appointment in course:
+        seen_by_billing(system, appointment, 1)
+
+    # Nothing is owed for sessions that have not happened: twelve upcoming charges, no number.
+    assert issued(system) == []
+    assert system.count("billing", InvoiceCounter) == 0
+    before = balance(system)
+    assert (before["balance_minor"], before["upcoming_minor"]) == (0, 12 * 16000)
+    assert [c["service_date"] for c in before["upcoming"]][:2] == ["2027-03-01", "2027-03-08"]
+
+    # Session 1 is checked in and completed; the day is invoiced once it is over.
+    clock.set(at(FIRST_SESSION, 10, 5))
+    act(system, course[0], "check-in")
+    act(system, course[0], "complete")
+    seen_by_billing(system, course[0], 3)
+    clock.set(at(FIRST_SESSION, 23, 59))
+    time.sleep(0.5)  # several rounds of the issuing loop
+    assert issued(system) == []
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+    [first] = wait_until(lambda: issued(system), message="the first day's invoice")
+    assert (first["number"], first["status"], first["total_minor"]) == (
+        "2027-000001",
+        "issued",
+        16000,
+    )
+    assert [line["service_date"] for line in first["lines"]] == ["2027-03-01"]
+
+    # Nobody marks session 2: at the end of its day it counts as attended.
+    second_day = FIRST_SESSION + timedelta(weeks=1)
+    clock.set(at(second_day + timedelta(days=1), 0, 1))
+    wait_until(lambda: len(issued(system)) == 2, message="the second day's invoice")
+    second = issued(system)[1]
+    assert (second["number"], second["total_minor"]) == ("2027-000002", 16000)
+
+    # The next morning the desk marks it a no-show: a credit and the fee, on today's invoice.
+    clock.set(at(second_day + timedelta(days=1), 9, 30))
+    act(system, course[1], "no-show")
+    seen_by_billing(system, course[1], 2)
+    after_fix = issued(system)
+    assert [(i["number"], i["total_minor"]) for i in after_fix] == [
+        ("2027-000001", 16000),
+        ("2027-000002", 16000),
+    ], "an issued invoice is never rewritten"
+    clock.set(at(second_day + timedelta(days=2), 0, 1))
+    wait_until(lambda: len(issued(system)) == 3, message="the correction's invoice")
+    correction = issued(system)[2]
+    assert correction["number"] == "2027-000003"
+    assert sorted((line["kind"], line["amount_minor"]) for line in correction["lines"]) == [
+        ("credit", -16000),
+        ("no_show_fee", 8000),
+    ]
+    assert correction["total_minor"] == -8000
+    now = balance(system)
+    assert now["balance_minor"] == 16000 + 16000 - 8000
+    assert now["upcoming_minor"] == 10 * 16000
+    assert system.count("billing", Invoice, Invoice.number.is_not(None)) == 3
+
+
+def test_a_client_cancelling_in_time_leaves_no_invoice_and_burns_no_number(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    cancelled, kept = book_course(system, 2)
+    for appointment in (cancelled, kept):
+        seen_by_billing(system, appointment, 1)
+    act(system, cancelled, "cancel", cancelled_by="client", reason="moving away")
+    seen_by_billing(system, cancelled, 2)
+    assert system.count("billing", Invoice) == 1  # only the kept session's draft
+    assert balance(system)["upcoming_minor"] == 16000
+
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+    clock.set(at(FIRST_SESSION + timedelta(weeks=1, days=1), 0, 1))
+    [invoice] = wait_until(lambda: issued(system), message="the kept session's invoice")
+    assert invoice["number"] == "2027-000001"
+    assert [line["appointment_id"] for line in invoice["lines"]] == [kept["id"]]
+    listed = system.call("billing", "GET", f"/api/v1/invoices?appointment_id={cancelled['id']}")
+    assert listed.json["items"] == []
+
+
+def test_monthly_issues_one_invoice_on_the_first_with_every_session_of_the_month(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    set_mode(system, "monthly")
+    course = book_course(system, 6)  # five Mondays in March 2027, one in April
+    for appointment in course:
+        seen_by_billing(system, appointment, 1)
+
+    clock.set(at(date(2027, 3, 31), 23, 59))
+    time.sleep(0.5)
+    assert issued(system) == []
+    clock.set(at(date(2027, 4, 1), 0, 1))
+    [march] = wait_until(lambda: issued(system), message="March's invoice")
+    assert march["number"] == "2027-000001"
+    assert march["period"] == "2027-03"
+    assert [line["service_date"] for line in march["lines"]] == [
+        "2027-03-01",
+        "2027-03-08",
+        "2027-03-15",
+        "2027-03-22",
+        "2027-03-29",
+    ]
+    assert march["total_minor"] == 5 * 16000
+    left = balance(system)
+    assert (left["balance_minor"], left["upcoming_minor"]) == (5 * 16000, 16000)
+
+
+def test_at_booking_invoices_each_session_when_it_is_booked(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, _ = clocked
+    set_mode(system, "at_booking")
+    course = book_course(system, 2)
+    wait_until(lambda: len(issued(system)) == 2, message="two prepaid invoices")
+    assert sorted(i["number"] for i in issued(system)) == ["2027-000001", "2027-000002"]
+    assert balance(system)["upcoming_minor"] == 0
+    assert {line["appointment_id"] for i in issued(system) for line in i["lines"]} == {
+        a["id"] for a in course
+    }
