@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from services.billing import ledger
 from services.billing.invoicing import valid_icd10
+from services.billing.money import DEFAULT_LOCALE, known_locale
 from services.billing.periods import DEFAULT_MODE, InvoiceMode
 from services.billing.tables import (
     AUDIT,
@@ -74,7 +75,13 @@ class SettingsFields(BaseModel):
     tax_id: str | None = Field(default=None, pattern=r"^\d{2}-?\d{7}$")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     time_zone: str
+    locale: str = Field(default=DEFAULT_LOCALE, max_length=20)
     invoice_mode: InvoiceMode = DEFAULT_MODE
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return known_locale(value)
 
     @field_validator("time_zone")
     @classmethod
@@ -293,6 +300,7 @@ def settings_json(row: Any) -> dict[str, Any]:
         "tax_id": row.tax_id,
         "currency": row.currency,
         "time_zone": row.time_zone,
+        "locale": row.locale,
         "invoice_mode": row.invoice_mode,
     }
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from services.billing import documents, ledger
 from services.billing.fees import FEE_KINDS
 from services.billing.invoicing import payment_problem, refund_problem
+from services.billing.money import format_money
 from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, Payment
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
@@ -164,15 +165,22 @@ def _money_change(invoice_id: str, kind: str) -> Any:
 
         def run() -> tuple[dict[str, Any], int]:
             invoice = _locked_invoice(session, invoice_id)
+            locale = ledger.settings(session).locale
+            currency = invoice.currency
+
+            def show(minor: int) -> str:
+                return format_money(minor, currency, locale)
+
             problem = (
                 payment_problem(
                     invoice.status,  # type: ignore[arg-type]
                     invoice.total_minor,
                     invoice.paid_minor,
                     body.amount_minor,
+                    show,
                 )
                 if kind == "payment"
-                else refund_problem(invoice.paid_minor, body.amount_minor)
+                else refund_problem(invoice.paid_minor, body.amount_minor, show)
             )
             if problem:
                 raise conflict(problem)

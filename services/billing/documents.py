@@ -10,11 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.billing import ledger
+from services.billing.money import DEFAULT_LOCALE, format_day, format_money
 from services.billing.tables import (
     ClientAccount,
     ClientBillingProfile,
@@ -24,22 +25,30 @@ from services.billing.tables import (
     PractitionerAccount,
 )
 
-ZERO_DECIMAL = {"JPY", "KRW", "ISK", "CLP", "VND"}
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+FONTS = Path(__file__).parent / "fonts"
 
 
-def money(minor: int, currency: str) -> str:
-    if currency in ZERO_DECIMAL:
-        return f"{minor:,} {currency}"
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(minor), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency}"
+def money(minor: int, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+    return format_money(minor, currency, locale)
 
 
-TEMPLATES.filters["money"] = money
+@pass_context
+def _money_filter(context: Any, minor: int, currency: str) -> str:
+    return format_money(minor, currency, context["practice"].get("locale") or DEFAULT_LOCALE)
+
+
+@pass_context
+def _day_filter(context: Any, value: str) -> str:
+    practice = context["practice"]
+    return format_day(value, practice["time_zone"], practice.get("locale") or DEFAULT_LOCALE)
+
+
+TEMPLATES.filters["money"] = _money_filter
+TEMPLATES.filters["day"] = _day_filter
 
 
 def practice_json(session: Session) -> dict[str, Any]:
@@ -51,6 +60,7 @@ def practice_json(session: Session) -> dict[str, Any]:
         "tax_id": row.tax_id,
         "currency": row.currency,
         "time_zone": row.time_zone,
+        "locale": row.locale,
     }
 
 
@@ -74,8 +84,10 @@ def client_json(session: Session, client_id: str) -> dict[str, Any] | None:
 
 def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
     payments = ledger.payments_of(session, invoice.id)
+    practice = practice_json(session)
+    zone = ZoneInfo(practice["time_zone"])
     return {
-        "practice": practice_json(session),
+        "practice": practice,
         "client": client_json(session, invoice.client_id) or {"name": invoice.client_id},
         "invoice": ledger.invoice_json(invoice),
         "payments": [
@@ -84,7 +96,7 @@ def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
                 "amount_minor": p.amount_minor,
                 "method": p.method,
                 "reference": p.reference,
-                "recorded_at": p.recorded_at.date().isoformat(),
+                "recorded_at": p.recorded_at.astimezone(zone).date().isoformat(),
             }
             for p in payments
         ],
@@ -308,30 +320,40 @@ def superbill_document(
 # -- PDF ----------------------------------------------------------------------------------------
 
 
-def _latin1(text: Any) -> str:
-    # The PDF core fonts speak Latin-1; anything else is shown as '?' rather than failing.
-    return str(text if text is not None else "").encode("latin-1", "replace").decode("latin-1")
-
-
 class _Page(FPDF):
+    """A page in DejaVu Sans, packaged with billing, so any client's name prints as written."""
+
+    def __init__(self, practice: dict[str, Any]) -> None:
+        super().__init__()
+        self.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+        self.zone = practice["time_zone"]
+        self.locale = practice.get("locale") or DEFAULT_LOCALE
+
+    def money(self, minor: int, currency: str) -> str:
+        return format_money(minor, currency, self.locale)
+
+    def day(self, value: str) -> str:
+        return format_day(value, self.zone, self.locale)
+
     def heading(self, text: str) -> None:
-        self.set_font("helvetica", "B", 16)
-        self.cell(0, 10, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        self.set_font("helvetica", size=10)
+        self.set_font("DejaVu", "B", 16)
+        self.cell(0, 10, text, new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", size=10)
 
     def line_of(self, text: str, bold: bool = False) -> None:
-        self.set_font("helvetica", "B" if bold else "", 10)
-        self.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", "B" if bold else "", 10)
+        self.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
 
-    def table(self, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
-        self.set_font("helvetica", "B", 9)
+    def rows(self, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
+        self.set_font("DejaVu", "B", 9)
         for text, width in zip(header, widths, strict=True):
-            self.cell(width, 7, _latin1(text), border=1)
+            self.cell(width, 7, text, border=1)
         self.ln()
-        self.set_font("helvetica", size=9)
+        self.set_font("DejaVu", size=9)
         for row in rows:
             for text, width in zip(row, widths, strict=True):
-                self.cell(width, 6, _latin1(text)[:60], border=1)
+                self.cell(width, 6, str(text or "")[:60], border=1)
             self.ln()
         self.ln(3)
 
@@ -348,13 +370,13 @@ def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
 
 def invoice_pdf(doc: dict[str, Any]) -> bytes:
     invoice, currency = doc["invoice"], doc["invoice"]["currency"]
-    pdf = _Page()
+    pdf = _Page(doc["practice"])
     pdf.add_page()
     pdf.heading(f"Invoice {invoice['number'] or '(draft)'}")
     _practice_block(pdf, doc["practice"])
     pdf.line_of(f"Billed to: {doc['client']['name']}")
     if invoice["issued_at"]:
-        pdf.line_of(f"Issued: {invoice['issued_at'][:10]}")
+        pdf.line_of(f"Issued: {pdf.day(invoice['issued_at'])}")
     pdf.line_of(f"Status: {invoice['status'].replace('_', ' ')}")
     pdf.ln(3)
     rows = [
@@ -362,20 +384,20 @@ def invoice_pdf(doc: dict[str, Any]) -> bytes:
             line["service_date"],
             line["description"] + ("" if line["status"] == "active" else f" ({line['status']})"),
             line["cpt_code"] or "",
-            money(line["amount_minor"], currency),
+            pdf.money(line["amount_minor"], currency),
         ]
         for line in invoice["lines"]
     ]
-    pdf.table(["Date", "Description", "CPT", "Amount"], rows, [25, 105, 20, 40])
-    pdf.line_of(f"Total: {money(invoice['total_minor'], currency)}", bold=True)
-    pdf.line_of(f"Paid: {money(invoice['paid_minor'], currency)}")
-    pdf.line_of(f"Balance due: {money(invoice['balance_minor'], currency)}", bold=True)
+    pdf.rows(["Date", "Description", "CPT", "Amount"], rows, [25, 105, 20, 40])
+    pdf.line_of(f"Total: {pdf.money(invoice['total_minor'], currency)}", bold=True)
+    pdf.line_of(f"Paid: {pdf.money(invoice['paid_minor'], currency)}")
+    pdf.line_of(f"Balance due: {pdf.money(invoice['balance_minor'], currency)}", bold=True)
     return bytes(pdf.output())
 
 
 def superbill_pdf(doc: dict[str, Any]) -> bytes:
     currency, client = doc["currency"], doc["client"]
-    pdf = _Page()
+    pdf = _Page(doc["practice"])
     pdf.add_page()
     pdf.heading("Superbill")
     _practice_block(pdf, doc["practice"])
@@ -390,10 +412,10 @@ def superbill_pdf(doc: dict[str, Any]) -> bytes:
         pdf.line_of(f"Rendering provider: {p['name']}  NPI {p['npi'] or 'not on file'}")
     pdf.ln(3)
     rows = [
-        [s["date"], s["cpt_code"] or "", s["description"], money(s["fee_minor"], currency)]
+        [s["date"], s["cpt_code"] or "", s["description"], pdf.money(s["fee_minor"], currency)]
         for s in doc["services"]
     ]
-    pdf.table(["Date", "CPT", "Service", "Fee"], rows, [25, 20, 105, 40])
-    pdf.line_of(f"Total charged: {money(doc['total_charged_minor'], currency)}", bold=True)
-    pdf.line_of(f"Total paid: {money(doc['total_paid_minor'], currency)}", bold=True)
+    pdf.rows(["Date", "CPT", "Service", "Fee"], rows, [25, 20, 105, 40])
+    pdf.line_of(f"Total charged: {pdf.money(doc['total_charged_minor'], currency)}", bold=True)
+    pdf.line_of(f"Total paid: {pdf.money(doc['total_paid_minor'], currency)}", bold=True)
     return bytes(pdf.output())

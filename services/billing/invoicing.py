@@ -4,10 +4,11 @@ payment or refund may be. Nothing here touches a database."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+Show = Callable[[int], str]
 InvoiceState = Literal["draft", "issued", "partly_paid", "paid", "void"]
 LineStatus = Literal["active", "waived", "void"]
 INVOICE_STATES: tuple[InvoiceState, ...] = ("draft", "issued", "partly_paid", "paid", "void")
@@ -51,21 +52,24 @@ def state_after_change(
     return "issued"
 
 
-def payment_problem(state: InvoiceState, total_minor: int, paid_minor: int, amount: int) -> str:
-    """Why a payment of ``amount`` cannot be recorded on this invoice, or '' when it can."""
+def payment_problem(
+    state: InvoiceState, total_minor: int, paid_minor: int, amount: int, show: Show = str
+) -> str:
+    """Why a payment of ``amount`` cannot be recorded on this invoice, or '' when it can.
+    ``show`` writes an amount as the desk reads it (the practice's currency and locale)."""
     if state in ("draft", "void"):
         return f"This invoice is {state}; only an issued invoice can be paid."
     outstanding = total_minor - paid_minor
     if outstanding <= 0:
         return "This invoice is already paid in full."
     if amount > outstanding:
-        return f"The payment is more than the {outstanding} still owed on this invoice."
+        return f"The payment is more than the {show(outstanding)} still owed on this invoice."
     return ""
 
 
-def refund_problem(paid_minor: int, amount: int) -> str:
+def refund_problem(paid_minor: int, amount: int, show: Show = str) -> str:
     if amount > paid_minor:
-        return f"The refund is more than the {paid_minor} paid on this invoice."
+        return f"The refund is more than the {show(paid_minor)} paid on this invoice."
     return ""
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from services.billing import metrics
 from services.billing.fees import CancellationPolicy, FeeRule, FeeRuleKind, session_fee
 from services.billing.invoicing import InvoiceState, LineAmount, state_after_change, total_of
+from services.billing.money import DEFAULT_LOCALE
 from services.billing.numbering import next_invoice_number
 from services.billing.periods import DEFAULT_MODE, Period
 from services.billing.tables import (
@@ -61,6 +62,7 @@ def settings(session: Session, now: datetime | None = None) -> BillingSettings:
             tax_id=None,
             currency="USD",
             time_zone="UTC",
+            locale=DEFAULT_LOCALE,
             invoice_mode=DEFAULT_MODE,
             late_cancellation_kind="none",
             late_cancellation_value=0,

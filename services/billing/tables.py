@@ -100,6 +100,8 @@ class BillingSettings(Base):
     tax_id: Mapped[str | None] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(60))
+    # CLDR locale in which amounts and dates are shown (en_US: $1,234.50; de_DE: 1.234,50 €).
+    locale: Mapped[str] = mapped_column(String(20), server_default="en_US")
     invoice_mode: Mapped[str] = mapped_column(String(30))
     late_cancellation_kind: Mapped[str] = mapped_column(String(10))
     late_cancellation_value: Mapped[int] = mapped_column(BigInteger)

@@ -17,6 +17,7 @@ from services.billing.tables import BilledAppointment, Invoice, InvoiceCounter
 from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.integration.conftest import System
+from tests.integration.test_billing_documents import pdf_text
 from tests.integration.test_billing_support import wait_for_billing_projections
 from tests.support import wait_until
 
@@ -232,3 +233,49 @@ def test_at_booking_invoices_each_session_when_it_is_booked(
     assert {line["appointment_id"] for i in issued(system) for line in i["lines"]} == {
         a["id"] for a in course
     }
+
+
+def test_the_invoice_pdf_prints_a_clients_name_as_written_and_the_practices_date(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    registered = system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/clients",
+        json={
+            "first_name": "Łucja",
+            "last_name": "Wiśniewska-Nguyễn",
+            "time_zone": "Europe/Warsaw",
+            "locale": "pl_PL",
+        },
+    )
+    assert registered.status_code == 201, registered.json
+    client_id = registered.json["id"]
+    booked = system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/appointments",
+        json={
+            "client_id": client_id,
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "starts_at": at(FIRST_SESSION, 16).isoformat(),
+        },
+    )
+    assert booked.status_code == 201, booked.json
+    seen_by_billing(system, booked.json, 1)
+    # Issued at 00:01 New York time, which is already 05:01 UTC: the date is the practice's.
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+
+    def issued_for_her() -> list[dict]:
+        path = f"/api/v1/invoices?client_id={client_id}&status=issued"
+        return list(system.call("billing", "GET", path).json["items"])
+
+    [invoice] = wait_until(issued_for_her, message="her invoice")
+    pdf = system.call("billing", "GET", f"/api/v1/invoices/{invoice['id']}.pdf")
+    assert pdf.status_code == 200
+    text = pdf_text(pdf.data)
+    assert "Billed to: Łucja Wiśniewska-Nguyễn" in text
+    assert "Issued: Mar 2, 2027" in text
+    assert "$160.00" in text

@@ -60,7 +60,7 @@ def test_partial_payments_take_an_invoice_to_paid(system: System) -> None:
     too_much = pay(system, invoice["id"], 10001)
     assert too_much.status_code == 409
     assert too_much.headers["Content-Type"] == "application/problem+json"
-    assert "10000 still owed" in too_much.json["detail"]
+    assert "$100.00 still owed" in too_much.json["detail"]
 
     second = pay(system, invoice["id"], 10000, method="cash")
     assert second.status_code == 201, second.json

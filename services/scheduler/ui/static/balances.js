@@ -6,8 +6,11 @@
   const table = document.getElementById("balances");
   if (!table) return;
   const dialog = document.getElementById("payment-dialog");
-  const money = (minor, currency) =>
-    new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"}).format(minor / 100);
+  // Minor units to the currency's own digits (JPY none, KWD three), as CLDR says.
+  const money = (minor, currency) => {
+    const format = new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"});
+    return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
+  };
   let lastBody = "";
 
   async function load() {
