@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from services.billing import ledger
+from services.billing.invoicing import AGING_BUCKETS, InvoiceState, aging_bucket, open_amount
 from services.billing.money import DEFAULT_LOCALE, format_day, format_money
 from services.billing.tables import (
     ClientAccount,
@@ -149,13 +150,14 @@ def _ledger_entries(session: Session, client_id: str) -> list[dict[str, Any]]:
     return entries
 
 
-def balance_of(session: Session, client_id: str) -> dict[str, Any]:
+def balance_of(session: Session, client_id: str, today: date) -> dict[str, Any]:
     entries = _ledger_entries(session, client_id)
     currency = practice_json(session)["currency"]
     invoiced = sum(e["amount_minor"] for e in entries if e["kind"] == "invoice")
     paid = -sum(e["amount_minor"] for e in entries if e["kind"] == "payment")
     refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
     upcoming = upcoming_of(session, client_id)
+    aged = balances(session, today, client_id=client_id)
     return {
         "client_id": client_id,
         "currency": entries[0]["currency"] if entries else currency,
@@ -163,6 +165,7 @@ def balance_of(session: Session, client_id: str) -> dict[str, Any]:
         "paid_minor": paid,
         "refunded_minor": refunded,
         "balance_minor": invoiced - paid + refunded,
+        "aging": aged[0]["aging"] if aged else dict.fromkeys(AGING_BUCKETS, 0),
         "upcoming_minor": sum(charge["amount_minor"] for charge in upcoming),
         "upcoming": upcoming,
     }
@@ -195,6 +198,99 @@ def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:
         }
         for line in lines
     ]
+
+
+def balances(
+    session: Session, today: date, client_id: str | None = None, search: str | None = None
+) -> list[dict[str, Any]]:
+    """Per client: what is still open on issued invoices, aged by the days since each was issued
+    (in the practice's zone), with each invoice's service dates and links to read it."""
+    zone = ZoneInfo(practice_json(session)["time_zone"])
+    statement = (
+        select(Invoice)
+        .options(selectinload(Invoice.lines))
+        .where(Invoice.status != "draft")
+        .order_by(Invoice.issued_at)
+    )
+    if client_id:
+        statement = statement.where(Invoice.client_id == client_id)
+    if search:
+        statement = statement.where(
+            Invoice.client_id.in_(
+                select(ClientAccount.client_id).where(
+                    ClientAccount.name.icontains(search.strip(), autoescape=True)
+                )
+            )
+        )
+    rows: dict[str, dict[str, Any]] = {}
+    for invoice in session.scalars(statement):
+        owed = open_amount(
+            cast(InvoiceState, invoice.status), invoice.total_minor, invoice.paid_minor
+        )
+        if owed == 0:
+            continue
+        row = rows.get(invoice.client_id) or _balance_row(session, invoice)
+        rows[invoice.client_id] = row
+        issued_on = (
+            (invoice.issued_at or invoice.created_at or datetime.min).astimezone(zone).date()
+        )
+        age = (today - issued_on).days
+        bucket = aging_bucket(age)
+        row["outstanding_minor"] += owed
+        row["aging"][bucket] += owed
+        service_dates = sorted({line.service_date for line in invoice.lines})
+        row["invoices"].append(
+            {
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "status": invoice.status,
+                "issued_on": issued_on.isoformat(),
+                "age_days": age,
+                "aging_bucket": bucket,
+                "service_dates": [d.isoformat() for d in service_dates],
+                "total_minor": invoice.total_minor,
+                "paid_minor": invoice.paid_minor,
+                "open_minor": owed,
+                "links": _invoice_links(invoice.id),
+            }
+        )
+        if service_dates:
+            first, last = row["_dates"]
+            row["_dates"] = (
+                min(filter(None, (first, service_dates[0]))),
+                max(filter(None, (last, service_dates[-1]))),
+            )
+    result = []
+    for row in sorted(rows.values(), key=lambda r: (r["client_name"].casefold(), r["client_id"])):
+        first, last = row.pop("_dates")
+        if first:
+            row["links"]["superbill"] = (
+                f"/api/v1/superbills?client_id={row['client_id']}&from={first}&to={last}"
+            )
+        result.append(row)
+    return result
+
+
+def _balance_row(session: Session, invoice: Invoice) -> dict[str, Any]:
+    account = session.get(ClientAccount, invoice.client_id)
+    return {
+        "client_id": invoice.client_id,
+        "client_name": account.name if account else invoice.client_id,
+        "currency": invoice.currency,
+        "outstanding_minor": 0,
+        "aging": dict.fromkeys(AGING_BUCKETS, 0),
+        "invoices": [],
+        "links": {
+            "balance": f"/api/v1/balances/{invoice.client_id}",
+            "statement": f"/api/v1/balances/{invoice.client_id}/statement",
+        },
+        "_dates": (None, None),
+    }
+
+
+def _invoice_links(invoice_id: str) -> dict[str, str]:
+    path = f"/api/v1/invoices/{invoice_id}"
+    return {"json": path, "html": f"{path}.html", "pdf": f"{path}.pdf"}
 
 
 def statement_of(

@@ -73,5 +73,29 @@ def refund_problem(paid_minor: int, amount: int, show: Show = str) -> str:
     return ""
 
 
+AGING_BUCKETS = ("current", "days_31_60", "days_61_90", "days_over_90")
+
+
+def aging_bucket(days_since_issue: int) -> str:
+    """Where an open amount stands by the days since its invoice was issued: current up to 30,
+    then 31-60, 61-90 and over 90."""
+    if days_since_issue <= 30:
+        return "current"
+    if days_since_issue <= 60:
+        return "days_31_60"
+    if days_since_issue <= 90:
+        return "days_61_90"
+    return "days_over_90"
+
+
+def open_amount(state: InvoiceState, total_minor: int, paid_minor: int) -> int:
+    """What the client still owes on an invoice (negative: a credit they hold on it)."""
+    if state == "draft":
+        return 0
+    if state == "void":
+        return -paid_minor
+    return total_minor - paid_minor
+
+
 def valid_icd10(code: str) -> bool:
     return bool(ICD10.match(code))

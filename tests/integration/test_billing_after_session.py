@@ -279,3 +279,58 @@ def test_the_invoice_pdf_prints_a_clients_name_as_written_and_the_practices_date
     assert "Billed to: Łucja Wiśniewska-Nguyễn" in text
     assert "Issued: Mar 2, 2027" in text
     assert "$160.00" in text
+
+
+def test_balances_age_what_is_open_and_add_up_to_the_issued_invoices(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    course = book_course(system, 12)  # Mondays from 1 March to 17 May 2027
+    for appointment in course:
+        seen_by_billing(system, appointment, 1)
+    for week in range(12):
+        clock.set(at(FIRST_SESSION + timedelta(weeks=week, days=1), 0, 1))
+        wait_until(lambda w=week: len(issued(system)) == w + 1, message=f"invoice {week + 1}")
+    first = issued(system)[0]
+    paid = system.call(
+        "billing",
+        "POST",
+        f"/api/v1/invoices/{first['id']}/payments",
+        json={"amount_minor": 6000, "method": "card"},
+    )
+    assert paid.status_code == 201, paid.json
+
+    clock.set(at(date(2027, 6, 10), 12))
+    listed = system.call("billing", "GET", "/api/v1/balances?q=JORD")
+    assert listed.status_code == 200, listed.json
+    assert listed.json["as_of"] == "2027-06-10"
+    [jordan] = listed.json["items"]
+    # Issued 2 and 9 March (100 and 93 days), 16 March to 6 April, 13 April to 4 May,
+    # 11 and 18 May (30 and 23 days).
+    assert jordan["aging"] == {
+        "current": 2 * 16000,
+        "days_31_60": 4 * 16000,
+        "days_61_90": 4 * 16000,
+        "days_over_90": 2 * 16000 - 6000,
+    }
+    everything_issued = sum(i["total_minor"] - i["paid_minor"] for i in issued(system))
+    assert jordan["outstanding_minor"] == sum(jordan["aging"].values()) == everything_issued
+    assert balance(system)["balance_minor"] == everything_issued
+    assert balance(system)["aging"] == jordan["aging"]
+    oldest = jordan["invoices"][0]
+    assert (oldest["number"], oldest["service_dates"], oldest["age_days"]) == (
+        "2027-000001",
+        ["2027-03-01"],
+        100,
+    )
+    pdf = system.call("billing", "GET", oldest["links"]["pdf"])
+    assert (pdf.status_code, pdf.headers["Content-Type"]) == (200, "application/pdf")
+    statement = system.call("billing", "GET", jordan["links"]["statement"])
+    assert statement.json["closing_balance_minor"] == everything_issued
+    superbill = system.call("billing", "GET", jordan["links"]["superbill"])
+    assert len(superbill.json["services"]) == 12
+
+    assert system.call("billing", "GET", "/api/v1/balances?q=nobody").json["items"] == []
+    too_long = system.call("billing", "GET", "/api/v1/balances?q=" + "x" * 101)
+    assert too_long.status_code == 400
+    assert too_long.headers["Content-Type"] == "application/problem+json"

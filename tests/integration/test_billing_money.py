@@ -104,6 +104,7 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
         "paid_minor": 16000,
         "refunded_minor": 4000,
         "balance_minor": 4000,
+        "aging": {"current": 4000, "days_31_60": 0, "days_61_90": 0, "days_over_90": 0},
         "upcoming_minor": 0,
         "upcoming": [],
     }

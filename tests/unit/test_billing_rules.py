@@ -20,6 +20,8 @@ from services.billing.fees import (
 )
 from services.billing.invoicing import (
     LineAmount,
+    aging_bucket,
+    open_amount,
     payment_problem,
     refund_problem,
     state_after_change,
@@ -168,3 +170,26 @@ def test_valid_icd10_codes(code: str) -> None:
 @pytest.mark.parametrize("code", ["", "f32.1", "U07.1", "F3", "32.1", "F32.12345", "F32-1"])
 def test_invalid_icd10_codes(code: str) -> None:
     assert not valid_icd10(code)
+
+
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [
+        (0, "current"),
+        (30, "current"),
+        (31, "days_31_60"),
+        (60, "days_31_60"),
+        (61, "days_61_90"),
+        (90, "days_61_90"),
+        (91, "days_over_90"),
+    ],
+)
+def test_open_amounts_age_by_days_since_issue(days: int, bucket: str) -> None:
+    assert aging_bucket(days) == bucket
+
+
+def test_what_is_open_on_an_invoice() -> None:
+    assert open_amount("partly_paid", 16_000, 6_000) == 10_000
+    assert open_amount("issued", -8_000, 0) == -8_000  # a credit
+    assert open_amount("void", 0, 5_000) == -5_000  # paid on a voided invoice: the client's
+    assert open_amount("draft", 16_000, 0) == 0  # upcoming, not owed
