@@ -5,6 +5,8 @@ and the audit trail of every money change."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,12 +15,15 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
-from services.billing import ledger
+from services.billing import ledger, units
+from services.billing.authorizations import nearing_end_reasons
 from services.billing.invoicing import valid_icd10
 from services.billing.money import DEFAULT_LOCALE, known_locale
-from services.billing.periods import DEFAULT_MODE, InvoiceMode
+from services.billing.periods import DEFAULT_MODE, InvoiceMode, practice_day
 from services.billing.tables import (
     AUDIT,
+    Authorization,
+    ClientAccount,
     ClientBillingProfile,
     Fee,
     PractitionerAccount,
@@ -30,6 +35,7 @@ from shared.web import runtime
 
 api = Blueprint("billing_api", __name__, url_prefix="/api/v1")
 MAX_MINOR = 10_000_000
+CPT = re.compile(r"^[0-9]{4}[0-9A-Z]$")
 
 
 class FeeFields(BaseModel):
@@ -400,6 +406,132 @@ def profile_json(row: ClientBillingProfile) -> dict[str, Any]:
         "date_of_birth": row.date_of_birth.isoformat() if row.date_of_birth else None,
         "address": row.address,
         "insurance_member_id": row.insurance_member_id,
+    }
+
+
+# -- insurance authorizations ------------------------------------------------------------------
+
+
+class AuthorizationFields(BaseModel):
+    payer: str = Field(min_length=1, max_length=200)
+    number: str = Field(min_length=1, max_length=60)
+    cpt_codes: list[str] = Field(min_length=1, max_length=20)
+    sessions_authorized: int = Field(ge=1, le=500)
+    valid_from: date
+    valid_to: date
+
+    @field_validator("cpt_codes")
+    @classmethod
+    def _cpt(cls, codes: list[str]) -> list[str]:
+        cleaned = [code.strip().upper() for code in codes]
+        bad = [raw for raw, code in zip(codes, cleaned, strict=True) if not CPT.match(code)]
+        if bad:
+            raise ValueError(f"not CPT codes: {', '.join(bad)} (expected five characters: 90834)")
+        return list(dict.fromkeys(cleaned))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AuthorizationFields:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class AuthorizationQuery(BaseModel):
+    client_id: str | None = Field(default=None, max_length=36)
+    nearing_end: bool | None = None
+
+
+@api.get("/billing/authorizations")
+def list_authorizations() -> Any:
+    """The desk's list; ``nearing_end=true`` keeps those down to their last two units or
+    fourteen days."""
+    query = parse_query(AuthorizationQuery)
+    rt = runtime()
+    with rt.db.sessions() as session:
+        statement = select(Authorization).order_by(Authorization.valid_to, Authorization.id)
+        if query.client_id:
+            statement = statement.where(Authorization.client_id == query.client_id)
+        today = practice_day(rt.clock.now(), ledger.settings(session).time_zone)
+        items = [authorization_json(session, a, today) for a in session.scalars(statement)]
+    if query.nearing_end is not None:
+        items = [i for i in items if bool(i["nearing_end"]) == query.nearing_end]
+    return jsonify(items=items)
+
+
+@api.post("/billing/clients/<client_id>/authorizations")
+def add_authorization(client_id: str) -> Any:
+    body = parse_body(AuthorizationFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        if session.get(ClientAccount, client_id) is None:
+            raise not_found("client known to billing")
+        row = Authorization(
+            id=str(uuid.uuid4()),
+            revision=0,
+            client_id=client_id,
+            created_at=now,
+            updated_at=now,
+            nearing_end_at=None,
+        )
+        _fill(row, body)
+        session.add(row)
+        session.flush()
+        units.changed(session, row, now, lambda e: rt.emitter.emit(session, e))
+        today = practice_day(now, ledger.settings(session).time_zone)
+        after = authorization_json(session, row, today)
+        ledger.audit(
+            session, now, actor(), "authorization_added", "authorization", row.id, None, after
+        )
+    rt.outbox_written()
+    return jsonify(after), 201, {"Location": f"/api/v1/billing/authorizations/{row.id}"}
+
+
+@api.put("/billing/authorizations/<authorization_id>")
+def change_authorization(authorization_id: str) -> Any:
+    body = parse_body(AuthorizationFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = session.scalars(
+            select(Authorization).where(Authorization.id == authorization_id).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise not_found("authorization")
+        today = practice_day(now, ledger.settings(session).time_zone)
+        before = authorization_json(session, row, today)
+        _fill(row, body)
+        row.nearing_end_at = None  # more units or days: say so again when they run low
+        units.changed(session, row, now, lambda e: rt.emitter.emit(session, e))
+        after = authorization_json(session, row, today)
+        ledger.audit(
+            session, now, actor(), "authorization_changed", "authorization", row.id, before, after
+        )
+    rt.outbox_written()
+    return jsonify(after)
+
+
+def _fill(row: Authorization, body: AuthorizationFields) -> None:
+    row.payer, row.number = body.payer, body.number
+    row.cpt_codes = json.dumps(body.cpt_codes)
+    row.sessions_authorized = body.sessions_authorized
+    row.valid_from, row.valid_to = body.valid_from, body.valid_to
+
+
+def authorization_json(session: Any, row: Authorization, today: date) -> dict[str, Any]:
+    used = units.units_used(session, row.id)
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "payer": row.payer,
+        "number": row.number,
+        "cpt_codes": json.loads(row.cpt_codes),
+        "sessions_authorized": row.sessions_authorized,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat(),
+        "units_used": used,
+        "units_remaining": max(row.sessions_authorized - used, 0),
+        "nearing_end": nearing_end_reasons(used, row.sessions_authorized, row.valid_to, today),
     }
 
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from services.billing import ledger
+from services.billing import ledger, units
 from services.billing.invoicing import AGING_BUCKETS, InvoiceState, aging_bucket, open_amount
 from services.billing.money import DEFAULT_LOCALE, format_day, format_money
 from services.billing.tables import (
@@ -91,6 +91,7 @@ def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
         "practice": practice,
         "client": client_json(session, invoice.client_id) or {"name": invoice.client_id},
         "invoice": ledger.invoice_json(invoice),
+        "authorizations": _authorizations(session, ledger.appointment_ids(invoice)),
         "payments": [
             {
                 "kind": p.kind,
@@ -102,6 +103,13 @@ def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
             for p in payments
         ],
     }
+
+
+def _authorizations(session: Session, appointment_ids: list[str]) -> list[dict[str, str]]:
+    """The insurance authorizations these sessions used units of, for the payer to match."""
+    used = units.numbers_for(session, appointment_ids)
+    distinct = {a.id: a for a in used.values()}
+    return [{"number": a.number, "payer": a.payer} for a in distinct.values()]
 
 
 def invoice_html(doc: dict[str, Any]) -> str:
@@ -366,11 +374,14 @@ def superbill_document(
         .order_by(Payment.recorded_at)
     ).all()
     currency = lines[0].invoice.currency if lines else practice_json(session)["currency"]
+    used = units.numbers_for(session, [line.appointment_id for line in lines])
     services = []
     for line in lines:
         practitioner = practitioners.get(line.practitioner_id or "")
+        authorization = used.get(line.appointment_id)
         services.append(
             {
+                "authorization_number": authorization.number if authorization else None,
                 "date": line.service_date.isoformat(),
                 "cpt_code": line.cpt_code,
                 "description": line.description,
@@ -399,6 +410,7 @@ def superbill_document(
             for p in practitioners.values()
         ],
         "services": services,
+        "authorizations": _authorizations(session, [line.appointment_id for line in lines]),
         "payments": [
             {
                 "date": p.recorded_at.astimezone(zone).date().isoformat(),
@@ -464,6 +476,13 @@ def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
     pdf.ln(3)
 
 
+def _authorization_lines(pdf: _Page, authorizations: list[dict[str, str]]) -> None:
+    for authorization in authorizations:
+        pdf.line_of(
+            f"Insurance authorization: {authorization['number']} ({authorization['payer']})"
+        )
+
+
 def invoice_pdf(doc: dict[str, Any]) -> bytes:
     invoice, currency = doc["invoice"], doc["invoice"]["currency"]
     pdf = _Page(doc["practice"])
@@ -474,6 +493,7 @@ def invoice_pdf(doc: dict[str, Any]) -> bytes:
     if invoice["issued_at"]:
         pdf.line_of(f"Issued: {pdf.day(invoice['issued_at'])}")
     pdf.line_of(f"Status: {invoice['status'].replace('_', ' ')}")
+    _authorization_lines(pdf, doc.get("authorizations", []))
     pdf.ln(3)
     rows = [
         [
@@ -506,6 +526,7 @@ def superbill_pdf(doc: dict[str, Any]) -> bytes:
     pdf.line_of(f"Diagnosis (ICD-10): {', '.join(doc['diagnosis_codes']) or 'none on file'}")
     for p in doc["practitioners"]:
         pdf.line_of(f"Rendering provider: {p['name']}  NPI {p['npi'] or 'not on file'}")
+    _authorization_lines(pdf, doc.get("authorizations", []))
     pdf.ln(3)
     rows = [
         [s["date"], s["cpt_code"] or "", s["description"], pdf.money(s["fee_minor"], currency)]

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from services.billing import ledger
+from services.billing import ledger, units
 from services.billing.fees import Charge, charge_for, course_line_amount, needs_session_fee
 from services.billing.periods import InvoiceMode, period_of, practice_day
 from services.billing.tables import (
@@ -33,6 +33,10 @@ from shared.contracts.registry_data import (
 from shared.handlers import HandlerContext
 
 log = logging.getLogger(__name__)
+
+
+# Marked as attended at the desk; a session still unmarked when its invoice is issued counts too.
+ATTENDED = ("checked_in", "completed")
 
 
 class ProjectionMissing(RuntimeError):
@@ -127,6 +131,18 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
         event.status, policy, standard, cancelled_by=held.cancelled_by, late=bool(held.late)
     )
     service_date = ledger.local_date(event.starts_at, event.time_zone)
+    if event.status in ATTENDED and wanted is not None and wanted.kind == "session":
+        units.use_unit(
+            session,
+            event.appointment_id,
+            event.client_id,
+            service_type.cpt_code,
+            service_date,
+            ctx.now,
+            ctx.emit,
+        )
+    elif event.status in ("cancelled", "no_show"):
+        units.release_unit(session, event.appointment_id, ctx.now, ctx.emit)
     if settings.invoice_mode == "at_booking":
         _bill_at_booking(session, event, wanted, fee, service_type, service_date, ctx)
     else:

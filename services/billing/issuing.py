@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from services.billing import ledger
-from services.billing.tables import Invoice
+from services.billing import ledger, units
+from services.billing.authorizations import NEARING_DAYS
+from services.billing.periods import practice_day
+from services.billing.tables import Authorization, BilledAppointment, Invoice
 from shared.contracts import Contract
 from shared.service import Runtime
 
@@ -50,9 +54,11 @@ class InvoiceIssuer:
         if self.rt.db.is_postgres:
             statement = statement.with_for_update(skip_locked=True)
         issued = 0
+        emitted: list[str] = []
         with self.rt.db.transaction() as session:
 
             def emit(event: Contract) -> None:
+                emitted.append(event.TYPE)
                 self.rt.emitter.emit(session, event)
 
             due = list(session.scalars(statement))
@@ -61,8 +67,47 @@ class InvoiceIssuer:
                     session.delete(invoice)
                     continue
                 ledger.issue(session, invoice, now, emit, ledger.BY_CLOCK)
+                _unmarked_sessions_use_units(session, invoice, now, emit)
                 issued += 1
+            _authorizations_ending(session, now, emit)
         if issued:
             log.info("invoices issued", extra={"count": issued})
+        if emitted:
             self.rt.outbox_written()
         return len(due) >= self.batch_size
+
+
+def _unmarked_sessions_use_units(
+    session: Session, invoice: Invoice, now: datetime, emit: ledger.Emit
+) -> None:
+    """A session nobody marked counts as attended: it uses an authorization unit now."""
+    for line in invoice.lines:
+        if line.kind != "session" or line.status != "active":
+            continue
+        held = session.get(BilledAppointment, line.appointment_id)
+        if held is None or held.status not in ("booked", "confirmed"):
+            continue
+        if held.starts_at is not None and held.starts_at <= now:
+            units.use_unit(
+                session,
+                held.appointment_id,
+                held.client_id,
+                line.cpt_code,
+                line.service_date,
+                now,
+                emit,
+            )
+
+
+def _authorizations_ending(session: Session, now: datetime, emit: ledger.Emit) -> None:
+    """Authorizations whose last fourteen days have begun (the units rule is checked when a
+    unit is used)."""
+    today = practice_day(now, ledger.settings(session).time_zone)
+    statement = select(Authorization).where(
+        Authorization.nearing_end_at.is_(None),
+        Authorization.valid_to <= today + timedelta(days=NEARING_DAYS),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    for authorization in session.scalars(statement):
+        units.check_nearing_end(session, authorization, now, emit)

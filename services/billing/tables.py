@@ -233,3 +233,34 @@ class BilledAppointment(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     late: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class Authorization(Base):
+    """A client's insurance authorization: how many sessions of which CPT codes a payer covers
+    between two dates. ``nearing_end_at`` is when billing said it was nearly used up."""
+
+    __tablename__ = "insurance_authorization"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    payer: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(60))
+    cpt_codes: Mapped[str] = mapped_column(Text)  # JSON list
+    sessions_authorized: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date]
+    valid_to: Mapped[date]
+    nearing_end_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuthorizationUnit(Base):
+    """One authorized session used by an attended session (at most one per appointment)."""
+
+    __tablename__ = "authorization_unit"
+    appointment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(
+        ForeignKey("insurance_authorization.id"), index=True
+    )
+    service_date: Mapped[date]
+    used_at: Mapped[datetime]

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.billing.tables import BilledAppointment, Invoice, InvoiceCounter
+from services.scheduler.tables import AuthorizationView
 from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_documents import pdf_text
-from tests.integration.test_billing_support import wait_for_billing_projections
+from tests.integration.test_billing_support import outbox_types, wait_for_billing_projections
 from tests.support import wait_until
 
 NY = ZoneInfo("America/New_York")
@@ -334,3 +335,93 @@ def test_balances_age_what_is_open_and_add_up_to_the_issued_invoices(
     too_long = system.call("billing", "GET", "/api/v1/balances?q=" + "x" * 101)
     assert too_long.status_code == 400
     assert too_long.headers["Content-Type"] == "application/problem+json"
+
+
+def test_an_authorization_for_ten_sessions_warns_for_sessions_eleven_and_twelve_and_counts_ten(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    path = f"/api/v1/billing/clients/{JORDAN}/authorizations"
+    body = {
+        "payer": "Aetna",
+        "number": "AUTH-77",
+        "cpt_codes": ["90834"],
+        "sessions_authorized": 10,
+        "valid_from": "2027-03-01",
+        "valid_to": "2027-12-31",
+    }
+    bad_code = system.call("billing", "POST", path, json={**body, "cpt_codes": ["therapy"]})
+    assert bad_code.status_code == 422
+    assert bad_code.headers["Content-Type"] == "application/problem+json"
+    backwards = system.call("billing", "POST", path, json={**body, "valid_to": "2027-02-01"})
+    assert backwards.status_code == 422
+    unknown = system.call(
+        "billing", "POST", "/api/v1/billing/clients/nobody/authorizations", json=body
+    )
+    assert unknown.status_code == 404
+    recorded = system.call("billing", "POST", path, json=body)
+    assert recorded.status_code == 201, recorded.json
+    authorization_id = recorded.json["id"]
+    wait_until(
+        lambda: system.count("scheduler", AuthorizationView) == 1,
+        message="the scheduler's copy of the authorization",
+    )
+
+    booked = system.call(
+        "scheduler",
+        "POST",
+        "/api/v1/courses",
+        json={
+            "client_id": JORDAN,
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "first_starts_at": at(FIRST_SESSION, 10).isoformat(),
+            "sessions": 12,
+        },
+    )
+    assert booked.status_code == 201, booked.json  # a warning, never a refusal
+    shown = booked.json["authorization"]
+    assert (shown["number"], shown["remaining"]) == ("AUTH-77", 10)
+    assert [(w["session"], w["reason"]) for w in shown["warnings"]] == [
+        (11, "beyond_count"),
+        (12, "beyond_count"),
+    ]
+    assert "beyond the 10 sessions" in shown["warnings"][0]["message"]
+    course = booked.json["booked"]
+    for appointment in course:
+        seen_by_billing(system, appointment, 1)
+
+    # Session 1 is checked in at the desk; the others are left unmarked and count as attended.
+    clock.set(at(FIRST_SESSION, 10, 5))
+    act(system, course[0], "check-in")
+    for week in range(12):
+        clock.set(at(FIRST_SESSION + timedelta(weeks=week, days=1), 0, 1))
+        wait_until(lambda w=week: len(issued(system)) == w + 1, message=f"invoice {week + 1}")
+
+    def authorization() -> dict:
+        items = system.call("billing", "GET", f"/api/v1/billing/authorizations?client_id={JORDAN}")
+        return dict(items.json["items"][0])
+
+    assert (authorization()["units_used"], authorization()["units_remaining"]) == (10, 0)
+    assert authorization()["nearing_end"] == ["last_units"]
+    listed = system.call("billing", "GET", "/api/v1/billing/authorizations?nearing_end=true")
+    assert [a["id"] for a in listed.json["items"]] == [authorization_id]
+    assert outbox_types(system).count("authorization.nearing_end") == 1
+    wait_until(
+        lambda: system.rows("scheduler", AuthorizationView)[0].units_used == 10,
+        message="the scheduler to see ten units used",
+    )
+    first_pdf = system.call("billing", "GET", f"/api/v1/invoices/{issued(system)[0]['id']}.pdf")
+    assert "Insurance authorization: AUTH-77 (Aetna)" in pdf_text(first_pdf.data)
+    superbill = system.call(
+        "billing", "GET", f"/api/v1/superbills?client_id={JORDAN}&from=2027-03-01&to=2027-05-31"
+    ).json
+    assert [s["authorization_number"] for s in superbill["services"]] == ["AUTH-77"] * 10 + [
+        None,
+        None,
+    ]
+
+    # Session 10 turns out to be a no-show: its unit is given back.
+    act(system, course[9], "no-show")
+    seen_by_billing(system, course[9], 2)
+    assert authorization()["units_used"] == 9
