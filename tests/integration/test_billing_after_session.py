@@ -19,7 +19,11 @@ from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_documents import pdf_text
-from tests.integration.test_billing_support import outbox_types, wait_for_billing_projections
+from tests.integration.test_billing_support import (
+    outbox_types,
+    set_invoice_mode,
+    wait_for_billing_projections,
+)
 from tests.support import wait_until
 
 NY = ZoneInfo("America/New_York")
@@ -50,19 +54,13 @@ def clocked(system_env: dict[str, str]) -> Iterator[tuple[System, FrozenClock]]:
         system.shutdown()
 
 
-def set_mode(system: System, mode: str) -> None:
-    settings = system.call("billing", "GET", "/api/v1/billing/settings").json
-    changed = system.call(
-        "billing",
-        "PUT",
-        "/api/v1/billing/settings",
-        admin=True,
-        json={**settings, "invoice_mode": mode},
-    )
-    assert changed.status_code == 200, changed.json
-
-
 def book_course(system: System, sessions: int, first: date = FIRST_SESSION) -> list[dict]:
+    booked = booking_of_course(system, sessions, first)
+    assert len(booked["booked"]) == sessions, booked
+    return list(booked["booked"])
+
+
+def booking_of_course(system: System, sessions: int, first: date = FIRST_SESSION) -> dict:
     response = system.call(
         "scheduler",
         "POST",
@@ -76,9 +74,7 @@ def book_course(system: System, sessions: int, first: date = FIRST_SESSION) -> l
         },
     )
     assert response.status_code == 201, response.json
-    booked = response.json["booked"]
-    assert len(booked) == sessions, response.json
-    return booked
+    return dict(response.json)
 
 
 def seen_by_billing(system: System, appointment: dict, sequence: int) -> None:
@@ -198,7 +194,7 @@ def test_monthly_issues_one_invoice_on_the_first_with_every_session_of_the_month
     clocked: tuple[System, FrozenClock],
 ) -> None:
     system, clock = clocked
-    set_mode(system, "monthly")
+    set_invoice_mode(system, "monthly")
     course = book_course(system, 6)  # five Mondays in March 2027, one in April
     for appointment in course:
         seen_by_billing(system, appointment, 1)
@@ -226,7 +222,7 @@ def test_at_booking_invoices_each_session_when_it_is_booked(
     clocked: tuple[System, FrozenClock],
 ) -> None:
     system, _ = clocked
-    set_mode(system, "at_booking")
+    set_invoice_mode(system, "at_booking")
     course = book_course(system, 2)
     wait_until(lambda: len(issued(system)) == 2, message="two prepaid invoices")
     assert sorted(i["number"] for i in issued(system)) == ["2027-000001", "2027-000002"]
@@ -367,27 +363,15 @@ def test_an_authorization_for_ten_sessions_warns_for_sessions_eleven_and_twelve_
         message="the scheduler's copy of the authorization",
     )
 
-    booked = system.call(
-        "scheduler",
-        "POST",
-        "/api/v1/courses",
-        json={
-            "client_id": JORDAN,
-            "practitioner_id": demo_id("dr-rivera"),
-            "service_type_id": demo_id("ipt-session"),
-            "first_starts_at": at(FIRST_SESSION, 10).isoformat(),
-            "sessions": 12,
-        },
-    )
-    assert booked.status_code == 201, booked.json  # a warning, never a refusal
-    shown = booked.json["authorization"]
+    booked = booking_of_course(system, 12)  # a warning, never a refusal
+    shown = booked["authorization"]
     assert (shown["number"], shown["remaining"]) == ("AUTH-77", 10)
     assert [(w["session"], w["reason"]) for w in shown["warnings"]] == [
         (11, "beyond_count"),
         (12, "beyond_count"),
     ]
     assert "beyond the 10 sessions" in shown["warnings"][0]["message"]
-    course = booked.json["booked"]
+    course = booked["booked"]
     for appointment in course:
         seen_by_billing(system, appointment, 1)
 
