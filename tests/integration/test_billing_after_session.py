@@ -409,3 +409,42 @@ def test_an_authorization_for_ten_sessions_warns_for_sessions_eleven_and_twelve_
     act(system, course[9], "no-show")
     seen_by_billing(system, course[9], 2)
     assert authorization()["units_used"] == 9
+
+
+def test_an_authorization_entering_its_last_fourteen_days_is_flagged_once(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    recorded = system.call(
+        "billing",
+        "POST",
+        f"/api/v1/billing/clients/{JORDAN}/authorizations",
+        json={
+            "payer": "Cigna",
+            "number": "C-1",
+            "cpt_codes": ["90834"],
+            "sessions_authorized": 20,
+            "valid_from": "2027-02-01",
+            "valid_to": "2027-03-20",  # 22 days after the clock's 26 February
+        },
+    )
+    assert recorded.status_code == 201, recorded.json
+    assert recorded.json["nearing_end"] == []
+
+    def flagged() -> list[str]:
+        path = "/api/v1/billing/authorizations?nearing_end=true"
+        return [a["number"] for a in system.call("billing", "GET", path).json["items"]]
+
+    clock.set(at(date(2027, 3, 5), 23, 59))  # 15 days left
+    time.sleep(0.5)
+    assert flagged() == []
+    assert "authorization.nearing_end" not in outbox_types(system)
+    clock.set(at(date(2027, 3, 6), 0, 1))  # 14 days left
+    wait_until(
+        lambda: "authorization.nearing_end" in outbox_types(system),
+        message="the issuing loop to flag it",
+    )
+    assert flagged() == ["C-1"]
+    clock.set(at(date(2027, 3, 7), 0, 1))
+    time.sleep(0.5)
+    assert outbox_types(system).count("authorization.nearing_end") == 1
