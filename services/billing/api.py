@@ -43,11 +43,14 @@ class FeeFields(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     package_price_minor: int | None = Field(default=None, ge=0, le=MAX_MINOR * 20)
     package_sessions: int | None = Field(default=None, ge=1, le=52)
+    package_prepaid: bool = False
 
     @model_validator(mode="after")
     def _package_whole(self) -> FeeFields:
         if (self.package_price_minor is None) != (self.package_sessions is None):
             raise ValueError("give both package_price_minor and package_sessions, or neither")
+        if self.package_prepaid and self.package_price_minor is None:
+            raise ValueError("a prepaid package needs package_price_minor and package_sessions")
         return self
 
 
@@ -168,6 +171,7 @@ def set_fee(service_type_id: str) -> Any:
         fee.currency = body.currency
         fee.package_price_minor = body.package_price_minor
         fee.package_sessions = body.package_sessions
+        fee.package_prepaid = body.package_prepaid
         fee.updated_at = now
         overrides = session.scalars(
             select(PractitionerFee).where(PractitionerFee.service_type_id == service_type_id)
@@ -230,6 +234,7 @@ def fee_json(fee: Fee, overrides: Any) -> dict[str, Any]:
         "currency": fee.currency,
         "package_price_minor": fee.package_price_minor,
         "package_sessions": fee.package_sessions,
+        "package_prepaid": fee.package_prepaid,
         "practitioner_overrides": [
             {"practitioner_id": o.practitioner_id, "amount_minor": o.amount_minor}
             for o in overrides

@@ -279,10 +279,13 @@ def _current_draft(session: Session, client_id: str, currency: str, now: datetim
 
 
 def _charged_lines(session: Session, appointment_id: str) -> list[InvoiceLine]:
+    """What this appointment is charged (a course package invoiced with it is the course's)."""
     return list(
         session.scalars(
             select(InvoiceLine).where(
-                InvoiceLine.appointment_id == appointment_id, InvoiceLine.status != "void"
+                InvoiceLine.appointment_id == appointment_id,
+                InvoiceLine.status != "void",
+                InvoiceLine.kind != "package",
             )
         )
     )
@@ -299,11 +302,17 @@ def _add_charge(
     ctx: HandlerContext,
 ) -> None:
     amount = charge.amount_minor
+    description = _describe(charge, service_type.name, service_date)
     course = _locked_course(session, event.course_id) if event.course_id else None
     if charge.kind == "session" and course is not None and fee is not None:
-        amount = course_line_amount(
-            fee.package_price_minor, fee.package_sessions, course.sessions_billed, amount
-        )
+        index = course.sessions_billed
+        amount = course_line_amount(fee.package_price_minor, fee.package_sessions, index, amount)
+        if fee.package_prepaid and fee.package_sessions and index < fee.package_sessions:
+            _invoice_package(session, course, fee, event, service_type, service_date, ctx)
+            amount = 0
+            description += (
+                f" (prepaid course package, session {index + 1} of {fee.package_sessions})"
+            )
         course.sessions_billed += 1
     ledger.add_line(
         session,
@@ -311,7 +320,7 @@ def _add_charge(
         InvoiceLine(
             appointment_id=event.appointment_id,
             kind=charge.kind,
-            description=_describe(charge, service_type.name, service_date),
+            description=description,
             cpt_code=service_type.cpt_code if charge.kind == "session" else None,
             service_date=service_date,
             amount_minor=amount,
@@ -323,12 +332,51 @@ def _add_charge(
     )
 
 
+def _invoice_package(
+    session: Session,
+    course: BillingCourse,
+    fee: Fee,
+    event: AppointmentFacts,
+    service_type: ServiceTypeView,
+    service_date: date,
+    ctx: HandlerContext,
+) -> None:
+    """A prepaid package is invoiced in full, and issued, with the first of its sessions billed;
+    the package's sessions then cost nothing on their own invoices."""
+    if course.package_invoice_id is not None or fee.package_price_minor is None:
+        return
+    invoice = ledger.new_invoice(event.client_id, fee.currency, ctx.now, course.course_id)
+    session.add(invoice)
+    ledger.add_line(
+        session,
+        invoice,
+        InvoiceLine(
+            appointment_id=event.appointment_id,
+            kind="package",
+            description=f"{service_type.name}: course package of {fee.package_sessions} sessions",
+            cpt_code=None,
+            service_date=service_date,
+            amount_minor=fee.package_price_minor,
+            practitioner_id=event.practitioner_id,
+            service_type_id=event.service_type_id,
+            course_id=course.course_id,
+        ),
+        ctx.now,
+    )
+    ledger.issue(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT)
+    course.package_invoice_id = invoice.id
+
+
 def _earlier_invoice(session: Session, appointment_id: str) -> Invoice | None:
     """The appointment's own invoice if it has one still standing."""
     return session.scalars(
         select(Invoice)
         .join(InvoiceLine)
-        .where(InvoiceLine.appointment_id == appointment_id, Invoice.status != "void")
+        .where(
+            InvoiceLine.appointment_id == appointment_id,
+            InvoiceLine.kind != "package",
+            Invoice.status != "void",
+        )
         .order_by(InvoiceLine.created_at.desc())
     ).first()
 

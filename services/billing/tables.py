@@ -67,7 +67,8 @@ class PractitionerAccount(Base):
 
 class Fee(Base):
     """The fee schedule: what a session of a service type costs, in minor units, and optionally
-    the package price of a whole course of ``package_sessions`` sessions."""
+    the package price of a whole course of ``package_sessions`` sessions, spread over its
+    sessions or (``package_prepaid``) invoiced at booking."""
 
     __tablename__ = "fee"
     service_type_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -75,6 +76,8 @@ class Fee(Base):
     currency: Mapped[str] = mapped_column(String(3))
     package_price_minor: Mapped[int | None] = mapped_column(BigInteger)
     package_sessions: Mapped[int | None] = mapped_column(Integer)
+    # The package is invoiced in full when a course is booked; its sessions then cost nothing.
+    package_prepaid: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime]
 
 
@@ -206,12 +209,14 @@ class Payment(Base):
 
 class BillingCourse(Base):
     """A course as billing sees it: how many of its sessions were billed (for the package
-    split) and its open draft invoice. Its row lock serialises a course's bookings."""
+    split) and its prepaid package's invoice. Its row lock serialises a course's bookings.
+    (``open_invoice_id`` belonged to the retired course_open_invoice mode.)"""
 
     __tablename__ = "billing_course"
     course_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sessions_billed: Mapped[int] = mapped_column(Integer)
     open_invoice_id: Mapped[str | None] = mapped_column(String(36))
+    package_invoice_id: Mapped[str | None] = mapped_column(String(36))
 
 
 # The first response to a request carrying an Idempotency-Key, replayed on retries.

@@ -448,3 +448,41 @@ def test_an_authorization_entering_its_last_fourteen_days_is_flagged_once(
     clock.set(at(date(2027, 3, 7), 0, 1))
     time.sleep(0.5)
     assert outbox_types(system).count("authorization.nearing_end") == 1
+
+
+def test_a_prepaid_package_is_invoiced_at_booking_and_its_sessions_draw_it_down(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    fee = system.call(
+        "billing",
+        "PUT",
+        f"/api/v1/fee-schedule/{demo_id('ipt-session')}",
+        admin=True,
+        json={
+            "amount_minor": 16000,
+            "currency": "USD",
+            "package_price_minor": 45000,
+            "package_sessions": 3,
+            "package_prepaid": True,
+        },
+    )
+    assert fee.status_code == 200, fee.json
+    course = book_course(system, 4)
+    for appointment in course:
+        seen_by_billing(system, appointment, 1)
+
+    [package] = wait_until(lambda: issued(system), message="the package's invoice")
+    assert (package["number"], package["total_minor"]) == ("2027-000001", 45000)
+    assert [line["kind"] for line in package["lines"]] == ["package"]
+    before = balance(system)
+    assert before["balance_minor"] == 45000
+    # Sessions 1-3 are paid for by the package; session 4 is beyond it.
+    assert [c["amount_minor"] for c in before["upcoming"]] == [0, 0, 0, 16000]
+
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+    wait_until(lambda: len(issued(system)) == 2, message="the first session's invoice")
+    first_session = issued(system)[1]
+    assert first_session["total_minor"] == 0
+    assert "prepaid course package, session 1 of 3" in first_session["lines"][0]["description"]
+    assert balance(system)["balance_minor"] == 45000
