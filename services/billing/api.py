@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import format_percent
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from services.billing import ledger, units
 from services.billing.authorizations import nearing_end_reasons
 from services.billing.invoicing import valid_icd10
-from services.billing.money import DEFAULT_LOCALE, known_locale
+from services.billing.money import DEFAULT_LOCALE, format_money, known_locale
 from services.billing.periods import DEFAULT_MODE, InvoiceMode, practice_day
 from services.billing.tables import (
     AUDIT,
@@ -317,14 +318,23 @@ def settings_json(row: Any) -> dict[str, Any]:
 
 
 def policy_json(row: Any) -> dict[str, Any]:
+    def rule(kind: str, value: int) -> dict[str, Any]:
+        # ``display`` is the fee as the desk reads it, in the practice's currency and locale.
+        return {"kind": kind, "value": value, "display": rule_display(kind, value, row)}
+
     return {
-        "late_cancellation": {
-            "kind": row.late_cancellation_kind,
-            "value": row.late_cancellation_value,
-        },
-        "no_show": {"kind": row.no_show_kind, "value": row.no_show_value},
+        "late_cancellation": rule(row.late_cancellation_kind, row.late_cancellation_value),
+        "no_show": rule(row.no_show_kind, row.no_show_value),
         "charged_when_cancelled_by": "client",
     }
+
+
+def rule_display(kind: str, value: int, row: Any) -> str:
+    if kind == "fixed":
+        return format_money(value, row.currency, row.locale)
+    if kind == "percent":
+        return f"{format_percent(value / 100, locale=row.locale)} of the session fee"
+    return "no fee"
 
 
 # -- practitioners' and clients' billing details ------------------------------------------------

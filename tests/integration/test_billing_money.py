@@ -189,8 +189,12 @@ def test_fee_schedule_and_policy_changes_need_an_admin_and_are_validated(system:
     )
     assert saved.status_code == 200, saved.json
     shown = system.call("billing", "GET", "/api/v1/billing/cancellation-policy").json
-    assert shown["late_cancellation"] == {"kind": "percent", "value": 25}
-    assert shown["no_show"] == {"kind": "fixed", "value": 5000}
+    assert shown["late_cancellation"] == {
+        "kind": "percent",
+        "value": 25,
+        "display": "25% of the session fee",
+    }
+    assert shown["no_show"] == {"kind": "fixed", "value": 5000, "display": "$50.00"}
 
     settings = system.call("billing", "GET", "/api/v1/billing/settings").json
     euro = system.call(
