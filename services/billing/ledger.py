@@ -181,8 +181,8 @@ def remove_draft_line(
 def move_line(session: Session, line: InvoiceLine, to: Invoice, now: datetime, emit: Emit) -> None:
     """An upcoming charge whose session moved to another period moves to that period's draft."""
     before = line.invoice
-    before.lines.remove(line)
-    to.lines.append(line)
+    to.lines  # noqa: B018 - loaded before the move, so that loading it flushes no half-move
+    line.invoice = to  # the relationship moves it from one invoice's lines to the other's
     session.flush()
     audit(session, now, BY_EVENT, "line_moved", "invoice", to.id, after=line_json(line))
     if before.lines:

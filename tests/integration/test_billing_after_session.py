@@ -486,3 +486,40 @@ def test_a_prepaid_package_is_invoiced_at_booking_and_its_sessions_draw_it_down(
     assert first_session["total_minor"] == 0
     assert "prepaid course package, session 1 of 3" in first_session["lines"][0]["description"]
     assert balance(system)["balance_minor"] == 45000
+
+
+def test_a_session_moved_to_another_day_is_invoiced_on_that_day(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    [appointment] = [book_course(system, 2)[0]]
+    seen_by_billing(system, appointment, 1)
+    moved_to = FIRST_SESSION + timedelta(days=2)  # Wednesday
+    act(system, appointment, "reschedule", starts_at=at(moved_to, 11).isoformat())
+    seen_by_billing(system, appointment, 2)
+    [charge] = [c for c in balance(system)["upcoming"] if c["appointment_id"] == appointment["id"]]
+    assert charge["service_date"] == moved_to.isoformat()
+
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+    time.sleep(0.5)
+    assert issued(system) == []  # nothing left on Monday's invoice, and no number used for it
+    clock.set(at(moved_to + timedelta(days=1), 0, 1))
+    [invoice] = wait_until(lambda: issued(system), message="Wednesday's invoice")
+    assert (invoice["number"], invoice["period"]) == ("2027-000001", moved_to.isoformat())
+
+
+def test_a_late_cancellation_replaces_the_upcoming_session_with_the_fee(
+    clocked: tuple[System, FrozenClock],
+) -> None:
+    system, clock = clocked
+    appointment = book_course(system, 2)[0]
+    seen_by_billing(system, appointment, 1)
+    clock.set(at(FIRST_SESSION, 8))  # two hours before: inside the 24-hour window
+    act(system, appointment, "cancel", cancelled_by="client", reason="overslept")
+    seen_by_billing(system, appointment, 2)
+    assert issued(system) == []
+    clock.set(at(FIRST_SESSION + timedelta(days=1), 0, 1))
+    [invoice] = wait_until(lambda: issued(system), message="the day's invoice")
+    assert [(line["kind"], line["amount_minor"]) for line in invoice["lines"]] == [
+        ("late_cancellation_fee", 8000)
+    ]
