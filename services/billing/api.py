@@ -516,7 +516,10 @@ def change_authorization(authorization_id: str) -> Any:
         today = practice_day(now, ledger.settings(session).time_zone)
         before = authorization_json(session, row, today)
         _fill(row, body)
-        row.nearing_end_at = None  # more units or days: say so again when they run low
+        if not nearing_end_reasons(
+            units.units_used(session, row.id), row.sessions_authorized, row.valid_to, today
+        ):
+            row.nearing_end_at = None  # more units or days: say so again when they run low
         units.changed(session, row, now, lambda e: rt.emitter.emit(session, e))
         after = authorization_json(session, row, today)
         ledger.audit(

@@ -448,6 +448,16 @@ def test_an_authorization_entering_its_last_fourteen_days_is_flagged_once(
     clock.set(at(date(2027, 3, 7), 0, 1))
     time.sleep(0.5)
     assert outbox_types(system).count("authorization.nearing_end") == 1
+    # Corrected but still ending soon: not said again. Extended: no longer flagged.
+    path = f"/api/v1/billing/authorizations/{recorded.json['id']}"
+    body = {k: recorded.json[k] for k in ("payer", "cpt_codes", "sessions_authorized")}
+    body |= {"number": "C-1b", "valid_from": "2027-02-01", "valid_to": "2027-03-20"}
+    assert system.call("billing", "PUT", path, json=body).status_code == 200
+    extended = system.call("billing", "PUT", path, json={**body, "valid_to": "2027-09-30"})
+    assert extended.status_code == 200, extended.json
+    assert extended.json["nearing_end"] == []
+    assert flagged() == []
+    assert outbox_types(system).count("authorization.nearing_end") == 1
 
 
 def test_a_prepaid_package_is_invoiced_at_booking_and_its_sessions_draw_it_down(
