@@ -239,9 +239,8 @@ def balances(
             continue
         row = rows.get(invoice.client_id) or _balance_row(session, invoice)
         rows[invoice.client_id] = row
-        issued_on = (
-            (invoice.issued_at or invoice.created_at or datetime.min).astimezone(zone).date()
-        )
+        issued_at = invoice.issued_at or invoice.created_at
+        issued_on = issued_at.astimezone(zone).date() if issued_at else today
         age = (today - issued_on).days
         bucket = aging_bucket(age)
         row["outstanding_minor"] += owed
