@@ -10,8 +10,9 @@ from pathlib import Path
 from shared.secret_policy import check_production_secrets, install_key
 
 SERVICES = ("scheduler", "notifier", "billing")
-# Variables a service reads for itself from Settings.extra (providers, the notifier's own knobs).
-EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_")
+# Variables a service reads for itself from Settings.extra (providers, the notifier's and
+# billing's own knobs).
+EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_", "BILLING_ISSUE_")
 
 
 def _seconds_list(raw: str) -> tuple[float, ...]:
