@@ -12,7 +12,6 @@ from pypdf import PdfReader
 from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
-    ZONE,
     Appointment,
     invoice_when_booked,
     invoices_of,
