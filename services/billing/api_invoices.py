@@ -202,7 +202,14 @@ def _money_change(invoice_id: str, kind: str) -> Any:
                 actor=actor,
             )
             session.flush()
-            return {**payment_json(payment), "invoice": ledger.invoice_json(invoice)}, 201
+            shown = format_money(
+                payment.amount_minor, payment.currency, ledger.settings(session).locale
+            )
+            return {
+                **payment_json(payment),
+                "amount_display": shown,
+                "invoice": ledger.invoice_json(invoice),
+            }, 201
 
         response, replayed = replay_or_run(session, IDEMPOTENT_REQUESTS, actor.user_id, now, run)
     if not replayed:
@@ -256,7 +263,8 @@ def list_balances() -> Any:
     with rt.db.sessions() as session:
         today = _practice_today(session, rt.clock.now())
         items = documents.balances(session, today, query.client_id, query.q)
-        return jsonify(as_of=today.isoformat(), items=items)
+        totals = documents.aging_totals(session, items)
+        return jsonify(as_of=today.isoformat(), items=items, totals=totals)
 
 
 @money.get("/balances/<client_id>")

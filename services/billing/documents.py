@@ -267,6 +267,7 @@ def balances(
                 min(filter(None, (first, service_dates[0]))),
                 max(filter(None, (last, service_dates[-1]))),
             )
+    locale = practice_json(session)["locale"] or DEFAULT_LOCALE
     result = []
     for row in sorted(rows.values(), key=lambda r: (r["client_name"].casefold(), r["client_id"])):
         first, last = row.pop("_dates")
@@ -274,8 +275,42 @@ def balances(
             row["links"]["superbill"] = (
                 f"/api/v1/superbills?client_id={row['client_id']}&from={first}&to={last}"
             )
+        _add_displays(row, locale)
         result.append(row)
     return result
+
+
+def aging_totals(session: Session, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """What all the listed clients owe, by age, in the practice's currency, as read."""
+    practice = practice_json(session)
+    totals = {
+        bucket: sum(
+            item["aging"][bucket] for item in items if item["currency"] == practice["currency"]
+        )
+        for bucket in AGING_BUCKETS
+    }
+    locale = practice["locale"] or DEFAULT_LOCALE
+    return {
+        "currency": practice["currency"],
+        "aging": totals,
+        "aging_display": {
+            k: format_money(v, practice["currency"], locale) for k, v in totals.items()
+        },
+    }
+
+
+def _add_displays(row: dict[str, Any], locale: str) -> None:
+    """Amounts as the desk reads them (Babel, the practice's locale), beside the minor units
+    that programs use, so no page formats money by itself."""
+
+    def shown(minor: int) -> str:
+        return format_money(minor, row["currency"], locale)
+
+    row["outstanding_display"] = shown(row["outstanding_minor"])
+    row["aging_display"] = {bucket: shown(amount) for bucket, amount in row["aging"].items()}
+    for invoice in row["invoices"]:
+        for field in ("total", "paid", "open"):
+            invoice[f"{field}_display"] = shown(invoice[f"{field}_minor"])
 
 
 def _balance_row(session: Session, invoice: Invoice) -> dict[str, Any]:

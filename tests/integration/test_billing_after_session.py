@@ -325,6 +325,23 @@ def test_balances_age_what_is_open_and_add_up_to_the_issued_invoices(
     superbill = system.call("billing", "GET", jordan["links"]["superbill"])
     assert len(superbill.json["services"]) == 12
 
+    # Amounts as the desk reads them: Babel, in the practice's currency and locale.
+    assert jordan["outstanding_display"] == f"${everything_issued / 100:,.2f}"
+    assert oldest["open_display"] == "$100.00"
+    assert listed.json["totals"]["aging_display"]["days_over_90"] == "$260.00"
+    settings = system.call("billing", "GET", "/api/v1/billing/settings", admin=True).json
+    changed = system.call(
+        "billing",
+        "PUT",
+        "/api/v1/billing/settings",
+        admin=True,
+        json=settings | {"locale": "de_DE"},
+    )
+    assert changed.status_code == 200, changed.json
+    german = system.call("billing", "GET", "/api/v1/balances?q=JORD").json
+    assert german["items"][0]["invoices"][0]["open_display"] == "100,00\xa0$"
+    assert german["totals"]["aging_display"]["days_over_90"] == "260,00\xa0$"
+
     assert system.call("billing", "GET", "/api/v1/balances?q=nobody").json["items"] == []
     too_long = system.call("billing", "GET", "/api/v1/balances?q=" + "x" * 101)
     assert too_long.status_code == 400

@@ -7,11 +7,10 @@
   const table = document.getElementById("balances");
   if (!table) return;
   const dialog = document.getElementById("payment-dialog");
-  // Minor units to the currency's own digits (JPY none, KWD three), as CLDR says.
-  const money = (minor, currency) => {
-    const format = new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"});
-    return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
-  };
+  // Amounts come formatted by billing (Babel, the practice's locale); only the payment form
+  // needs a currency's digits (JPY none, KWD three), as CLDR says.
+  const digitsOf = (currency) =>
+    new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"}).resolvedOptions().maximumFractionDigits;
   let lastBody = "";
 
   const AGES = {current: "0–30 days", days_31_60: "31–60 days", days_61_90: "61–90 days", days_over_90: "over 90 days"};
@@ -33,30 +32,27 @@
     lastBody = body;
     const tbody = table.querySelector("tbody");
     tbody.replaceChildren();
-    const totals = Object.fromEntries(Object.keys(AGES).map((k) => [k, 0]));
-    let currency = "USD";
     for (const client of res.data.items) {
-      currency = client.currency;
-      for (const k of Object.keys(AGES)) totals[k] += client.aging[k];
       for (const open of client.invoices) {
         const inv = {id: open.invoice_id, number: open.number, client_id: client.client_id,
-          client_name: client.client_name, currency: client.currency, balance_minor: open.open_minor};
+          client_name: client.client_name, currency: client.currency, balance_minor: open.open_minor,
+          balance_display: open.open_display};
         tbody.append(R.el("tr", {"data-invoice": inv.id},
           R.el("td", {class: "name", title: client.client_name, text: client.client_name}),
           R.el("td", {}, R.el("a", {href: open.links.pdf, target: "_blank", rel: "noopener", text: open.number || "draft"})),
           R.el("td", {text: open.service_dates.join(", ")}),
           R.el("td", {text: open.issued_on}),
           R.el("td", {text: AGES[open.aging_bucket]}),
-          R.el("td", {class: "num", text: money(open.total_minor, client.currency)}),
-          R.el("td", {class: "num", text: money(open.paid_minor, client.currency)}),
-          R.el("td", {class: "num balance", text: money(open.open_minor, client.currency)}),
+          R.el("td", {class: "num", text: open.total_display}),
+          R.el("td", {class: "num", text: open.paid_display}),
+          R.el("td", {class: "num balance", text: open.open_display}),
           R.el("td", {}, open.open_minor > 0 ? R.el("button", {type: "button", class: "small", text: "Record payment",
             "aria-label": "Record payment: " + client.client_name + ", invoice " + (open.number || ""), onclick: () => pay(inv)}) : null)));
       }
     }
     if (!res.data.items.length) tbody.append(R.el("tr", {}, R.el("td", {colspan: "9", class: "muted", text: q ? "No client with that name owes anything." : "Nothing outstanding."})));
     const aging = document.getElementById("aging");
-    if (aging) aging.textContent = Object.entries(AGES).map(([k, label]) => label + ": " + money(totals[k], currency)).join(" · ");
+    if (aging) aging.textContent = Object.entries(AGES).map(([k, label]) => label + ": " + res.data.totals.aging_display[k]).join(" · ");
   }
 
   if (search) search.addEventListener("input", () => { lastBody = ""; load(); });
@@ -66,15 +62,15 @@
     form.reset();
     R.clearProblem(form);
     form.querySelector(".summary").textContent = inv.client_name + " — invoice " + (inv.number || "") +
-      ", balance " + money(inv.balance_minor, inv.currency);
+      ", balance " + inv.balance_display;
     form.querySelector(".currency").textContent = inv.currency;
-    const digits = new Intl.NumberFormat("en-US", {style: "currency", currency: inv.currency}).resolvedOptions().maximumFractionDigits;
+    const digits = digitsOf(inv.currency);
     form.elements.amount.value = (inv.balance_minor / 10 ** digits).toFixed(digits);
     const key = R.key();  // one key per dialog: a double click records one payment
     form.onsubmit = async (event) => {
       if (event.submitter && event.submitter.value === "cancel") return;
       event.preventDefault();
-      const digits = new Intl.NumberFormat("en-US", {style: "currency", currency: inv.currency}).resolvedOptions().maximumFractionDigits;
+      const digits = digitsOf(inv.currency);
       const amount = Math.round(Number(form.elements.amount.value) * 10 ** digits);
       if (!Number.isFinite(amount) || amount <= 0) {
         R.showProblem(form, {errors: [{field: "amount_minor", message: "Enter an amount above zero."}]});
@@ -86,7 +82,7 @@
         {"Idempotency-Key": key});
       if (!res.ok) { R.showProblem(form, res.data); return; }
       dialog.close("done");
-      R.toast("Payment of " + money(amount, inv.currency) + " recorded for " + inv.client_name + ".");
+      R.toast("Payment of " + (res.data.amount_display || form.elements.amount.value + " " + inv.currency) + " recorded for " + inv.client_name + ".");
       lastBody = "";
       load();
     };
