@@ -3,12 +3,17 @@
 booked: plan the confirmation and reminders. rescheduled: cancel what is pending, plan again,
 send one notice. cancelled: cancel what is pending, send one notice. Any other appointment
 event only updates our copy. An event older than our copy (its sequence) changes nothing.
+
+A course is one conversation: sessions booked, moved or cancelled together (``course_change``)
+get their reminders here one by one, but the confirmation or notice comes once for all of them
+from the course.* event.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,7 +21,13 @@ from sqlalchemy import select
 from services.notifier import metrics, planning
 from services.notifier.policy import Policy, policy_for
 from services.notifier.tables import AppointmentView, ClientContact, PractitionerName, Reminder
-from shared.contracts.appointments import AppointmentFacts
+from shared.contracts.appointments import (
+    AppointmentFacts,
+    CourseBooked,
+    CourseCancelled,
+    CourseFacts,
+    CourseRescheduled,
+)
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
 from shared.contracts.registry_data import ClientSnapshot, PractitionerSnapshot
 from shared.handlers import HandlerContext
@@ -120,7 +131,8 @@ def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
         return
     policy = policy_for(ctx.session, view.service_type_id)
     recipient = recipient_of(contact)
-    planned = planning.plan(event.starts_at, recipient, ctx.now, policy.rules, policy.quiet)
+    rules = policy.reminder_rules if event.course_change else policy.rules
+    planned = planning.plan(event.starts_at, recipient, ctx.now, rules, policy.quiet)
     _add(ctx, view, _capped(ctx, contact, planned, policy))
     _emit_plan(ctx, view)
 
@@ -140,7 +152,7 @@ def replan_after_reschedule(event: AppointmentFacts, ctx: HandlerContext) -> Non
     )
     notice = planning.plan_notice(
         "reschedule_notice",
-        policy.notice_channels,
+        () if event.course_change else policy.notice_channels,
         recipient,
         ctx.now,
         min(earlier_start, event.starts_at),
@@ -159,7 +171,7 @@ def cancel_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     policy = policy_for(ctx.session, view.service_type_id)
     notice = planning.plan_notice(
         "cancellation_notice",
-        policy.notice_channels,
+        () if event.course_change else policy.notice_channels,
         recipient_of(contact),
         ctx.now,
         event.starts_at,
@@ -167,6 +179,52 @@ def cancel_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     )
     _add(ctx, view, [notice] if notice else [])
     _emit_plan(ctx, view)
+
+
+def confirm_course(event: CourseBooked, ctx: HandlerContext) -> None:
+    """One confirmation per channel for every session of the course, with one .ics."""
+    contact, anchor = _course_parties(ctx, event)
+    policy = policy_for(ctx.session, event.service_type_id)
+    rules = tuple(r for r in policy.rules if r.kind == "confirmation")
+    first = min(s.starts_at for s in event.sessions)
+    planned = planning.plan(first, recipient_of(contact), ctx.now, rules, policy.quiet)
+    _add(ctx, anchor, [replace(p, kind="course_confirmation") for p in planned], event)
+    _emit_plan(ctx, anchor)
+
+
+def announce_course_moved(event: CourseRescheduled, ctx: HandlerContext) -> None:
+    """One notice for the sessions of a course that moved together."""
+    earliest = min(min(s.starts_at, s.previous_starts_at or s.starts_at) for s in event.sessions)
+    _course_notice(event, ctx, "course_reschedule_notice", earliest)
+
+
+def announce_course_cancelled(event: CourseCancelled, ctx: HandlerContext) -> None:
+    """One notice for the rest of a course, cancelled together."""
+    _course_notice(
+        event, ctx, "course_cancellation_notice", min(s.starts_at for s in event.sessions)
+    )
+
+
+def _course_notice(event: CourseFacts, ctx: HandlerContext, kind: str, before: datetime) -> None:
+    contact, anchor = _course_parties(ctx, event)
+    policy = policy_for(ctx.session, event.service_type_id)
+    notice = planning.plan_notice(
+        kind, policy.notice_channels, recipient_of(contact), ctx.now, before, policy.quiet
+    )
+    _add(ctx, anchor, [notice] if notice else [], event)
+    _emit_plan(ctx, anchor)
+
+
+def _course_parties(
+    ctx: HandlerContext, event: CourseFacts
+) -> tuple[ClientContact, AppointmentView]:
+    """The client and the course's first session in our copy (the message hangs on it)."""
+    contact = _contact(ctx, event.client_id)
+    first = min(event.sessions, key=lambda s: s.starts_at)
+    anchor = ctx.session.get(AppointmentView, first.appointment_id)
+    if anchor is None:
+        raise ProjectionMissing(f"appointment {first.appointment_id} not known yet")
+    return contact, anchor
 
 
 def follow_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
@@ -201,9 +259,23 @@ def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> Non
         reminder.status, reminder.note = "cancelled", why
 
 
-def _add(ctx: HandlerContext, view: AppointmentView, planned: list[planning.Planned]) -> None:
+def _add(
+    ctx: HandlerContext,
+    view: AppointmentView,
+    planned: list[planning.Planned],
+    course: CourseFacts | None = None,
+) -> None:
     for p in planned:
-        ctx.session.add(new_reminder(view, p.kind, p.channel, p.due_at, ctx.now))
+        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
+        if course is not None:
+            reminder.course_id = course.course_id
+            reminder.sessions = [
+                s.model_dump(
+                    mode="json", include={"appointment_id", "sequence", "starts_at", "ends_at"}
+                )
+                for s in sorted(course.sessions, key=lambda s: s.starts_at)
+            ]
+        ctx.session.add(reminder)
         metrics.REMINDERS_PLANNED.labels(p.channel, p.kind).inc()
     ctx.session.flush()
 
@@ -215,6 +287,9 @@ def new_reminder(
     due_at: datetime,
     now: datetime,
     fallback_of: str | None = None,
+    *,
+    course_id: str | None = None,
+    sessions: list | None = None,
 ) -> Reminder:
     return Reminder(
         id=str(uuid.uuid4()),
@@ -228,6 +303,8 @@ def new_reminder(
         created_at=now,
         attempts=0,
         fallback_of=fallback_of,
+        course_id=course_id,
+        sessions=sessions,
     )
 
 
@@ -268,4 +345,7 @@ HANDLERS = {
     "appointment.checked_in": [follow_appointment],
     "appointment.completed": [follow_appointment],
     "appointment.no_show": [follow_appointment],
+    "course.booked": [confirm_course],
+    "course.rescheduled": [announce_course_moved],
+    "course.cancelled": [announce_course_cancelled],
 }

@@ -88,6 +88,11 @@ class Reminder(Base):
     sending_since: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    # A message for several sessions of a course at once (booked, moved or cancelled together):
+    # the course and those sessions [{appointment_id, sequence, starts_at, ends_at}];
+    # ``appointment_id`` is then the first of them.
+    course_id: Mapped[str | None] = mapped_column(String(36))
+    sessions: Mapped[list | None] = mapped_column(JSON)
 
 
 class Message(Base):

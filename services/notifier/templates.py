@@ -11,6 +11,7 @@ CANCEL, which carriers treat as an opt-out from every message.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -20,7 +21,15 @@ from babel import dates as babel_dates
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-KINDS = ("confirmation", "reminder", "reschedule_notice", "cancellation_notice")
+KINDS = (
+    "confirmation",
+    "reminder",
+    "reschedule_notice",
+    "cancellation_notice",
+    "course_confirmation",
+    "course_reschedule_notice",
+    "course_cancellation_notice",
+)
 CHANNELS = ("sms", "email")
 VARIABLES = (
     "practice_name",
@@ -31,6 +40,8 @@ VARIABLES = (
     "practice_time",
     "first_name",
 )
+# A course's messages also see how many sessions, when they are, and each one's date and time.
+COURSE_VARIABLES = ("how_many", "course", "first_date", "dates", "session_list")
 DEFAULT_LOCALE = "en_US"
 # Carrier opt-out keywords a template must not invite the client to send.
 FORBIDDEN = re.compile(r"\b(CANCEL|STOPALL|UNSUBSCRIBE|END|QUIT)\b")
@@ -96,6 +107,41 @@ for _kind, _line in _EMAIL_LINES.items():
         html=f"<p>{_line}</p>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
     )
 
+_COURSE_SMS = {
+    "course_confirmation": "{{ practice_name }}: {{ how_many }} with {{ practitioner }} booked, "
+    "{{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} Questions: {{ practice_phone }}",
+    "course_reschedule_notice": "{{ practice_name }}: your {{ how_many }} with {{ practitioner }} "
+    "have moved: {{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} "
+    "Questions: {{ practice_phone }}",
+    "course_cancellation_notice": "{{ practice_name }}: your {{ how_many }} with "
+    "{{ practitioner }} from {{ first_date }} are cancelled. To book again call "
+    "{{ practice_phone }}",
+}
+_COURSE_EMAIL = {
+    "course_confirmation": (
+        "Your {{ how_many }} from {{ first_date }}",
+        "Your {{ how_many }} with {{ practitioner }} are booked, {{ course }}:",
+    ),
+    "course_reschedule_notice": (
+        "Your {{ how_many }} have moved",
+        "Your {{ how_many }} with {{ practitioner }} have moved: {{ course }}:",
+    ),
+    "course_cancellation_notice": (
+        "Your {{ how_many }} from {{ first_date }} are cancelled",
+        "Your {{ how_many }} with {{ practitioner }} are cancelled:",
+    ),
+}
+for _kind, _sms in _COURSE_SMS.items():
+    DEFAULTS[(_kind, "sms")] = Template(_sms)
+for _kind, (_subject, _line) in _COURSE_EMAIL.items():
+    DEFAULTS[(_kind, "email")] = Template(
+        text=f"{_line}\n\n{{% for s in session_list %}}- {{{{ s }}}}\n{{% endfor %}}\n"
+        f"{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        subject=_subject,
+        html=f"<p>{_line}</p>\n<ul>{{% for s in session_list %}}<li>{{{{ s }}}}</li>{{% endfor %}}"
+        f"</ul>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+    )
+
 _text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 _html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
@@ -131,6 +177,76 @@ def context(
     }
 
 
+def course_context(
+    *,
+    practice_name: str,
+    practice_phone: str,
+    practitioner: str,
+    starts: list[datetime],
+    time_zone: str,
+    first_name: str = "",
+    locale: str = DEFAULT_LOCALE,
+) -> dict[str, object]:
+    """The values a course's template sees, in the client's zone and locale: ``how_many``
+    ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from March 10, 2026", or just
+    the first date and time when the sessions do not keep one weekly rhythm), ``dates`` (the
+    dates when they do not, else empty) and ``session_list`` (each session's date and time)."""
+    zone = ZoneInfo(time_zone)
+    local = sorted(s.astimezone(zone) for s in starts)
+    first = local[0]
+    values: dict[str, object] = dict(
+        context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner=practitioner,
+            starts_at=first,
+            time_zone=time_zone,
+            first_name=first_name,
+            locale=locale,
+        )
+    )
+    first_date = _plain_spaces(
+        babel_dates.format_date(first, format="long", locale=_babel_locale(locale))
+    )
+    weeks = weekly_rhythm(local)
+    if weeks and len(local) > 1:
+        weekday = babel_dates.format_date(first, format="EEEE", locale=_babel_locale(locale))
+        every = "every" if weeks == 1 else f"every {weeks} weeks on"
+        course = f"{every} {weekday} at {values['time']} from {first_date}"
+        dates = ""
+    else:
+        course = f"from {first_date} at {values['time']}"
+        same_time = all(s.time() == first.time() for s in local)
+        dates = ", ".join(_short_date(s, locale, with_time=not same_time) for s in local)
+    values |= {
+        "how_many": f"{len(local)} appointment" + ("" if len(local) == 1 else "s"),
+        "course": course,
+        "first_date": first_date,
+        "dates": dates,
+        "session_list": [f"{format_date(s, locale)} at {format_time(s, locale)}" for s in local],
+    }
+    return values
+
+
+def weekly_rhythm(local: list[datetime]) -> int | None:
+    """1 or 2 when the sessions keep one weekday and wall-clock time every week or every other
+    week (DST aside: it is the client's own clock), else None."""
+    if any(s.time() != local[0].time() for s in local):
+        return None
+    gaps = {(b.date() - a.date()).days for a, b in zip(local, local[1:], strict=False)}
+    if len(gaps) > 1:
+        return None
+    gap = gaps.pop() if gaps else 7
+    return gap // 7 if gap in (7, 14) else None
+
+
+def _short_date(local: datetime, locale: str, *, with_time: bool) -> str:
+    text = babel_dates.format_skeleton("MMMd", local, locale=_babel_locale(locale))
+    if with_time:
+        text += " " + format_time(local, locale, with_zone=False)
+    return _plain_spaces(text)
+
+
 def _babel_locale(locale: str) -> Locale:
     try:
         return Locale.parse(locale)
@@ -160,7 +276,7 @@ def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: boo
     return f"{text} {local.tzname()}" if with_zone else text
 
 
-def render(template: Template, values: dict[str, str]) -> Rendered:
+def render(template: Template, values: Mapping[str, object]) -> Rendered:
     return Rendered(
         text=_text_env.from_string(template.text).render(values).strip(),
         subject=_text_env.from_string(template.subject).render(values).strip()
@@ -176,7 +292,8 @@ class TemplateProblem(ValueError):
 
 def check(template: Template, channel: str) -> None:
     """Refuse a template that does not render, or that invites a carrier opt-out keyword."""
-    sample = {name: "x" for name in VARIABLES}
+    sample: dict[str, object] = {name: "x" for name in (*VARIABLES, *COURSE_VARIABLES)}
+    sample["session_list"] = ["x", "y"]
     try:
         rendered = render(template, sample)
     except TemplateError as exc:

@@ -109,7 +109,7 @@ def appointment(
         "time_zone": "America/New_York",
     }
     if kind == "book":
-        return AppointmentBooked(**facts)
+        return AppointmentBooked(**facts, **extra)
     if kind == "reschedule":
         return AppointmentRescheduled(**facts, **extra)
     if kind == "cancel":

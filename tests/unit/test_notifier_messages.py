@@ -38,7 +38,18 @@ VALUES = templates.context(
 )
 
 
-@pytest.mark.parametrize("key", sorted(templates.DEFAULTS))
+COURSE_VALUES = templates.course_context(
+    practice_name="Harbour Street Practice",
+    practice_phone="+1 617 555 0100",
+    practitioner="Dr. Ana Rivera",
+    starts=[datetime(2026, 11, 2, 15, 0, tzinfo=UTC), datetime(2026, 11, 9, 15, 0, tzinfo=UTC)],
+    time_zone="America/New_York",
+)
+PER_SESSION = [k for k in sorted(templates.DEFAULTS) if not k[0].startswith("course_")]
+PER_COURSE = [k for k in sorted(templates.DEFAULTS) if k[0].startswith("course_")]
+
+
+@pytest.mark.parametrize("key", PER_SESSION)
 def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing_more(
     key: tuple[str, str],
 ) -> None:
@@ -53,6 +64,54 @@ def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing
     templates.check(templates.DEFAULTS[key], key[1])
     if key[1] == "sms":
         assert len(rendered.text) <= 320  # two segments at most
+
+
+@pytest.mark.parametrize("key", PER_COURSE)
+def test_a_course_is_named_once_with_how_many_how_often_and_from_when(
+    key: tuple[str, str],
+) -> None:
+    rendered = templates.render(templates.DEFAULTS[key], COURSE_VALUES)
+
+    for part in (rendered.text, rendered.subject or "", rendered.html or ""):
+        assert not any(word in part.lower() for word in THERAPY_WORDS), part
+        assert not templates.FORBIDDEN.search(part), part
+    assert "2 appointments with Dr. Ana Rivera" in rendered.text
+    assert "November 2, 2026" in rendered.text
+    assert "+1 617 555 0100" in rendered.text
+    if key[0] != "course_cancellation_notice":
+        assert "every Monday at 10:00 AM EST from November 2, 2026" in rendered.text
+    if key[1] == "email":
+        assert "Monday, November 9, 2026 at 10:00 AM EST" in rendered.text
+        assert "Monday, November 9, 2026 at 10:00 AM EST" in (rendered.html or "")
+    templates.check(templates.DEFAULTS[key], key[1])
+
+
+def test_a_course_that_skips_a_week_lists_its_dates() -> None:
+    starts = [datetime(2026, 11, d, 15, 0, tzinfo=UTC) for d in (2, 9, 23)]
+    values = templates.course_context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts=starts,
+        time_zone="America/New_York",
+    )
+    rendered = templates.render(templates.DEFAULTS[("course_confirmation", "sms")], values)
+
+    assert "3 appointments with X booked, from November 2, 2026 at 10:00 AM EST" in rendered.text
+    assert "Dates: Nov 2, Nov 9, Nov 23." in rendered.text
+
+
+def test_a_fortnightly_course_says_so() -> None:
+    starts = [datetime(2026, 11, d, 15, 0, tzinfo=UTC) for d in (2, 16, 30)]
+    values = templates.course_context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts=starts,
+        time_zone="America/New_York",
+    )
+    assert values["course"] == "every 2 weeks on Monday at 10:00 AM EST from November 2, 2026"
+    assert values["dates"] == ""
 
 
 def test_time_is_the_clients_wall_clock_across_dst() -> None:
@@ -111,10 +170,14 @@ def test_an_email_template_needs_a_subject() -> None:
 def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -> None:
     raw = invites.invite(
         kind=kind,
-        appointment_id="a-1",
-        sequence=3,
-        starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 11, 2, 15, 50, tzinfo=UTC),
+        sessions=[
+            invites.Occurrence(
+                "a-1",
+                3,
+                datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+                datetime(2026, 11, 2, 15, 50, tzinfo=UTC),
+            )
+        ],
         practitioner="Dr. Ana Rivera",
         practice_name="Harbour Street Practice",
         organizer_email="desk@example.com",
@@ -133,10 +196,7 @@ def test_no_calendar_invite_for_a_plain_reminder() -> None:
     assert (
         invites.invite(
             kind="reminder",
-            appointment_id="a",
-            sequence=1,
-            starts_at=now,
-            ends_at=now,
+            sessions=[invites.Occurrence("a", 1, now, now)],
             practitioner="X",
             practice_name="P",
             organizer_email="e@x",

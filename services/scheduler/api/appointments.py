@@ -125,7 +125,8 @@ def new_appointment(
     )
     session.add(appointment)
     session.flush()
-    rt.emitter.emit(session, appointment_event(AppointmentBooked, appointment))
+    booked = appointment_event(AppointmentBooked, appointment, course_change=course_id is not None)
+    rt.emitter.emit(session, booked)
     audit(
         session,
         "appointment.booked",

@@ -20,6 +20,7 @@ from services.scheduler.api.appointments import (
     refuse_past,
 )
 from services.scheduler.api.common import api, appointment_json, retry_on_race
+from services.scheduler.events import course_event
 from services.scheduler.tables import (
     IDEMPOTENT_REQUESTS,
     Appointment,
@@ -29,6 +30,7 @@ from services.scheduler.tables import (
     WorkingHours,
 )
 from shared.auth import current_principal
+from shared.contracts.appointments import CourseBooked
 from shared.http import Problem, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
 from shared.web import runtime
@@ -304,6 +306,10 @@ def book_course() -> Any:
                         )
                         for wanted in free
                     ]
+                    # One word to the client for the whole course, beside each session's own.
+                    rt.emitter.emit(
+                        session, course_event(CourseBooked, booked, every_weeks=body.every_weeks)
+                    )
                     outcome.booked = len(booked)
                     return {
                         "course_id": course_id,
