@@ -182,6 +182,7 @@ class ReminderDispatcher:
                 status="sending",
                 created_at=now,
                 updated_at=now,
+                asks_confirmation=asks_confirmation(reminder),
             )
         )
         sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
@@ -406,6 +407,12 @@ class ReminderDispatcher:
 
 
 NOTICE_KINDS = ("cancellation_notice", "course_cancellation_notice")
+# The SMS kinds whose wording asks the client to reply C for the one session they name.
+ASKING_KINDS = ("confirmation", "reminder")
+
+
+def asks_confirmation(reminder: Reminder) -> bool:
+    return reminder.channel == "sms" and reminder.kind in ASKING_KINDS and not reminder.course_id
 
 
 def sessions_of(

@@ -105,13 +105,16 @@ class Message(Base):
     client_id: Mapped[str] = mapped_column(String(36), index=True)
     channel: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str] = mapped_column(String(30))
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
     provider: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20))
     error_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # An SMS that asked the client to reply C; a reply answers the latest one still open.
+    asks_confirmation: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    answered_at: Mapped[datetime | None]
 
 
 class SandboxMessage(Base):

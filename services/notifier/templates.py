@@ -29,6 +29,7 @@ KINDS = (
     "course_confirmation",
     "course_reschedule_notice",
     "course_cancellation_notice",
+    "reply_confirmed",
 )
 CHANNELS = ("sms", "email")
 VARIABLES = (
@@ -100,6 +101,15 @@ _EMAIL_LINES = {
     "cancellation_notice": f"Your appointment with {{{{ practitioner }}}} on {_WHEN} is cancelled.",
 }
 _EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
+# The answer to a client's "C": which session it confirmed (sent by SMS, where the reply came).
+DEFAULTS[("reply_confirmed", "sms")] = Template(
+    "{{ practice_name }}: thank you, your appointment with {{ practitioner }} on "
+    f"{_WHEN} is confirmed. Questions: {{{{ practice_phone }}}}."
+)
+_EMAIL_SUBJECTS["reply_confirmed"] = "Your appointment on {{ date }} is confirmed"
+_EMAIL_LINES["reply_confirmed"] = (
+    f"Thank you: your appointment with {{{{ practitioner }}}} on {_WHEN} is confirmed."
+)
 for _kind, _line in _EMAIL_LINES.items():
     DEFAULTS[(_kind, "email")] = Template(
         text=f"{_line}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
