@@ -3,14 +3,17 @@ templates and the sandbox."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
+from jinja2 import TemplateError
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from services.notifier import policy, templates
+from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     InboundMessage,
     Message,
@@ -262,17 +265,25 @@ def list_templates() -> Any:
         for channel in templates.CHANNELS:
             record = edited.get((kind, channel))
             default = templates.DEFAULTS[(kind, channel)]
+            template = (
+                templates.Template(record.text, record.subject, record.html) if record else default
+            )
             items.append(
                 {
                     "kind": kind,
                     "channel": channel,
                     "edited": record is not None,
-                    "subject": record.subject if record else default.subject,
-                    "text": record.text if record else default.text,
-                    "html": record.html if record else default.html,
+                    "subject": template.subject,
+                    "text": template.text,
+                    "html": template.html,
+                    "sample": _sample_json(template, kind, channel),
                 }
             )
-    return jsonify(items=items, variables=list(templates.VARIABLES))
+    return jsonify(
+        items=items,
+        variables=list(templates.VARIABLES),
+        course_variables=list(templates.COURSE_VARIABLES),
+    )
 
 
 def _template_key(kind: str, channel: str) -> None:
@@ -287,7 +298,7 @@ def put_template(kind: str, channel: str) -> Any:
     update = parse_body(TemplateUpdate)
     template = templates.Template(update.text, update.subject, update.html)
     try:
-        templates.check(template, channel)
+        found = templates.check(template, channel, kind, **_practice())
     except templates.TemplateProblem as exc:
         raise Problem(422, "Template refused", str(exc)) from exc
     rt = runtime()
@@ -298,7 +309,26 @@ def put_template(kind: str, channel: str) -> Any:
             session.add(record)
         record.text, record.subject, record.html = update.text, update.subject, update.html
         record.updated_at = rt.clock.now()
-    return jsonify(kind=kind, channel=channel, edited=True, **update.model_dump())
+    return jsonify(
+        kind=kind,
+        channel=channel,
+        edited=True,
+        **update.model_dump(),
+        sample=dataclasses.asdict(found),
+    )
+
+
+def _practice() -> dict[str, str]:
+    settings = NotifierSettings.from_env(runtime().settings.extra)
+    return {"practice_name": settings.practice_name, "practice_phone": settings.practice_phone}
+
+
+def _sample_json(template: templates.Template, kind: str, channel: str) -> dict[str, Any] | None:
+    """The template rendered with ordinary values and, for SMS, its encoding and segments."""
+    try:
+        return dataclasses.asdict(templates.sample(template, kind, channel, **_practice()))
+    except TemplateError:
+        return None
 
 
 @api.delete("/notifier/templates/<kind>/<channel>")

@@ -263,7 +263,7 @@ class ReminderDispatcher:
             message_id=message_id,
             channel=reminder.channel,
             to=to,
-            text=rendered.text,
+            text=templates.sms_body(rendered.text) if reminder.channel == "sms" else rendered.text,
             subject=rendered.subject,
             html=rendered.html,
             calendar=calendar,

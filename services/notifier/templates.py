@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+
+from services.notifier import sms_text
 
 KINDS = (
     "confirmation",
@@ -37,6 +39,7 @@ VARIABLES = (
     "practice_phone",
     "practitioner",
     "date",
+    "short_date",
     "time",
     "practice_time",
     "first_name",
@@ -62,29 +65,34 @@ class Rendered:
     html: str | None
 
 
-_SMS_HELP = "Reply C to confirm or R and we will call you. Questions: {{ practice_phone }}."
+_SMS_HELP = "Reply C to confirm, R for a call."
 # The practice's clock, when it reads differently from the client's, follows in brackets.
 _WHEN = (
     "{{ date }} at {{ time }}"
     "{% if practice_time %} ({{ practice_time }} at the practice){% endif %}"
 )
+# An SMS says the date short ("Wed, Apr 15") and little else, so that with an ordinary name it
+# fits one GSM-7 segment (160 characters) in every locale, the practice's clock included.
+_SMS_WHEN = (
+    "{{ short_date }} at {{ time }}{% if practice_time %} ({{ practice_time }} there){% endif %}"
+)
 
 DEFAULTS: dict[tuple[str, str], Template] = {
     ("confirmation", "sms"): Template(
-        "{{ practice_name }}: your appointment with {{ practitioner }} is booked for "
-        f"{_WHEN}. {_SMS_HELP}"
+        f"{{{{ practice_name }}}}: booked for {_SMS_WHEN} with {{{{ practitioner }}}}. "
+        f"{_SMS_HELP} {{{{ practice_phone }}}}"
     ),
     ("reminder", "sms"): Template(
-        "{{ practice_name }}: reminder of your appointment with {{ practitioner }} on "
-        f"{_WHEN}. {_SMS_HELP}"
+        f"{{{{ practice_name }}}}: reminder of {_SMS_WHEN} with {{{{ practitioner }}}}. "
+        f"{_SMS_HELP} {{{{ practice_phone }}}}"
     ),
     ("reschedule_notice", "sms"): Template(
         "{{ practice_name }}: your appointment with {{ practitioner }} has moved to "
-        f"{_WHEN}. Questions: {{{{ practice_phone }}}}."
+        f"{_SMS_WHEN}. Questions: {{{{ practice_phone }}}}"
     ),
     ("cancellation_notice", "sms"): Template(
         "{{ practice_name }}: your appointment with {{ practitioner }} on "
-        f"{_WHEN} is cancelled. To book again call {{{{ practice_phone }}}}."
+        f"{_SMS_WHEN} is cancelled. To rebook call {{{{ practice_phone }}}}"
     ),
 }
 
@@ -103,8 +111,8 @@ _EMAIL_LINES = {
 _EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
 # The answer to a client's "C": which session it confirmed (sent by SMS, where the reply came).
 DEFAULTS[("reply_confirmed", "sms")] = Template(
-    "{{ practice_name }}: thank you, your appointment with {{ practitioner }} on "
-    f"{_WHEN} is confirmed. Questions: {{{{ practice_phone }}}}."
+    f"{{{{ practice_name }}}}: thank you, your appointment on {_SMS_WHEN} with "
+    "{{ practitioner }} is confirmed. {{ practice_phone }}"
 )
 _EMAIL_SUBJECTS["reply_confirmed"] = "Your appointment on {{ date }} is confirmed"
 _EMAIL_LINES["reply_confirmed"] = (
@@ -181,6 +189,7 @@ def context(
         "practice_phone": practice_phone,
         "practitioner": practitioner,
         "date": format_date(local, locale),
+        "short_date": format_short_date(local, locale),
         "time": format_time(local, locale),
         "practice_time": practice_time,
         "first_name": first_name,
@@ -198,7 +207,7 @@ def course_context(
     locale: str = DEFAULT_LOCALE,
 ) -> dict[str, object]:
     """The values a course's template sees, in the client's zone and locale: ``how_many``
-    ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from March 10, 2026", or just
+    ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from Mar 10, 2026", or just
     the first date and time when the sessions do not keep one weekly rhythm), ``dates`` (the
     dates when they do not, else empty) and ``session_list`` (each session's date and time)."""
     zone = ZoneInfo(time_zone)
@@ -218,14 +227,16 @@ def course_context(
     first_date = _plain_spaces(
         babel_dates.format_date(first, format="long", locale=_babel_locale(locale))
     )
+    # The course itself says its first date short ("Sep 30, 2026"), to keep an SMS one segment.
+    since = _plain_spaces(babel_dates.format_skeleton("yMMMd", first, locale=_babel_locale(locale)))
     weeks = weekly_rhythm(local)
     if weeks and len(local) > 1:
         weekday = babel_dates.format_date(first, format="EEEE", locale=_babel_locale(locale))
         every = "every" if weeks == 1 else f"every {weeks} weeks on"
-        course = f"{every} {weekday} at {values['time']} from {first_date}"
+        course = f"{every} {weekday} at {values['time']} from {since}"
         dates = ""
     else:
-        course = f"from {first_date} at {values['time']}"
+        course = f"from {since} at {values['time']}"
         same_time = all(s.time() == first.time() for s in local)
         dates = ", ".join(_short_date(s, locale, with_time=not same_time) for s in local)
     values |= {
@@ -277,6 +288,12 @@ def format_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
     return _plain_spaces(text)
 
 
+def format_short_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """Weekday, month and day, abbreviated in the locale: "Wed, Apr 15", "mié, 15 de abr"."""
+    text = babel_dates.format_skeleton("MMMEd", local, locale=_babel_locale(locale))
+    return _plain_spaces(text)
+
+
 def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: bool = True) -> str:
     """The short time in the locale, plus the zone's abbreviation: "3:00 PM EST", "15:00 CET"."""
     text = babel_dates.format_time(
@@ -300,12 +317,68 @@ class TemplateProblem(ValueError):
     pass
 
 
-def check(template: Template, channel: str) -> None:
-    """Refuse a template that does not render, or that invites a carrier opt-out keyword."""
-    sample: dict[str, object] = {name: "x" for name in (*VARIABLES, *COURSE_VARIABLES)}
-    sample["session_list"] = ["x", "y"]
+@dataclass(frozen=True)
+class Sample:
+    """A template rendered with ordinary values, and what an SMS of it costs."""
+
+    text: str
+    encoding: str | None = None
+    characters: int | None = None
+    segments: int | None = None
+
+
+def sample_values(
+    kind: str,
+    practice_name: str = "Harbour Street Therapy",
+    practice_phone: str = "+1 617 555 0100",
+) -> dict[str, object]:
+    """Ordinary values: the practitioner's clock an hour off the client's (the longer default),
+    and for a course twelve weekly appointments."""
+    first = datetime(2026, 9, 30, 15, 0, tzinfo=ZoneInfo("America/New_York"))
+    if kind.startswith("course_"):
+        return course_context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner="Dr. Ana Rivera",
+            starts=[first + timedelta(weeks=i) for i in range(12)],
+            time_zone="America/New_York",
+            first_name="Jordan",
+        )
+    return dict(
+        context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner="Dr. Ana Rivera",
+            starts_at=first,
+            time_zone="America/New_York",
+            first_name="Jordan",
+            practice_time_zone="America/Chicago",
+        )
+    )
+
+
+def sms_body(text: str) -> str:
+    """What an SMS carries: the rendered text in GSM-7 where it has the letters."""
+    return sms_text.plain(text)
+
+
+def sample(template: Template, kind: str, channel: str, **practice: str) -> Sample:
+    rendered = render(template, sample_values(kind, **practice))
+    if channel != "sms":
+        return Sample(rendered.text)
+    body = sms_body(rendered.text)
+    cost = sms_text.count(body)
+    return Sample(body, cost.encoding, cost.characters, cost.segments)
+
+
+def check(template: Template, channel: str, kind: str = "reminder", **practice: str) -> Sample:
+    """Refuse a template that does not render, invites a carrier opt-out keyword, or (SMS) takes
+    more than three segments with ordinary values; else the rendered sample and its cost."""
+    values: dict[str, object] = {name: "x" for name in (*VARIABLES, *COURSE_VARIABLES)}
+    values["session_list"] = ["x", "y"]
     try:
-        rendered = render(template, sample)
+        rendered = render(template, values)
+        found = sample(template, kind, channel, **practice)
     except TemplateError as exc:
         raise TemplateProblem(f"the template does not render: {exc}") from exc
     for part in (template.text, template.subject or "", template.html or ""):
@@ -316,3 +389,10 @@ def check(template: Template, channel: str) -> None:
             )
     if channel == "email" and not rendered.subject:
         raise TemplateProblem("an email template needs a subject")
+    if found.segments is not None and found.segments > sms_text.MAX_SEGMENTS:
+        raise TemplateProblem(
+            f"with ordinary values this SMS is {found.characters} {found.encoding} characters, "
+            f"{found.segments} segments; keep it to {sms_text.MAX_SEGMENTS} at most (one is "
+            "160 GSM-7 characters, or 70 when it needs other characters such as emoji)"
+        )
+    return found

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
 from twilio.base.exceptions import TwilioRestException
 
-from services.notifier import invites, templates
+from services.notifier import invites, sms_text, templates
 from services.notifier.channels import (
     OutboundMessage,
     PermanentFailure,
@@ -59,11 +59,69 @@ def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing
         assert not any(word in part.lower() for word in THERAPY_WORDS), part
         assert not templates.FORBIDDEN.search(part), part
     assert "Dr. Ana Rivera" in rendered.text
-    assert "Monday, November 2, 2026 at 10:00 AM EST" in rendered.text
+    when = "Mon, Nov 2" if key[1] == "sms" else "Monday, November 2, 2026"
+    assert f"{when} at 10:00 AM EST" in rendered.text
     assert "+1 617 555 0100" in rendered.text
-    templates.check(templates.DEFAULTS[key], key[1])
-    if key[1] == "sms":
-        assert len(rendered.text) <= 320  # two segments at most
+    templates.check(templates.DEFAULTS[key], key[1], key[0])
+
+
+SHIPPED_LOCALES = ("en_US", "es_US", "pl_PL")
+SMS_KINDS = [k for k, channel in sorted(templates.DEFAULTS) if channel == "sms"]
+
+
+@pytest.mark.parametrize("locale", SHIPPED_LOCALES)
+@pytest.mark.parametrize("kind", SMS_KINDS)
+@pytest.mark.parametrize("practice_zone", [None, "America/Chicago"], ids=["same-zone", "other"])
+def test_every_default_sms_is_one_gsm7_segment_in_every_shipped_locale(
+    kind: str, locale: str, practice_zone: str | None
+) -> None:
+    # A Wednesday in September: the longest short month and weekday in the three locales
+    # ("mié, 30 de sep", "śr., 30 wrz" - written "sr." in GSM-7).
+    starts_at = datetime(2026, 9, 30, 19, 0, tzinfo=UTC)
+    if kind.startswith("course_"):
+        values = templates.course_context(
+            practice_name="Harbour Street Therapy",
+            practice_phone="+1 617 555 0100",
+            practitioner="Dr. Ana Rivera",
+            starts=[starts_at + timedelta(weeks=i) for i in range(4)],  # before DST ends
+            time_zone="America/New_York",
+            locale=locale,
+        )
+    else:
+        values = templates.context(
+            practice_name="Harbour Street Therapy",
+            practice_phone="+1 617 555 0100",
+            practitioner="Dr. Ana Rivera",
+            starts_at=starts_at,
+            time_zone="America/New_York",
+            locale=locale,
+            practice_time_zone=practice_zone,
+        )
+    body = templates.sms_body(templates.render(templates.DEFAULTS[(kind, "sms")], values).text)
+
+    assert sms_text.count(body) == sms_text.Count("GSM-7", len(body), 1), body
+
+
+def test_gsm7_lacks_some_letters_of_the_locales_and_they_are_written_plainly() -> None:
+    assert sms_text.plain("śr., 30 wrz · sábado · Łódź") == "sr., 30 wrz · sabado · Lodz"
+    assert sms_text.plain("mié, ñ, ü, €") == "mié, ñ, ü, €"  # all in GSM-7 already
+    assert sms_text.count("€" * 80) == sms_text.Count("GSM-7", 160, 1)  # two septets each
+    assert sms_text.count("a" * 161) == sms_text.Count("GSM-7", 161, 2)
+    assert sms_text.count("See you 🙂") == sms_text.Count("UCS-2", 10, 1)
+    assert sms_text.count("🙂" * 36) == sms_text.Count("UCS-2", 72, 2)
+
+
+def test_the_template_check_reports_the_cost_and_refuses_more_than_three_segments() -> None:
+    found = templates.check(templates.DEFAULTS[("reminder", "sms")], "sms", "reminder")
+    assert (found.encoding, found.segments) == ("GSM-7", 1)
+    assert "Dr. Ana Rivera" in found.text
+
+    emoji = templates.check(templates.Template("See you {{ date }} 🙂"), "sms", "reminder")
+    assert (emoji.encoding, emoji.segments) == ("UCS-2", 1)
+
+    long = templates.Template("{{ practice_name }}: " + "Please bring your forms. " * 18)
+    with pytest.raises(templates.TemplateProblem, match="4 segments"):
+        templates.check(long, "sms", "reminder")
 
 
 @pytest.mark.parametrize("key", PER_COURSE)
@@ -76,14 +134,14 @@ def test_a_course_is_named_once_with_how_many_how_often_and_from_when(
         assert not any(word in part.lower() for word in THERAPY_WORDS), part
         assert not templates.FORBIDDEN.search(part), part
     assert "2 appointments with Dr. Ana Rivera" in rendered.text
-    assert "November 2, 2026" in rendered.text
+    assert "Nov 2, 2026" in rendered.text or "November 2, 2026" in rendered.text
     assert "+1 617 555 0100" in rendered.text
     if key[0] != "course_cancellation_notice":
-        assert "every Monday at 10:00 AM EST from November 2, 2026" in rendered.text
+        assert "every Monday at 10:00 AM EST from Nov 2, 2026" in rendered.text
     if key[1] == "email":
         assert "Monday, November 9, 2026 at 10:00 AM EST" in rendered.text
         assert "Monday, November 9, 2026 at 10:00 AM EST" in (rendered.html or "")
-    templates.check(templates.DEFAULTS[key], key[1])
+    templates.check(templates.DEFAULTS[key], key[1], key[0])
 
 
 def test_a_course_that_skips_a_week_lists_its_dates() -> None:
@@ -97,7 +155,7 @@ def test_a_course_that_skips_a_week_lists_its_dates() -> None:
     )
     rendered = templates.render(templates.DEFAULTS[("course_confirmation", "sms")], values)
 
-    assert "3 appointments with X booked, from November 2, 2026 at 10:00 AM EST" in rendered.text
+    assert "3 appointments with X booked, from Nov 2, 2026 at 10:00 AM EST" in rendered.text
     assert "Dates: Nov 2, Nov 9, Nov 23." in rendered.text
 
 
@@ -110,7 +168,7 @@ def test_a_fortnightly_course_says_so() -> None:
         starts=starts,
         time_zone="America/New_York",
     )
-    assert values["course"] == "every 2 weeks on Monday at 10:00 AM EST from November 2, 2026"
+    assert values["course"] == "every 2 weeks on Monday at 10:00 AM EST from Nov 2, 2026"
     assert values["dates"] == ""
 
 
