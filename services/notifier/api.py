@@ -222,6 +222,7 @@ def list_sandbox() -> Any:
                     "subject": m.subject,
                     "body": m.body,
                     "calendar_attached": m.has_calendar,
+                    "calendar": m.calendar,
                     "created_at": m.created_at.isoformat(),
                 }
                 for m in session.scalars(statement)

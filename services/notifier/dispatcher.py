@@ -257,6 +257,9 @@ class ReminderDispatcher:
                 practitioner=name,
                 practice_name=self.settings.practice_name,
                 organizer_email=self.settings.email_from,
+                attendee_email=contact.email,
+                attendee_name=contact.first_name,
+                time_zone=view.time_zone,
                 now=now,
             )
         return OutboundMessage(
@@ -267,6 +270,7 @@ class ReminderDispatcher:
             subject=rendered.subject,
             html=rendered.html,
             calendar=calendar,
+            written_at=now,
         )
 
     # -- 2. send, 3. record ----------------------------------------------------------------------

@@ -127,6 +127,7 @@ class SandboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
+    calendar: Mapped[str | None] = mapped_column(Text)  # the .ics that would have been sent
     created_at: Mapped[datetime]
 
 

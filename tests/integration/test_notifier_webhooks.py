@@ -289,6 +289,10 @@ def test_the_sandbox_records_what_would_have_been_sent() -> None:
         ("sms", PHONE, False),
     ]
     assert all("Dr. Ana Rivera" in m["body"] for m in items)
+    # The desk sees the invite that would have been sent.
+    [email] = [m for m in items if m["channel"] == "email"]
+    assert "METHOD:REQUEST" in email["calendar"]
+    assert "ATTENDEE;" in email["calendar"] and "ORGANIZER;" in email["calendar"]
 
 
 def test_an_undelivered_reminder_sms_is_followed_by_an_email(desk: Desk) -> None:

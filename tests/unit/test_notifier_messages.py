@@ -240,6 +240,9 @@ def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -
         practice_name="Harbour Street Practice",
         organizer_email="desk@example.com",
         now=datetime(2026, 10, 1, tzinfo=UTC),
+        attendee_email="jordan@example.com",
+        attendee_name="Jordan",
+        time_zone="America/New_York",
     )
     assert raw is not None
     calendar = Calendar.from_ical(raw)
@@ -247,6 +250,14 @@ def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -
     assert str(calendar["METHOD"]) == method
     assert (str(event["UID"]), int(event["SEQUENCE"])) == ("a-1@rapport", 3)
     assert str(event["SUMMARY"]) == "Appointment with Dr. Ana Rivera"
+    assert str(event["ORGANIZER"]) == "mailto:desk@example.com"
+    assert event["ORGANIZER"].params["CN"] == "Harbour Street Practice"
+    assert str(event["ATTENDEE"]) == "mailto:jordan@example.com"
+    assert event["ATTENDEE"].params["CN"] == "Jordan"
+    # In the session's own zone, with its VTIMEZONE.
+    assert event["DTSTART"].params["TZID"] == "America/New_York"
+    assert event.decoded("DTSTART") == datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["America/New_York"]
 
 
 def test_no_calendar_invite_for_a_plain_reminder() -> None:
@@ -264,7 +275,7 @@ def test_no_calendar_invite_for_a_plain_reminder() -> None:
     )
 
 
-def test_email_has_text_html_and_the_ics() -> None:
+def test_email_is_an_invite_with_text_html_date_and_message_id() -> None:
     email = smtp_email.build(
         OutboundMessage(
             "m-1",
@@ -274,18 +285,17 @@ def test_email_has_text_html_and_the_ics() -> None:
             "Subject",
             "<p>html</p>",
             b"BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\n",
+            written_at=datetime(2026, 10, 1, 14, 5, tzinfo=UTC),
         ),
-        "from@example.com",
+        "Harbour Street <from@harbour.example>",
     )
     types = [part.get_content_type() for part in email.walk()]
-    assert types == [
-        "multipart/mixed",
-        "multipart/alternative",
-        "text/plain",
-        "text/html",
-        "text/calendar",
-    ]
-    assert email["Message-ID"] == "<m-1@rapport.invalid>"
+    # The calendar is an alternative of the message, as mail clients expect of an invite.
+    assert types == ["multipart/alternative", "text/plain", "text/html", "text/calendar"]
+    calendar = list(email.walk())[-1]
+    assert calendar.get_param("method") == "CANCEL"
+    assert email["Message-ID"] == "<m-1@harbour.example>"
+    assert email["Date"] == "Thu, 01 Oct 2026 14:05:00 +0000"
 
 
 # -- failure classification ------------------------------------------------------------------
