@@ -12,7 +12,7 @@ from jinja2 import TemplateError
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from services.notifier import policy, templates
+from services.notifier import policy, practice, templates
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     InboundMessage,
@@ -262,6 +262,7 @@ def list_templates() -> Any:
     with runtime().db.sessions() as session:
         edited = {(t.kind, t.channel): t for t in session.scalars(select(TemplateRecord))}
     items = []
+    speaker = _practice()
     for kind in templates.KINDS:
         for channel in templates.CHANNELS:
             record = edited.get((kind, channel))
@@ -277,7 +278,7 @@ def list_templates() -> Any:
                     "subject": template.subject,
                     "text": template.text,
                     "html": template.html,
-                    "sample": _sample_json(template, kind, channel),
+                    "sample": _sample_json(template, kind, channel, speaker),
                 }
             )
     return jsonify(
@@ -321,13 +322,17 @@ def put_template(kind: str, channel: str) -> Any:
 
 def _practice() -> dict[str, str]:
     settings = NotifierSettings.from_env(runtime().settings.extra)
-    return {"practice_name": settings.practice_name, "practice_phone": settings.practice_phone}
+    with runtime().db.sessions() as session:
+        speaker = practice.voice(session, settings)
+    return {"practice_name": speaker.name, "practice_phone": speaker.phone}
 
 
-def _sample_json(template: templates.Template, kind: str, channel: str) -> dict[str, Any] | None:
+def _sample_json(
+    template: templates.Template, kind: str, channel: str, speaker: dict[str, str]
+) -> dict[str, Any] | None:
     """The template rendered with ordinary values and, for SMS, its encoding and segments."""
     try:
-        return dataclasses.asdict(templates.sample(template, kind, channel, **_practice()))
+        return dataclasses.asdict(templates.sample(template, kind, channel, **speaker))
     except TemplateError:
         return None
 

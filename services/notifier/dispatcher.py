@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from services.notifier import invites, metrics, planning, templates
+from services.notifier import invites, metrics, planning, practice, templates
 from services.notifier.channels import (
     Channel,
     OutboundMessage,
@@ -218,6 +218,7 @@ class ReminderDispatcher:
         to: str,
         now: datetime,
     ) -> OutboundMessage:
+        speaker = practice.voice(session, self.settings)
         practitioner = session.get(PractitionerName, view.practitioner_id)
         name = practitioner.display_name if practitioner else "your practitioner"
         edited = session.get(TemplateRecord, (reminder.kind, reminder.channel))
@@ -229,8 +230,8 @@ class ReminderDispatcher:
         values: Mapping[str, object]
         if reminder.course_id is not None:
             values = templates.course_context(
-                practice_name=self.settings.practice_name,
-                practice_phone=self.settings.practice_phone,
+                practice_name=speaker.name,
+                practice_phone=speaker.phone,
                 practitioner=name,
                 starts=[o.starts_at for o in occurrences],
                 time_zone=contact.time_zone,
@@ -239,8 +240,8 @@ class ReminderDispatcher:
             )
         else:
             values = templates.context(
-                practice_name=self.settings.practice_name,
-                practice_phone=self.settings.practice_phone,
+                practice_name=speaker.name,
+                practice_phone=speaker.phone,
                 practitioner=name,
                 starts_at=view.starts_at,
                 time_zone=contact.time_zone,
@@ -255,7 +256,7 @@ class ReminderDispatcher:
                 kind=reminder.kind,
                 sessions=occurrences,
                 practitioner=name,
-                practice_name=self.settings.practice_name,
+                practice_name=speaker.name,
                 organizer_email=self.settings.email_from,
                 attendee_email=contact.email,
                 attendee_name=contact.first_name,

@@ -20,7 +20,13 @@ from sqlalchemy import select
 
 from services.notifier import metrics, planning
 from services.notifier.policy import Policy, policy_for
-from services.notifier.tables import AppointmentView, ClientContact, PractitionerName, Reminder
+from services.notifier.tables import (
+    AppointmentView,
+    ClientContact,
+    PracticeProfile,
+    PractitionerName,
+    Reminder,
+)
 from shared.contracts.appointments import (
     AppointmentFacts,
     CourseBooked,
@@ -29,7 +35,7 @@ from shared.contracts.appointments import (
     CourseRescheduled,
 )
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
-from shared.contracts.registry_data import ClientSnapshot, PractitionerSnapshot
+from shared.contracts.registry_data import ClientSnapshot, PracticeUpdated, PractitionerSnapshot
 from shared.handlers import HandlerContext
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,17 @@ IN_PLAN = ("planned", "sending", "sent")
 
 class ProjectionMissing(RuntimeError):
     """An event refers to something whose own event has not arrived yet; retried later."""
+
+
+def remember_practice(event: PracticeUpdated, ctx: HandlerContext) -> None:
+    known = ctx.session.get(PracticeProfile, event.practice_id)
+    if known is not None and known.revision >= event.revision:
+        return
+    if known is None:
+        known = PracticeProfile(practice_id=event.practice_id)
+        ctx.session.add(known)
+    known.revision, known.name, known.time_zone = event.revision, event.name, event.time_zone
+    known.phone, known.address = event.phone, event.address
 
 
 def remember_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
@@ -334,6 +351,7 @@ def _emit_plan(ctx: HandlerContext, view: AppointmentView) -> None:
 
 
 HANDLERS = {
+    "practice.updated": [remember_practice],
     "client.registered": [remember_client],
     "client.updated": [remember_client],
     "practitioner.registered": [remember_practitioner],

@@ -20,6 +20,18 @@ class Base(DeclarativeBase):
 EVENTS = EventTables(Base.metadata)
 
 
+class PracticeProfile(Base):
+    """Projection of practice.updated: how the practice presents itself in messages."""
+
+    __tablename__ = "practice_profile"
+    practice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+
+
 class ClientContact(Base):
     """Projection of client.* events: only what reminders need, plus the client's SMS opt-out
     (which the notifier owns: it hears STOP and START)."""

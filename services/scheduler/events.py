@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
+from services.scheduler.tables import Appointment, Client, Practice, Practitioner, ServiceType
 from shared.contracts.appointments import AppointmentFacts, CourseFacts, CourseSession
 from shared.contracts.registry_data import (
     ClientRegistered,
     ClientUpdated,
+    PracticeUpdated,
     PractitionerRegistered,
     PractitionerUpdated,
     ServiceTypeDefined,
@@ -67,6 +68,18 @@ def course_event(
             for a in sessions
         ],
         **extra,
+    )
+
+
+def practice_updated(practice: Practice) -> PracticeUpdated:
+    return PracticeUpdated(
+        practice_id=practice.id,
+        revision=practice.revision,
+        name=practice.name,
+        time_zone=practice.time_zone,
+        currency=practice.currency,
+        phone=practice.phone,
+        address=practice.address,
     )
 
 

@@ -30,6 +30,8 @@ class Practice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     cancellation_window: Mapped[timedelta]
     phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class StaffUser(Base):
