@@ -1,4 +1,5 @@
-"""VTIMEZONE components that every calendar reader gets right.
+"""iCalendar pieces feeds and invites share: VTIMEZONE components that every calendar reader
+gets right, and a video session's join link.
 
 icalendar writes a zone's transitions as one STANDARD/DAYLIGHT pair with a comma-separated
 RDATE list; vobject (and some calendar apps) read only part of such a list and put every
@@ -58,3 +59,14 @@ def add_timezones(calendar: icalendar.Calendar, first: date, last: date) -> None
     )
     for zone in zones:
         calendar.add_component(vtimezone(zone, first, last))
+
+
+def add_join_link(event: icalendar.Event, url: str) -> None:
+    """URL for readers that know only RFC 5545, CONFERENCE (RFC 7986) for those that offer a
+    "Join" button."""
+    event.add("url", url)
+    conference = icalendar.vUri(url)
+    conference.params.update(
+        {"VALUE": "URI", "FEATURE": ["AUDIO", "VIDEO"], "LABEL": "Join the video call"}
+    )
+    event.add("conference", conference)

@@ -36,6 +36,7 @@ from services.notifier.channels import (
     configured,
 )
 from services.notifier.handlers import IN_PLAN, new_reminder, recipient_of
+from services.notifier.policy import policy_for
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     AppointmentView,
@@ -228,6 +229,7 @@ class ReminderDispatcher:
             else templates.DEFAULTS[(reminder.kind, reminder.channel)]
         )
         values: Mapping[str, object]
+        where = occurrences[0]
         if reminder.course_id is not None:
             values = templates.course_context(
                 practice_name=speaker.name,
@@ -237,6 +239,8 @@ class ReminderDispatcher:
                 time_zone=contact.time_zone,
                 first_name=contact.first_name,
                 locale=contact.locale,
+                location=where.location,
+                join_url=where.video_url,
             )
         else:
             values = templates.context(
@@ -248,6 +252,9 @@ class ReminderDispatcher:
                 first_name=contact.first_name,
                 locale=contact.locale,
                 practice_time_zone=view.time_zone,
+                location=where.location,
+                join_url=where.video_url,
+                sms_link=policy_for(session, view.service_type_id).document.sms_join_link,
             )
         rendered = templates.render(template, values)
         calendar = None
@@ -431,27 +438,37 @@ def sessions_of(
             return []
         if view.status == "cancelled" and reminder.kind not in NOTICE_KINDS:
             return []
-        return [
-            invites.Occurrence(view.appointment_id, view.sequence, view.starts_at, view.ends_at)
-        ]
+        return [occurrence_of(view)]
     found: list[invites.Occurrence] = []
     for planned in reminder.sessions:
-        occurrence = invites.Occurrence(
-            planned["appointment_id"],
-            int(planned["sequence"]),
-            datetime.fromisoformat(planned["starts_at"]),
-            datetime.fromisoformat(planned["ends_at"]),
-        )
-        current = session.get(AppointmentView, occurrence.appointment_id)
-        if current is not None and current.sequence > occurrence.sequence:
+        current = session.get(AppointmentView, planned["appointment_id"])
+        if current is not None and current.sequence > int(planned["sequence"]):
             if current.status == "cancelled" and reminder.kind not in NOTICE_KINDS:
                 continue
+            occurrence = occurrence_of(current)
+        else:
             occurrence = invites.Occurrence(
-                current.appointment_id, current.sequence, current.starts_at, current.ends_at
+                planned["appointment_id"],
+                int(planned["sequence"]),
+                datetime.fromisoformat(planned["starts_at"]),
+                datetime.fromisoformat(planned["ends_at"]),
+                current.location if current else None,
+                current.video_url if current else None,
             )
         if occurrence.starts_at > now:
             found.append(occurrence)
     return sorted(found, key=lambda o: o.starts_at)
+
+
+def occurrence_of(view: AppointmentView) -> invites.Occurrence:
+    return invites.Occurrence(
+        view.appointment_id,
+        view.sequence,
+        view.starts_at,
+        view.ends_at,
+        view.location,
+        view.video_url,
+    )
 
 
 def fall_back(session: Session, reminder: Reminder, now: datetime) -> None:

@@ -118,6 +118,7 @@ def _apply_appointment(event: AppointmentFacts, ctx: HandlerContext) -> Appointm
     view.starts_at = event.starts_at
     view.ends_at = event.ends_at
     view.time_zone = event.time_zone
+    view.location, view.video_url = event.location, event.video_url
     ctx.session.flush()
     return view
 
@@ -245,7 +246,8 @@ def _course_parties(
 
 
 def follow_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
-    """confirmed, checked in, completed, no-show: our copy only (send time checks the rest)."""
+    """confirmed, checked in, completed, no-show, moved elsewhere: our copy only (send time
+    checks the rest, and the next message says where)."""
     _apply_appointment(event, ctx)
 
 
@@ -363,6 +365,7 @@ HANDLERS = {
     "appointment.checked_in": [follow_appointment],
     "appointment.completed": [follow_appointment],
     "appointment.no_show": [follow_appointment],
+    "appointment.location_changed": [follow_appointment],
     "course.booked": [confirm_course],
     "course.rescheduled": [announce_course_moved],
     "course.cancelled": [announce_course_cancelled],

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from shared.ical import add_timezones
+from shared.ical import add_join_link, add_timezones
 
 CALENDAR_KINDS = {
     "confirmation": "REQUEST",
@@ -31,6 +31,8 @@ class Occurrence:
     sequence: int
     starts_at: datetime
     ends_at: datetime
+    location: str | None = None
+    video_url: str | None = None  # a video session's join link
 
 
 def invite(
@@ -64,7 +66,9 @@ def invite(
         event.add("dtend", occurrence.ends_at.astimezone(zone) if zone else occurrence.ends_at)
         # Only who and where: no service name, which could say what the session is for.
         event.add("summary", f"Appointment with {practitioner}")
-        event.add("location", practice_name)
+        event.add("location", occurrence.location or occurrence.video_url or practice_name)
+        if occurrence.video_url:
+            add_join_link(event, occurrence.video_url)
         organizer = vCalAddress(f"mailto:{organizer_email}")
         organizer.params["CN"] = vText(practice_name)
         event.add("organizer", organizer)

@@ -62,6 +62,9 @@ class PolicyDocument(BaseModel):
     notice_channels: list[Channel] = ["email", "sms"]  # preference order; one notice is sent
     quiet_hours: QuietHoursDocument = QuietHoursDocument()
     sms_caps: SmsCapsDocument = SmsCapsDocument()
+    # A video session's join link in SMS too (email and the .ics always carry it); it makes
+    # the message longer than one segment.
+    sms_join_link: bool = False
 
     @field_validator("notice_channels")
     @classmethod

@@ -75,6 +75,8 @@ class AppointmentView(Base):
     # Where the session takes place (the practitioner's zone); None for rows projected
     # before the notifier kept it, until the appointment's next event.
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(300))
+    video_url: Mapped[str | None] = mapped_column(String(500))  # a video session's join link
 
 
 class Reminder(Base):

@@ -43,6 +43,9 @@ VARIABLES = (
     "time",
     "practice_time",
     "first_name",
+    "location",
+    "join_url",
+    "sms_link",
 )
 # A course's messages also see how many sessions, when they are, and each one's date and time.
 COURSE_VARIABLES = ("how_many", "course", "first_date", "dates", "session_list")
@@ -109,6 +112,19 @@ _EMAIL_LINES = {
     "cancellation_notice": f"Your appointment with {{{{ practitioner }}}} on {_WHEN} is cancelled.",
 }
 _EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
+# Where to be: a video session's join link, else the address.
+_WHERE_TEXT = (
+    "{% if join_url %}\n\nJoin the video call: {{ join_url }}"
+    "{% elif location %}\n\nWhere: {{ location }}{% endif %}"
+)
+_WHERE_HTML = (
+    '{% if join_url %}\n<p>Join the video call: <a href="{{ join_url }}">{{ join_url }}</a></p>'
+    "{% elif location %}\n<p>Where: {{ location }}</p>{% endif %}"
+)
+# In an SMS only when the practice chooses (the policy's sms_join_link).
+_SMS_LINK = "{% if sms_link %}. Join: {{ sms_link }}{% endif %}"
+for _kind in ("confirmation", "reminder", "reschedule_notice"):
+    DEFAULTS[(_kind, "sms")] = Template(DEFAULTS[(_kind, "sms")].text + _SMS_LINK)
 # The answer to a client's "C": which session it confirmed (sent by SMS, where the reply came).
 DEFAULTS[("reply_confirmed", "sms")] = Template(
     f"{{{{ practice_name }}}}: thank you, your appointment on {_SMS_WHEN} with "
@@ -119,10 +135,11 @@ _EMAIL_LINES["reply_confirmed"] = (
     f"Thank you: your appointment with {{{{ practitioner }}}} on {_WHEN} is confirmed."
 )
 for _kind, _line in _EMAIL_LINES.items():
+    _where = ("", "") if _kind == "cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
     DEFAULTS[(_kind, "email")] = Template(
-        text=f"{_line}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        text=f"{_line}{_where[0]}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
         subject=_EMAIL_SUBJECTS[_kind],
-        html=f"<p>{_line}</p>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+        html=f"<p>{_line}</p>{_where[1]}\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
     )
 
 _COURSE_SMS = {
@@ -152,12 +169,13 @@ _COURSE_EMAIL = {
 for _kind, _sms in _COURSE_SMS.items():
     DEFAULTS[(_kind, "sms")] = Template(_sms)
 for _kind, (_subject, _line) in _COURSE_EMAIL.items():
+    _where = ("", "") if _kind == "course_cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
     DEFAULTS[(_kind, "email")] = Template(
-        text=f"{_line}\n\n{{% for s in session_list %}}- {{{{ s }}}}\n{{% endfor %}}\n"
-        f"{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        text=f"{_line}\n\n{{% for s in session_list %}}- {{{{ s }}}}\n{{% endfor %}}"
+        f"{_where[0].replace(chr(10) * 2, chr(10))}\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
         subject=_subject,
         html=f"<p>{_line}</p>\n<ul>{{% for s in session_list %}}<li>{{{{ s }}}}</li>{{% endfor %}}"
-        f"</ul>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+        f"</ul>{_where[1]}\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
     )
 
 _text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
@@ -174,6 +192,9 @@ def context(
     first_name: str = "",
     locale: str = DEFAULT_LOCALE,
     practice_time_zone: str | None = None,
+    location: str | None = None,
+    join_url: str | None = None,
+    sms_link: bool = False,
 ) -> dict[str, str]:
     """The values a template sees. ``date`` and ``time`` are the client's wall clock in the
     client's locale; ``practice_time`` is the session's time where it takes place (the
@@ -193,6 +214,9 @@ def context(
         "time": format_time(local, locale),
         "practice_time": practice_time,
         "first_name": first_name,
+        "location": location or "",
+        "join_url": join_url or "",
+        "sms_link": (join_url or "") if sms_link else "",
     }
 
 
@@ -205,6 +229,8 @@ def course_context(
     time_zone: str,
     first_name: str = "",
     locale: str = DEFAULT_LOCALE,
+    location: str | None = None,
+    join_url: str | None = None,
 ) -> dict[str, object]:
     """The values a course's template sees, in the client's zone and locale: ``how_many``
     ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from Mar 10, 2026", or just
@@ -222,6 +248,8 @@ def course_context(
             time_zone=time_zone,
             first_name=first_name,
             locale=locale,
+            location=location,
+            join_url=join_url,
         )
     )
     first_date = _plain_spaces(

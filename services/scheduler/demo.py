@@ -76,7 +76,8 @@ def seed(rt: Any) -> bool:
                 email="sam.okafor@harbourstreet.example",
                 time_zone="America/Chicago",
                 buffer_minutes=0,
-                location="Video session (link sent by email)",
+                location="Video session",
+                video_room_url="https://video.harbourstreet.example/r/okafor",
             ),
         ]
         service_types = [

@@ -28,6 +28,7 @@ def appointment_facts(appointment: Appointment) -> dict[str, object]:
         "time_zone": appointment.time_zone,
         "course_id": appointment.course_id,
         "location": appointment.location,
+        "video_url": appointment.video_url,
     }
 
 

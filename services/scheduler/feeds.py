@@ -24,7 +24,7 @@ from services.scheduler import metrics
 from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
 from shared.auth import public
 from shared.http import Problem
-from shared.ical import add_timezones
+from shared.ical import add_join_link, add_timezones
 from shared.web import runtime
 
 feeds = Blueprint("scheduler_feeds", __name__, url_prefix="/feeds")
@@ -91,8 +91,10 @@ def build_calendar(
             event.add("summary", f"Appointment with {names[a.practitioner_id]}")
         else:
             event.add("summary", f"{names[a.client_id]} — {names[a.service_type_id]}")
-        if a.location:
-            event.add("location", a.location)
+        if a.location or a.video_url:
+            event.add("location", a.location or a.video_url)
+        if a.video_url:
+            add_join_link(event, a.video_url)
         event.add("status", "CANCELLED" if a.status == "cancelled" else "CONFIRMED")
         event.add("transp", "TRANSPARENT" if a.status == "cancelled" else "OPAQUE")
         calendar.add_component(event)

@@ -55,6 +55,7 @@ class Practitioner(Base):
     active: Mapped[bool] = mapped_column(default=True)
     buffer_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     location: Mapped[str | None] = mapped_column(String(300))
+    video_room_url: Mapped[str | None] = mapped_column(String(500))  # a standing video room
     # Secret of the practitioner's iCal feed URL; None until first asked for.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
@@ -134,6 +135,8 @@ class Appointment(Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     course_id: Mapped[str | None] = mapped_column(String(36))
     location: Mapped[str | None] = mapped_column(String(300))
+    # A video session's join link: set at booking, else the practitioner's standing room.
+    video_url: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[str | None] = mapped_column(Text)
     booked_by: Mapped[str] = mapped_column(String(36))
     cancelled_by: Mapped[str | None] = mapped_column(String(20))

@@ -26,6 +26,7 @@ class AppointmentFacts(Contract):
     time_zone: str
     course_id: str | None = None
     location: str | None = None
+    video_url: str | None = None  # added within v1: a video session's join link
     # Added within v1: True when the change came with a course.* event (a course booked, or
     # the rest of a course moved or cancelled) that speaks to the client for all its sessions.
     course_change: bool = False
@@ -45,6 +46,12 @@ class AppointmentCancelled(AppointmentFacts):
     cancelled_by: Literal["client", "practice"]
     reason: str = ""
     late: bool = False
+
+
+class AppointmentLocationChanged(AppointmentFacts):
+    """Where the session takes place changed (its location or its video join link)."""
+
+    TYPE = "appointment.location_changed"
 
 
 class AppointmentConfirmed(AppointmentFacts):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from services.notifier.tables import ClientContact, PracticeProfile, Reminder
+from services.notifier.tables import AppointmentView, ClientContact, PracticeProfile, Reminder
 from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.fakes.smtp import Mailbox, SmtpServer
@@ -188,3 +188,64 @@ def test_a_bad_practice_update_is_a_problem_and_publishes_nothing(world: World) 
     assert refused.status_code == 422
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert s.call("scheduler", "GET", "/api/v1/practice").json == before
+
+
+def test_a_video_sessions_join_link_reaches_the_email_the_invite_and_the_feed(
+    world: World,
+) -> None:
+    s = world.system
+    link = "https://meet.example.com/r/jordan-7f3k"
+    starts_at = (NOW + timedelta(days=2)).replace(hour=11)
+    booked = s.call(
+        "scheduler",
+        "POST",
+        "/api/v1/appointments",
+        json={
+            "client_id": demo_id("client-jordan"),
+            "practitioner_id": demo_id("sam-okafor"),
+            "service_type_id": demo_id("ipt-session"),
+            "starts_at": starts_at.isoformat(),
+            "video_url": link,
+        },
+    )
+    assert booked.status_code == 201, booked.json
+    assert booked.json["video_url"] == link
+    a = booked.json["id"]
+
+    [mail] = wait_until(world.mailbox.received, timeout=30, message="the confirmation email")
+    parts = {p.get_content_type(): p for p in mail.walk()}
+    assert f"Join the video call: {link}" in parts["text/plain"].get_payload(decode=True).decode()
+    assert f'href="{link}"' in parts["text/html"].get_payload(decode=True).decode()
+    [event] = icalendar.Calendar.from_ical(parts["text/calendar"].get_payload(decode=True)).walk(
+        "VEVENT"
+    )
+    assert (str(event["URL"]), str(event["CONFERENCE"])) == (link, link)
+    assert event["CONFERENCE"].params["FEATURE"] == ["AUDIO", "VIDEO"]
+    # The SMS leaves the link out unless the practice chooses otherwise (one segment).
+    [sms] = wait_until(world.texts, timeout=30, message="the confirmation SMS")
+    assert link not in sms
+
+    feed_link = s.call("scheduler", "GET", f"/api/v1/clients/{demo_id('client-jordan')}/feed")
+    path = str(feed_link.json["url"]).split("/feeds/", 1)[1]
+    feed = s.apps["scheduler"].test_client().get(f"/feeds/{path}")
+    [in_feed] = icalendar.Calendar.from_ical(feed.data).walk("VEVENT")
+    assert (str(in_feed["URL"]), str(in_feed["CONFERENCE"])) == (link, link)
+
+    # The desk changes the link; a bad one is refused and changes nothing.
+    refused = s.call(
+        "scheduler", "PATCH", f"/api/v1/appointments/{a}", json={"video_url": "meet me there"}
+    )
+    assert refused.status_code == 422
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    new_link = "https://meet.example.com/r/jordan-new"
+    changed = s.call(
+        "scheduler", "PATCH", f"/api/v1/appointments/{a}", json={"video_url": new_link}
+    )
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["video_url"], changed.json["sequence"]) == (new_link, 2)
+    feed = s.apps["scheduler"].test_client().get(f"/feeds/{path}")
+    assert str(icalendar.Calendar.from_ical(feed.data).walk("VEVENT")[0]["URL"]) == new_link
+    wait_until(
+        lambda: [v.video_url for v in s.rows("notifier", AppointmentView)] == [new_link],
+        message="the notifier's copy of the new link",
+    )

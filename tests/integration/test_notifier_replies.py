@@ -148,3 +148,19 @@ def test_two_clients_on_one_number_with_nothing_open_go_to_the_desk(phone: Phone
     [item] = phone.inbox()
     assert (item["intent"], item["client_id"]) == ("confirm", None)
     assert len(phone.notifier.rows(InboundMessage)) == 1
+
+
+def test_the_sms_carries_the_join_link_when_the_practice_chooses(phone: Phone) -> None:
+    with phone.notifier.rt.db.transaction() as session:
+        document = policy.document_for(session, policy.PRACTICE)
+        assert document is not None
+        chosen = document.model_copy(update={"sms_join_link": True})
+        policy.save(session, policy.PRACTICE, chosen, phone.notifier.clock.now(), "admin")
+    link = "https://meet.example.com/r/jordan-7f3k"
+    a = new_id()
+    phone.notifier.deliver(appointment("book", a, 1, ny(4, 10, 10), video_url=link))
+
+    phone.at(ny(4, 9, 10))
+
+    [sms] = phone.twilio.sent()
+    assert sms["Body"].endswith(f"Join: {link}")

@@ -141,6 +141,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "time_zone": a.time_zone,
         "course_id": a.course_id,
         "location": a.location,
+        "video_url": a.video_url,
         "reminder_status": a.reminder_status,
         "reminders_planned": a.reminders_planned,
         "invoice_status": a.invoice_status,
@@ -177,6 +178,7 @@ def practitioner_json(p: Practitioner) -> dict[str, Any]:
         "time_zone": p.time_zone,
         "buffer_minutes": p.buffer_minutes,
         "location": p.location,
+        "video_room_url": p.video_room_url,
         "active": p.active,
     }
 
