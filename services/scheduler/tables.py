@@ -32,6 +32,8 @@ class Practice(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(300))
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # How long before a session the desk may check the client in (on the session's day).
+    check_in_opens_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
 
 
 class StaffUser(Base):

@@ -76,6 +76,10 @@ def test_confirm_check_in_complete_raise_the_sequence_and_emit_events(
     clock(sched).set(NOW + timedelta(days=2, minutes=-10))
     checked_in = act(sched, aid, "check-in")
     assert (checked_in.json["status"], checked_in.json["sequence"]) == ("checked_in", 3)
+    early = act(sched, aid, "complete")
+    assert early.status_code == 409
+    assert "once it has started" in early.json["detail"]
+    clock(sched).set(NOW + timedelta(days=2, minutes=50))
     done = act(sched, aid, "complete")
     assert (done.json["status"], done.json["sequence"]) == ("completed", 4)
     for event_type, sequence in [

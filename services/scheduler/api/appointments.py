@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import jsonify
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
@@ -16,6 +17,7 @@ from services.scheduler.api.common import (
     api,
     appointment_json,
     audit,
+    desk_rules,
     patch_body,
     retry_on_race,
 )
@@ -216,11 +218,13 @@ def overlapping(
     return next((row for row in rows if row.id not in ignore), None)
 
 
-def conflict_problem(clash: Appointment, practitioner_id: str) -> Problem:
+def conflict_problem(clash: Appointment, practitioner_id: str, zone: str = "UTC") -> Problem:
+    """409 naming the clash on the practice's clock; the fields keep the UTC instants."""
     who = "practitioner" if clash.practitioner_id == practitioner_id else "client"
+    ends = clash.ends_at.astimezone(ZoneInfo(zone))
     return conflict(
-        f"The {who} already has a session from {clash.starts_at.isoformat()} "
-        f"to {clash.ends_at.isoformat()}.",
+        f"The {who} already has a session from {domain.local_when(clash.starts_at, zone)} "
+        f"to {ends.strftime('%I').lstrip('0')}:{ends:%M %p} {ends.tzname()}.",
         conflicting_appointment_id=clash.id,
         conflicting_starts_at=clash.starts_at.isoformat(),
         conflicting_ends_at=clash.ends_at.isoformat(),
@@ -236,7 +240,7 @@ def refuse_overlap(
 ) -> None:
     clash = overlapping(session, wanted, practitioner_id, client_id, ignore)
     if clash is not None:
-        raise conflict_problem(clash, practitioner_id)
+        raise conflict_problem(clash, practitioner_id, desk_rules(session).time_zone)
 
 
 @api.get("/appointments/<appointment_id>")

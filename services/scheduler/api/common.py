@@ -8,11 +8,20 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.scheduler import domain
 from services.scheduler.metrics import ACTIVE_APPOINTMENTS, active_counts
-from services.scheduler.tables import AUDIT, Appointment, Client, Practitioner, ServiceType
+from services.scheduler.tables import (
+    AUDIT,
+    Appointment,
+    Client,
+    Practice,
+    Practitioner,
+    ServiceType,
+)
 from shared.auth import current_principal
 from shared.http import Problem, conflict
 from shared.web import runtime
@@ -200,3 +209,11 @@ def iso_duration(value: timedelta) -> str:
     minutes = int(value.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes or not hours else "")
+
+
+def desk_rules(session: Session) -> domain.DeskRules:
+    """The practice's zone and check-in window (UTC and an hour before it is set up)."""
+    practice = session.scalars(select(Practice)).first()
+    if practice is None:
+        return domain.DeskRules()
+    return domain.DeskRules(practice.time_zone, timedelta(minutes=practice.check_in_opens_minutes))

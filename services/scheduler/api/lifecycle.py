@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.scheduler import domain, lifecycle
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
-from services.scheduler.api.common import api, appointment_json, retry_on_race
+from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
 from services.scheduler.events import course_event
 from services.scheduler.tables import Appointment, Practice
 from shared.auth import current_principal
@@ -92,7 +92,7 @@ def _simple(appointment_id: str, action: str) -> Any:
     now = rt.clock.now()
     with rt.db.transaction() as session:
         appointment = locked(session, appointment_id)
-        step(session, appointment, action_name, event, now)
+        step(session, appointment, action_name, event, now, rules=desk_rules(session))
         body = appointment_json(appointment)
     rt.outbox_written()
     return jsonify(body)

@@ -28,6 +28,7 @@ class PracticeSettings(BaseModel):
     cancellation_window_hours: float = Field(ge=0, le=24 * 14)
     phone: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=300)
+    check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
 
     @field_validator("address")
     @classmethod
@@ -55,6 +56,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "cancellation_window_hours": p.cancellation_window.total_seconds() / 3600,
         "phone": p.phone,
         "address": p.address,
+        "check_in_opens_minutes": p.check_in_opens_minutes,
         "revision": p.revision,
     }
 
@@ -86,6 +88,7 @@ def put_practice() -> Any:
         practice.cancellation_window = timedelta(hours=body.cancellation_window_hours)
         practice.phone = body.phone
         practice.address = body.address
+        practice.check_in_opens_minutes = body.check_in_opens_minutes
         session.flush()
         after = practice_json(practice)
         # The notifier (and billing, when it wants them) hear the practice's name, phone and

@@ -1,0 +1,121 @@
+"""Lifecycle that matches the day, on real PostgreSQL through the scheduler's API: check-in
+opens on the session's day a set time before it, complete and no-show need it started, and a
+409 names the time on the practice's clock (New York in the demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.scheduler.tables import Appointment
+from shared.clock import FrozenClock
+from shared.demo import demo_id
+from tests.integration.test_scheduler_support import SchedulerSystem, scheduler_only
+
+pytestmark = pytest.mark.integration
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2027, 1, 12, 10, 0, tzinfo=NY)  # Tuesday morning at the practice
+
+
+@pytest.fixture
+def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
+    with scheduler_only(system_env) as s:
+        s.token(), s.token(admin=True)  # PyJWT checks expiry against the machine's clock
+        rt = s.runtimes["scheduler"]
+        rt.clock = rt.emitter.clock = FrozenClock(NOW)
+        yield s
+
+
+def clock(s: SchedulerSystem) -> FrozenClock:
+    c = s.runtimes["scheduler"].clock
+    assert isinstance(c, FrozenClock)
+    return c
+
+
+def book(s: SchedulerSystem, starts_at: datetime, client: str = "client-jordan") -> Any:
+    return s.call(
+        "scheduler",
+        "POST",
+        "/api/v1/appointments",
+        json={
+            "client_id": demo_id(client),
+            "practitioner_id": demo_id("dr-rivera"),
+            "service_type_id": demo_id("ipt-session"),
+            "starts_at": starts_at.isoformat(),
+        },
+    )
+
+
+def act(s: SchedulerSystem, appointment_id: str, action: str) -> Any:
+    return s.call("scheduler", "POST", f"/api/v1/appointments/{appointment_id}/{action}")
+
+
+def test_checking_in_a_session_next_week_is_a_409_naming_when_it_opens(
+    sched: SchedulerSystem,
+) -> None:
+    next_week = datetime(2027, 1, 19, 15, 0, tzinfo=NY)
+    aid = book(sched, next_week).json["id"]
+
+    refused = act(sched, aid, "check-in")
+
+    assert refused.status_code == 409
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json["detail"] == (
+        "Check-in for this session opens at 2:00 PM EST on Tuesday, January 19, 2027."
+    )
+    row = sched.rows("scheduler", Appointment, Appointment.id == aid)[0]
+    assert (row.status, row.sequence) == ("booked", 1)
+
+    clock(sched).set(datetime(2027, 1, 19, 14, 0, tzinfo=NY))
+    assert act(sched, aid, "check-in").json["status"] == "checked_in"
+    early = act(sched, aid, "complete")
+    assert early.status_code == 409
+    assert "starts at 3:00 PM EST on Tuesday, January 19, 2027" in early.json["detail"]
+    clock(sched).set(datetime(2027, 1, 19, 15, 50, tzinfo=NY))
+    assert act(sched, aid, "complete").json["status"] == "completed"
+
+
+def test_the_practice_sets_how_early_check_in_opens(sched: SchedulerSystem) -> None:
+    practice = sched.call("scheduler", "GET", "/api/v1/practice").json
+    assert practice["check_in_opens_minutes"] == 60
+    settings = {
+        k: practice[k]
+        for k in ("name", "time_zone", "currency", "cancellation_window_hours", "phone")
+    }
+    bad = sched.call(
+        "scheduler",
+        "PUT",
+        "/api/v1/practice",
+        admin=True,
+        json=settings | {"check_in_opens_minutes": -5},
+    )
+    assert bad.status_code == 422
+    changed = sched.call(
+        "scheduler",
+        "PUT",
+        "/api/v1/practice",
+        admin=True,
+        json=settings | {"check_in_opens_minutes": 180},
+    )
+    assert changed.status_code == 200, changed.json
+    aid = book(sched, datetime(2027, 1, 12, 12, 30, tzinfo=NY)).json["id"]  # 2.5 h from now
+
+    assert act(sched, aid, "check-in").json["status"] == "checked_in"
+
+
+def test_a_booking_conflict_names_the_time_on_the_practices_clock(sched: SchedulerSystem) -> None:
+    held = datetime(2027, 1, 14, 11, 0, tzinfo=NY)
+    assert book(sched, held, client="client-priya").status_code == 201
+
+    clash = book(sched, held + timedelta(minutes=20))
+
+    assert clash.status_code == 409
+    assert clash.json["detail"] == (
+        "The practitioner already has a session from 11:00 AM EST on Thursday, January 14, 2027 "
+        "to 11:50 AM EST."
+    )
+    assert datetime.fromisoformat(clash.json["conflicting_starts_at"]) == held
