@@ -40,7 +40,8 @@ from shared.handlers import HandlerContext
 
 log = logging.getLogger(__name__)
 
-PENDING = ("planned",)
+PENDING = ("planned", "not_planned")
+NOT_PLANNED_NOTE = "not planned: it would already have been due when the session was booked"
 IN_PLAN = ("planned", "sending", "sent")
 
 
@@ -152,6 +153,7 @@ def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     rules = policy.reminder_rules if event.course_change else policy.rules
     planned = planning.plan(event.starts_at, recipient, ctx.now, rules, policy.quiet)
     _add(ctx, view, _capped(ctx, contact, planned, policy))
+    _add_too_late(ctx, view, recipient, policy)
     _emit_plan(ctx, view)
 
 
@@ -177,6 +179,7 @@ def replan_after_reschedule(event: AppointmentFacts, ctx: HandlerContext) -> Non
         policy.quiet,
     )
     _add(ctx, view, _capped(ctx, contact, planned, policy) + ([notice] if notice else []))
+    _add_too_late(ctx, view, recipient, policy)
     _emit_plan(ctx, view)
 
 
@@ -269,6 +272,18 @@ def _capped(
     return kept
 
 
+def _add_too_late(
+    ctx: HandlerContext, view: AppointmentView, recipient: planning.Recipient, policy: Policy
+) -> None:
+    for p in planning.too_late(
+        view.starts_at, recipient, ctx.now, policy.reminder_rules, policy.quiet
+    ):
+        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
+        reminder.status, reminder.note = "not_planned", NOT_PLANNED_NOTE
+        ctx.session.add(reminder)
+    ctx.session.flush()
+
+
 def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> None:
     for reminder in ctx.session.scalars(
         select(Reminder).where(
@@ -334,21 +349,28 @@ def _emit_plan(ctx: HandlerContext, view: AppointmentView) -> None:
         .where(Reminder.appointment_id == view.appointment_id, Reminder.status.in_(IN_PLAN))
         .order_by(Reminder.due_at, Reminder.channel)
     ).all()
+    not_planned = ctx.session.scalars(
+        select(Reminder)
+        .where(Reminder.appointment_id == view.appointment_id, Reminder.status == "not_planned")
+        .order_by(Reminder.due_at, Reminder.channel)
+    ).all()
     ctx.emit(
         RemindersPlanned(
             appointment_id=view.appointment_id,
             appointment_sequence=view.sequence,
-            reminders=[
-                PlannedReminder(
-                    reminder_id=r.id,
-                    channel=r.channel,  # type: ignore[arg-type]
-                    kind=r.kind,
-                    due_at=r.due_at,
-                    status=r.status,
-                )
-                for r in reminders
-            ],
+            reminders=[_planned(r) for r in reminders],
+            not_planned=[_planned(r) for r in not_planned],
         )
+    )
+
+
+def _planned(r: Reminder) -> PlannedReminder:
+    return PlannedReminder(
+        reminder_id=r.id,
+        channel=r.channel,  # type: ignore[arg-type]
+        kind=r.kind,
+        due_at=r.due_at,
+        status=r.status,
     )
 
 

@@ -70,6 +70,27 @@ def plan(
     return sorted(planned, key=lambda p: (p.due_at, p.channel))
 
 
+def too_late(
+    starts_at: datetime,
+    recipient: Recipient,
+    now: datetime,
+    policy: tuple[Rule, ...] = DEFAULT_POLICY,
+    quiet: QuietHours | None = QuietHours(),
+) -> list[Planned]:
+    """The reminders ``plan`` leaves out because they would already have been due: booked 30
+    hours ahead, the 48-hour email. The desk is told, so that it need not wonder."""
+    if starts_at <= now:
+        return []
+    zone = ZoneInfo(recipient.time_zone)
+    return [
+        Planned(rule.kind, rule.channel, due)
+        for rule in policy
+        if rule.before is not None
+        and rule.channel in recipient.channels
+        and (due := _before_quiet(starts_at - rule.before, zone, quiet)) < now
+    ]
+
+
 def _before_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime:
     """Move a due time inside quiet hours back to the last minute before they began."""
     local = due.astimezone(zone)

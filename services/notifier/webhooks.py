@@ -236,6 +236,7 @@ def message_status() -> Any:
             "appointment_id": message.appointment_id,
             "client_id": message.client_id,
             "channel": message.channel,
+            "kind": message.kind,
         }
         if status == "delivered":
             rt.emitter.emit(session, MessageDelivered(**refs, delivered_at=now))

@@ -150,6 +150,11 @@ class Appointment(Base):
     # What the other services reported back, shown at the desk.
     reminder_status: Mapped[str | None] = mapped_column(String(20))
     reminders_planned: Mapped[int] = mapped_column(Integer, default=0)
+    # Reminders not planned because they would already have been due when booked.
+    reminders_not_planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The latest message and what became of it: confirmation_sent, reminder_delivered, ...
+    last_message: Mapped[str | None] = mapped_column(String(40))
+    confirmed_by: Mapped[str | None] = mapped_column(String(10))  # client (a reply) or desk
     invoice_status: Mapped[str | None] = mapped_column(String(20))
     invoice_number: Mapped[str | None] = mapped_column(String(20))
 

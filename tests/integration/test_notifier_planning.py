@@ -263,3 +263,31 @@ def test_a_policy_saved_with_equal_quiet_hours_still_means_none(notifier: Notifi
     a = new_id()
     notifier.deliver(appointment("book", a, 1, ny(4, 15, 23, 30)))
     assert plan_of(notifier, a) == [("reminder", "sms", ny(4, 14, 23, 30), "planned")]
+
+
+def test_reminders_that_would_already_be_due_are_not_planned_and_say_so(
+    notifier: Notifier,
+) -> None:
+    from shared.web import create_service_app
+    from tests.fakes.notifier import bearer
+
+    a = new_id()
+    notifier.deliver(appointment("book", a, 1, ny(4, 7, 18)))  # booked 30 hours ahead
+
+    assert sorted(plan_of(notifier, a)) == sorted(
+        [
+            ("confirmation", "email", ny(4, 6, 12), "planned"),
+            ("confirmation", "sms", ny(4, 6, 12), "planned"),
+            ("reminder", "email", ny(4, 5, 18), "not_planned"),
+            ("reminder", "sms", ny(4, 6, 18), "planned"),
+        ]
+    )
+    [published] = notifier.outbox("reminder.planned")
+    assert len(published["reminders"]) == 3
+    assert [(r["kind"], r["channel"]) for r in published["not_planned"]] == [("reminder", "email")]
+    http = create_service_app(notifier.rt).test_client()
+    listed = http.get(
+        "/api/v1/reminders", query_string={"appointment_id": a}, headers=bearer(notifier.rt)
+    ).json["items"]
+    [missed] = [r for r in listed if r["status"] == "not_planned"]
+    assert "already have been due" in missed["note"]

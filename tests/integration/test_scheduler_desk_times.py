@@ -1,9 +1,12 @@
-"""Lifecycle that matches the day, on real PostgreSQL through the scheduler's API: check-in
-opens on the session's day a set time before it, complete and no-show need it started, and a
-409 names the time on the practice's clock (New York in the demo)."""
+"""Lifecycle that matches the day and statuses that say what happened, on real PostgreSQL
+through the scheduler's API and handlers: check-in opens on the session's day a set time
+before it, complete and no-show need it started, a 409 names the time on the practice's clock
+(New York in the demo); the desk tells a confirmation sent from a reminder sent and from a
+session the client confirmed."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +16,13 @@ import pytest
 
 from services.scheduler.tables import Appointment
 from shared.clock import FrozenClock
+from shared.contracts.notifications import (
+    ClientReplied,
+    MessageDelivered,
+    PlannedReminder,
+    ReminderSent,
+    RemindersPlanned,
+)
 from shared.demo import demo_id
 from tests.integration.test_scheduler_support import SchedulerSystem, scheduler_only
 
@@ -119,3 +129,72 @@ def test_a_booking_conflict_names_the_time_on_the_practices_clock(sched: Schedul
         "to 11:50 AM EST."
     )
     assert datetime.fromisoformat(clash.json["conflicting_starts_at"]) == held
+
+
+def test_the_desk_tells_confirmation_sent_from_reminder_sent_and_confirmed_by_client(
+    sched: SchedulerSystem,
+) -> None:
+    starts_at = datetime(2027, 1, 13, 15, 0, tzinfo=NY)  # tomorrow afternoon
+    aid = book(sched, starts_at).json["id"]
+    client = demo_id("client-jordan")
+
+    def shown(*fields: str) -> tuple[Any, ...]:
+        a = sched.call("scheduler", "GET", f"/api/v1/appointments/{aid}").json
+        return tuple(a[f] for f in fields)
+
+    def message(kind: str, n: int) -> dict[str, Any]:
+        return {"reminder_id": f"r{n}", "appointment_id": aid, "client_id": client,
+                "channel": "sms", "kind": kind}  # fmt: skip
+
+    def planned(kind: str, channel: str, due: datetime, status: str) -> PlannedReminder:
+        return PlannedReminder(
+            reminder_id=str(uuid.uuid4()), channel=channel, kind=kind, due_at=due, status=status
+        )
+
+    # Booked a day ahead: the 48-hour email would already have been due, and says so.
+    sched.deliver(
+        RemindersPlanned(
+            appointment_id=aid,
+            appointment_sequence=1,
+            reminders=[
+                planned("confirmation", "sms", NOW, "planned"),
+                planned("reminder", "sms", starts_at - timedelta(hours=24), "planned"),
+            ],
+            not_planned=[
+                planned("reminder", "email", starts_at - timedelta(hours=48), "not_planned")
+            ],
+        )
+    )
+    assert shown("reminders_planned", "reminders_not_planned") == (2, 1)
+
+    sched.deliver(ReminderSent(**message("confirmation", 1), message_id="SM1", sent_at=NOW))
+    assert shown("last_message", "reminder_status") == ("confirmation_sent", "sent")
+    delivered = {"message_id": "SM1", "delivered_at": NOW}
+    sched.deliver(MessageDelivered(**message("confirmation", 1), **delivered))
+    assert shown("last_message")[0] == "confirmation_delivered"
+    sched.deliver(ReminderSent(**message("reminder", 2), message_id="SM2", sent_at=NOW))
+    assert shown("last_message")[0] == "reminder_sent"
+
+    sched.deliver(
+        ClientReplied(
+            client_id=client,
+            appointment_id=aid,
+            intent="confirm",
+            message_id=str(uuid.uuid4()),
+            received_at=NOW,
+        )
+    )
+    assert shown("status", "confirmed_by") == ("confirmed", "client")
+    # The client's "thank you" SMS is not a reminder: what the desk sees stays.
+    sched.deliver(ReminderSent(**message("reply_confirmed", 3), message_id="SM3", sent_at=NOW))
+    assert shown("last_message")[0] == "reminder_sent"
+
+    other = book(sched, datetime(2027, 1, 14, 15, 0, tzinfo=NY)).json["id"]
+    assert act(sched, other, "confirm").json["confirmed_by"] == "desk"
+    moved = sched.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/appointments/{aid}/reschedule",
+        json={"starts_at": datetime(2027, 1, 15, 15, 0, tzinfo=NY).isoformat()},
+    )
+    assert (moved.json["status"], moved.json["confirmed_by"]) == ("booked", None)

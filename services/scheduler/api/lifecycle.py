@@ -92,7 +92,16 @@ def _simple(appointment_id: str, action: str) -> Any:
     now = rt.clock.now()
     with rt.db.transaction() as session:
         appointment = locked(session, appointment_id)
-        step(session, appointment, action_name, event, now, rules=desk_rules(session))
+        changes = {"confirmed_by": "desk"} if action == "confirm" else None
+        step(
+            session,
+            appointment,
+            action_name,
+            event,
+            now,
+            rules=desk_rules(session),
+            changes=changes,
+        )
         body = appointment_json(appointment)
     rt.outbox_written()
     return jsonify(body)
@@ -254,7 +263,11 @@ def reschedule_appointment(appointment_id: str) -> Any:
                     "reschedule",
                     AppointmentRescheduled,
                     now,
-                    changes={"starts_at": wanted.start, "ends_at": wanted.end},
+                    changes={
+                        "starts_at": wanted.start,
+                        "ends_at": wanted.end,
+                        "confirmed_by": None,
+                    },
                     audit_reason=body.reason,
                     previous_starts_at=previous,
                     course_change=body.scope == "rest_of_course",

@@ -17,6 +17,13 @@ const Rapport = (() => {
     planned: "Reminders planned", sent: "Reminder sent", delivered: "Reminder delivered",
     failed: "Reminder failed", cancelled: "Reminders cancelled", none: "No reminders",
   };
+  /* The latest message and its fate, so that a confirmation is not mistaken for a reminder. */
+  const MESSAGE = {
+    confirmation_sent: "Confirmation sent", confirmation_delivered: "Confirmation delivered",
+    confirmation_failed: "Confirmation failed", reminder_sent: "Reminder sent",
+    reminder_delivered: "Reminder delivered", reminder_failed: "Reminder failed",
+    notice_sent: "Notice sent", notice_delivered: "Notice delivered", notice_failed: "Notice failed",
+  };
   const INVOICE = {issued: "Invoice issued", paid: "Invoice paid", void: "Invoice void"};
 
   /* Calls an API on this origin. Resolves to {ok, status, data}; never throws. */
@@ -168,5 +175,5 @@ const Rapport = (() => {
 
   return {api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
           reference, clients, practitioners, serviceTypes, clientName, el, toast, key,
-          STATUS, REMINDER, INVOICE};
+          STATUS, REMINDER, MESSAGE, INVOICE};
 })();
