@@ -335,7 +335,8 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         expect(moved).to_contain_text("Priya Natarajan")
         expect(moved).to_contain_text("Booked")
 
-        # Check in the third session from its day view (confirmation first, then the status).
+        # Checking in the third session two weeks early is refused, saying when check-in opens
+        # (on the session's day, on the practice's clock); nothing changes.
         third_day, _ = wall(first + timedelta(weeks=2))
         page.goto(f"/day?date={third_day}")
         card = page.locator("article.appointment", has_text="Priya Natarajan")
@@ -343,10 +344,16 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text("Check in Priya Natarajan")
         dialog.get_by_role("button", name="Check in").click()
-        expect(card).to_contain_text("Checked in")
-        card.get_by_role("button", name="Complete").click()
-        page.get_by_role("dialog").get_by_role("button", name="Complete").click()
-        expect(card).to_contain_text("Completed")
+        expect(dialog).to_contain_text("Check-in for this session opens at")
+        dialog.get_by_role("button", name="Go back").click()
+        expect(card).to_contain_text("Booked")
+
+        # Where it takes place: the desk gives it a video link, which the card then shows.
+        card.get_by_role("button", name="Where").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Video join link (https)").fill("https://meet.example.com/r/priya")
+        dialog.get_by_role("button", name="Save").click()
+        expect(card.get_by_role("link", name="https://meet.example.com/r/priya")).to_be_visible()
 
 
 def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
