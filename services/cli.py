@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from shared.clock import ClockError, pin_test_now
 from shared.config import SERVICES
 from shared.logging import configure_logging
 
@@ -53,17 +54,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     outbox.add_argument("service", choices=SERVICES)
 
     args = parser.parse_args(argv)
+    try:
+        # Every process this one starts (gunicorn workers, the embedded default's threads)
+        # inherits the pinned instant, so they all read one clock.
+        pin_test_now(os.environ)
+    except ClockError as exc:
+        parser.error(str(exc))
     name = getattr(args, "service", None) or "rapport"
+    # The embedded default is a person's console: readable lines, warnings and worse, unless
+    # asked otherwise. Everything else (and production) logs JSON lines for machines.
+    console = args.command == "dev" and os.environ.get("RAPPORT_PRODUCTION", "") != "1"
     configure_logging(
-        name if name != "all" else "rapport", os.environ.get("RAPPORT_LOG_LEVEL", "INFO")
+        name if name != "all" else "rapport",
+        os.environ.get("RAPPORT_LOG_LEVEL", "WARNING" if console else "INFO"),
+        os.environ.get("RAPPORT_LOG_FORMAT", "text" if console else "json"),
     )
     return int(COMMANDS[args.command](args) or 0)
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from services.embedded import serve
+    from services.embedded import PortInUse, serve
 
-    return serve(args.host, args.port, seed=not args.no_demo)
+    try:
+        return serve(args.host, args.port, seed=not args.no_demo)
+    except PortInUse as exc:
+        print(f"rapport dev: {exc}", file=sys.stderr)
+        return 2
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -148,10 +164,12 @@ def _dlq(args: argparse.Namespace) -> int:
             connect(rt.settings), rt.settings.exchange, rt.settings.confirm_timeout
         )
         try:
-            count = replay_dead_letters(connection, topology, publisher, args.limit)
+            moved = replay_dead_letters(connection, topology, publisher, args.limit)
         finally:
             publisher.close()
-    print(f"{args.service}: replayed {count} dead-lettered event(s) onto queue {args.service}")
+    for letter in moved:
+        print(json.dumps({"replayed": letter.event_id, "type": letter.event_type}))
+    print(f"{args.service}: replayed {len(moved)} dead-lettered event(s) onto queue {args.service}")
     return 0
 
 

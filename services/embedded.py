@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from werkzeug.serving import make_server
 
@@ -68,13 +69,38 @@ class EmbeddedSystem:
             worker.join(5)
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def _not_ready(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Retry-After", "1")])
+    return [b"Rapport is starting.\n"]
+
+
 def serve(host: str, port: int, seed: bool = True) -> int:
+    # The port first: a newcomer learns it is taken before migrations and demo data, not after
+    # (werkzeug would only find out at the end, and exit with its own words).
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PortInUse(
+            f"Port {port} on {host} is already in use. Stop what is using it, or run Rapport on "
+            f"another port: RAPPORT_PORT={port + 1} make run"
+        ) from exc
+    listener.listen(128)
+    server = make_server(host, port, _not_ready, threaded=True, fd=listener.fileno())
+    # Links the services hand out (feeds, Twilio callbacks) follow the port actually served.
+    os.environ.setdefault("RAPPORT_PUBLIC_URL", public_base(host, port))
     system = EmbeddedSystem()
     system.migrate()
     if seed:
         system.seed_demo()
     system.start_workers()
-    server = make_server(host, port, system.wsgi_app(), threaded=True)
+    server.app = system.wsgi_app()
     stopping = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -92,10 +118,14 @@ def serve(host: str, port: int, seed: bool = True) -> int:
     return 1 if any(w.failed.is_set() for w in system.workers) and not stopping.is_set() else 0
 
 
+def public_base(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+
+
 def _announce(host: str, port: int, system: EmbeddedSystem) -> None:
     from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+    base = public_base(host, port)
     lines = [
         "",
         "Rapport is running (embedded default: one process, SQLite files in "

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,63 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+# Deeper than any document of ours: a request nested beyond it is refused before it is walked.
+MAX_JSON_DEPTH = 32
+RETRY_AFTER_SECONDS = 5
+
+
+def _nul_free(value: str) -> bool:
+    return "\x00" not in value
+
+
+def refuse_nul_bytes() -> None:
+    """before_request: NUL cannot be stored (PostgreSQL refuses it in text) and is never part
+    of what a person types, so a path, query or form field holding one is refused at the edge."""
+    fields = [("path", request.path)]
+    fields += [(f"query {k}", f"{k}{v}") for k, v in request.args.items(multi=True)]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields += [(f"form field {k}", f"{k}{v}") for k, v in request.form.items(multi=True)]
+    for where, value in fields:
+        if not _nul_free(value):
+            raise Problem(400, "Malformed request", f"The {where} contains a NUL character.")
+
+
+def json_body() -> Any:
+    """The request's JSON, refusing what no client of ours sends: nesting deeper than
+    MAX_JSON_DEPTH (which would otherwise exhaust the parser's recursion) and NUL characters."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:
+        payload = None
+        _too_deep()
+    _check_json(payload, 0, "body")
+    return payload
+
+
+def _too_deep() -> None:
+    raise Problem(400, "Malformed request", f"The JSON is nested more than {MAX_JSON_DEPTH} deep.")
+
+
+def _check_json(value: Any, depth: int, where: str) -> None:
+    if depth > MAX_JSON_DEPTH:
+        _too_deep()
+    if isinstance(value, str):
+        if not _nul_free(value):
+            raise Problem(422, "Invalid request", f"{where}: must not contain a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth + 1, where)
+            _check_json(item, depth + 1, f"{where}.{key}" if where != "body" else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, depth + 1, f"{where}.{index}")
+
+
 def parse_body(model: type[M]) -> M:
     """The JSON body validated against ``model``; 400/415/422 problems otherwise."""
     if not request.is_json:
         raise Problem(415, "Unsupported media type", "Send the request body as application/json.")
-    payload = request.get_json(silent=True)
+    payload = json_body()
     if not isinstance(payload, dict):
         raise Problem(400, "Malformed request", "The request body must be a JSON object.")
     try:
@@ -90,6 +144,20 @@ def register_problem_handlers(app: Flask) -> None:
         allowed = getattr(exc, "valid_methods", None)
         if exc.code == 405 and allowed:
             response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception) -> Response:
+        # The database went away (restart, failover, network) or is saturated: the transaction
+        # rolled back, so the honest answer is "nothing changed, try again shortly".
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        response = Problem(
+            503,
+            "Service unavailable",
+            "The database could not be reached; nothing was changed. Try again in a few seconds.",
+        ).response()
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     @app.errorhandler(Exception)

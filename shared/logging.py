@@ -39,9 +39,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+class TextFormatter(logging.Formatter):
+    """One readable line for a person at a console, with the same care: ids, never payloads."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    if fmt not in ("json", "text"):
+        raise ValueError("RAPPORT_LOG_FORMAT must be 'json' or 'text'")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from shared.auth import authenticate_request, public
 from shared.bus.connection import broker_reachable
-from shared.http import register_problem_handlers
+from shared.http import refuse_nul_bytes, register_problem_handlers
 from shared.logging import correlation
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, OUTBOX_BACKLOG, render_latest
 from shared.service import Runtime
@@ -41,7 +41,10 @@ def create_service_app(rt: Runtime) -> Flask:
         g.started = time.perf_counter()
         incoming = request.headers.get(CORRELATION_HEADER) or request.headers.get("X-Request-ID")
         g.correlation_token = correlation.set(_safe_id(incoming) or str(uuid.uuid4()))
-        authenticate_request(rt.settings.secret_key, app.view_functions.get(request.endpoint or ""))
+        refuse_nul_bytes()
+        authenticate_request(
+            rt.settings.secret_key, app.view_functions.get(request.endpoint or ""), rt.clock.now()
+        )
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -94,7 +97,9 @@ def _backlog(rt: Runtime) -> tuple[int, Any]:
 
 
 def _healthz() -> Response:
-    return jsonify(status="ok", service=runtime().name)
+    # "now" is the application clock this process reads: replicas that disagree show here.
+    rt = runtime()
+    return jsonify(status="ok", service=rt.name, now=rt.clock.now().isoformat())
 
 
 def _readyz() -> tuple[Response, int]:

@@ -10,11 +10,15 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import psycopg
 import requests
 
+from shared import clock
 from shared.config import SERVICES
 
 PG_ADMIN = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -22,6 +26,36 @@ PG_BASE = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycop
 RABBIT = os.environ.get("RAPPORT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 RABBIT_API = os.environ.get("RAPPORT_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
 T = TypeVar("T")
+# The demo practice's zone: "today", a practice's day and invoice years are read in it.
+PRACTICE_ZONE = ZoneInfo("America/New_York")
+
+
+def now() -> datetime:
+    """The application clock (RAPPORT_TEST_NOW places it), as every service process reads it."""
+    return clock.now()
+
+
+def clock_env() -> dict[str, str]:
+    """The variables that put a process the suite starts on the suite's clock."""
+    return {k: os.environ[k] for k in (clock.TEST_NOW, clock.TEST_NOW_ANCHOR) if k in os.environ}
+
+
+def today(zone: ZoneInfo = PRACTICE_ZONE) -> date:
+    """Today's date where ``zone`` is, by the application clock."""
+    return now().astimezone(zone).date()
+
+
+def local(day: date, hour: int, minute: int = 0, zone: ZoneInfo = PRACTICE_ZONE) -> datetime:
+    """A wall-clock time on ``day`` in ``zone``, as an aware UTC instant."""
+    return datetime.combine(day, wall_time(hour, minute), zone).astimezone(UTC)
+
+
+def days_ahead(
+    days: int, hour: int = 10, minute: int = 0, zone: ZoneInfo = PRACTICE_ZONE
+) -> datetime:
+    """``hour:minute`` in ``zone`` on the day ``days`` after today there: a time that is in
+    working hours and on a known local day whatever instant the suite runs at."""
+    return local(today(zone) + timedelta(days=days), hour, minute, zone)
 
 
 def rabbitmqctl(*args: str) -> str:

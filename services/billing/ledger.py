@@ -27,6 +27,7 @@ from services.billing.tables import (
     Payment,
     PractitionerFee,
 )
+from shared import clock
 from shared.contracts import Contract
 from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentRecorded
 
@@ -62,7 +63,7 @@ def settings(session: Session, now: datetime | None = None) -> BillingSettings:
             late_cancellation_value=0,
             no_show_kind="none",
             no_show_value=0,
-            updated_at=now or datetime.now().astimezone(),
+            updated_at=now or clock.now(),
         )
     return row
 

@@ -47,6 +47,17 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class SignInFailure(Base):
+    """A failed sign-in against a key (``email:…`` or ``ip:…``), kept for the limit's window in
+    the database so that every web process and replica counts the same failures."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_key_at", "key", "failed_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400))
+    failed_at: Mapped[datetime]
+
+
 class Practitioner(Base):
     __tablename__ = "practitioner"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

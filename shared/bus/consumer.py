@@ -18,6 +18,7 @@ from typing import Any
 from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
 
+from shared import clock
 from shared.bus.publisher import Publisher, PublishError, body_text
 from shared.bus.topology import Topology
 from shared.envelope import Envelope, UndecodableEvent
@@ -148,6 +149,8 @@ class EventConsumer(ConsumerMixin):
         headers |= {
             ATTEMPT: attempt + 1,
             ERROR: error[:1000],
+            # Broker mechanics, not business time: the in-memory bus's pump compares it with
+            # the real time, as RabbitMQ's TTL does.
             RETRY_AT: time.time() + delay,
         }
         # Back from a delay queue, the routing key is the queue's name: keep the first one.
@@ -160,7 +163,7 @@ class EventConsumer(ConsumerMixin):
         headers |= {
             ATTEMPT: attempt,
             ERROR: error[:1000],
-            FAILED_AT: time.time(),
+            FAILED_AT: clock.now().timestamp(),
         }
         headers.setdefault(ORIGINAL_KEY, message.delivery_info.get("routing_key", kind))
         self._republish(message, self.topology.dead_queue_name, headers)

@@ -62,21 +62,26 @@ def list_dead_letters(
 
 def replay_dead_letters(
     connection: Connection, topology: Topology, publisher: Publisher, limit: int | None = None
-) -> int:
-    """Move dead letters back onto the service's own queue (never the shared exchange, which
-    would deliver them to other services too) with a fresh attempt count."""
-    replayed = 0
+) -> list[DeadLetter]:
+    """Move the dead letters there are now back onto the service's own queue (never the shared
+    exchange, which would deliver them to other services too) with a fresh attempt count.
+
+    A snapshot, not a drain: it moves at most as many messages as the queue held when it
+    started, so a message that fails again while the replay runs is dead-lettered behind the
+    snapshot and waits for the next replay instead of going round for ever."""
+    replayed: list[DeadLetter] = []
     with connection.channel() as channel:
         topology.declare(channel)
+        _, waiting, _ = channel.queue_declare(queue=topology.dead_queue_name, passive=True)
+        budget = waiting if limit is None else min(limit, waiting)
         queue = topology.dead_queue()(channel)
-        while limit is None or replayed < limit:
+        while len(replayed) < budget:
             message = queue.get(no_ack=False, accept=None)
             if message is None:
                 break
+            original = dict(message.headers or {})
             headers = {
-                k: v
-                for k, v in dict(message.headers or {}).items()
-                if k not in (ATTEMPT, ERROR, FAILED_AT, "x-death")
+                k: v for k, v in original.items() if k not in (ATTEMPT, ERROR, FAILED_AT, "x-death")
             }
             headers["x-rapport-replayed"] = True
             publisher.publish(
@@ -87,5 +92,5 @@ def replay_dead_letters(
                 headers=headers,
             )
             message.ack()
-            replayed += 1
+            replayed.append(DeadLetter.from_message(message.body, original))
     return replayed

@@ -4,21 +4,22 @@ the billing web (gunicorn), printed as a PDF, and counted in both processes' met
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 from pypdf import PdfReader
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
-from tests.support import wait_until
+from tests.support import days_ahead, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def test_a_booking_is_invoiced_paid_and_printed(deployment: Deployment) -> None:
     token = deployment.sign_in()
-    starts_at = (datetime.now(UTC) + timedelta(days=9)).replace(
-        hour=16, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(9, hour=11)
     booked = deployment.post(
         "scheduler",
         "/api/v1/appointments",

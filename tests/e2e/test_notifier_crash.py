@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from shared.clock import FrozenClock
 from tests.e2e.conftest import RAPPORT
 from tests.fakes.notifier import Notifier, appointment, new_id
 from tests.fakes.twilio import Answer, FakeTwilioServer
-from tests.support import fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import fresh_databases, fresh_vhost, now, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
 NO_QUIET_HOURS = policy.DEFAULT.model_copy(update={"quiet_hours": None})
@@ -48,15 +48,15 @@ def test_a_worker_killed_mid_send_leaves_a_reminder_for_review_not_a_second_sms(
             NOTIFIER_SENDING_TIMEOUT="2",
             **twilio.env(),
         )
-        rt = bootstrap("notifier", env=env, clock=FrozenClock(datetime.now(UTC)))
+        rt = bootstrap("notifier", env=env, clock=FrozenClock(now()))
         migrations.upgrade(rt)
         notifier = Notifier(rt, rt.clock)  # type: ignore[arg-type]
         with rt.db.transaction() as session:  # no quiet hours: the test runs at any hour
-            policy.save(session, policy.PRACTICE, NO_QUIET_HOURS, datetime.now(UTC), "test")
+            policy.save(session, policy.PRACTICE, NO_QUIET_HOURS, now(), "test")
         notifier.client(preferred_channels=["sms"])
         notifier.practitioner()
         a = new_id()
-        notifier.deliver(appointment("book", a, 1, datetime.now(UTC) + timedelta(days=3)))
+        notifier.deliver(appointment("book", a, 1, now() + timedelta(days=3)))
         [confirmation] = notifier.rows(Reminder, Reminder.kind == "confirmation")
         fake.script(Answer(201, hang=60))  # Twilio takes the request and the worker dies waiting
 

@@ -8,7 +8,7 @@ one notice."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,9 +21,18 @@ from shared.demo import demo_id
 from tests.e2e.conftest import Deployment, Processes, _answers
 from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FakeTwilio, FakeTwilioServer, signed
-from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import (
+    days_ahead,
+    free_port,
+    fresh_databases,
+    fresh_vhost,
+    now,
+    service_env,
+    wait_until,
+)
 
-pytestmark = pytest.mark.e2e
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]
 PUBLIC = "https://rapport.example"
 JORDAN_PHONE = "+16175550123"
 
@@ -85,9 +94,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _slot(days: int) -> datetime:
-    return (datetime.now(UTC) + timedelta(days=days)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    return days_ahead(days, hour=10)
 
 
 def test_book_remind_confirm_by_reply_and_cancel_with_one_notice(world: World) -> None:
@@ -95,7 +102,7 @@ def test_book_remind_confirm_by_reply_and_cancel_with_one_notice(world: World) -
     starts_at = _slot(6)
     # A policy whose SMS reminder falls due a few seconds from now, and no quiet hours (the
     # test runs at any hour of the client's night).
-    lead = starts_at - (datetime.now(UTC) + timedelta(seconds=8))
+    lead = starts_at - (now() + timedelta(seconds=8))
     policy = {
         "rules": [
             {"kind": "confirmation", "channel": "email"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
@@ -16,7 +16,14 @@ from sqlalchemy import create_engine, text
 from shared.config import SERVICES
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment, Processes
-from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import (
+    days_ahead,
+    free_port,
+    fresh_databases,
+    fresh_vhost,
+    service_env,
+    wait_until,
+)
 
 BOOKINGS = 300
 PRACTITIONERS = ("dr-rivera", "sam-okafor")
@@ -71,9 +78,7 @@ def _up(url: str) -> bool:
 
 def _slots() -> list[dict[str, str]]:
     """Weekday mornings in New York, two practitioners in parallel, never one client twice."""
-    day = (datetime.now(UTC) + timedelta(days=2)).replace(
-        hour=14, minute=0, second=0, microsecond=0
-    )
+    day = days_ahead(2, hour=9)
     bookings: list[dict[str, str]] = []
     while len(bookings) < BOOKINGS:
         day += timedelta(days=1)

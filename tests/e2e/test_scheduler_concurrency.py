@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -19,7 +19,14 @@ from services.scheduler.demo import DEMO_LOGIN
 from services.scheduler.tables import Appointment
 from shared.demo import demo_id
 from tests.e2e.conftest import Processes
-from tests.support import free_port, fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import (
+    days_ahead,
+    free_port,
+    fresh_databases,
+    fresh_vhost,
+    service_env,
+    wait_until,
+)
 
 CONCURRENT = 50
 
@@ -98,9 +105,7 @@ def test_fifty_concurrent_bookings_of_one_slot_make_one_appointment(
 ) -> None:
     url, env = scheduler_web
     auth = {"Authorization": f"Bearer {_token(url)}"}
-    starts_at = (datetime.now(UTC) + timedelta(days=9)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(9, hour=10)
     clients = ["client-jordan", "client-priya", "client-marek"]
     # Every request is for the same practitioner and time; clients vary, so the practitioner's
     # constraint is the one that must hold.
@@ -135,9 +140,7 @@ def test_concurrent_retries_with_one_idempotency_key_get_the_first_answer(
 ) -> None:
     url, env = scheduler_web
     headers = {"Authorization": f"Bearer {_token(url)}", "Idempotency-Key": "double-click-7"}
-    starts_at = (datetime.now(UTC) + timedelta(days=10)).replace(
-        hour=16, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(10, hour=11)
     body = {
         "client_id": demo_id("client-priya"),
         "practitioner_id": demo_id("sam-okafor"),
@@ -169,9 +172,7 @@ def test_metrics_add_up_across_gunicorn_processes(
     url, env = scheduler_web
     auth = {"Authorization": f"Bearer {_token(url)}"}
     conflicts_before = _metric(url, "rapport_booking_conflicts_total")
-    starts_at = (datetime.now(UTC) + timedelta(days=11)).replace(
-        hour=14, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(11, hour=9)
     batch = [
         (
             {

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.e2e.conftest import Deployment
-from tests.support import wait_until
+from tests.support import days_ahead, now, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def _next_slot(days: int) -> str:
-    start = (datetime.now(UTC) + timedelta(days=days)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    start = days_ahead(days, hour=10)
     return start.isoformat()
 
 
@@ -116,6 +118,16 @@ def test_every_service_needs_a_token_and_accepts_the_schedulers(deployment: Depl
         forged = deployment.get(service, path, token[:-4] + "AAAA")
         assert forged.status_code == 401, service
         assert deployment.get(service, path, token).status_code == 200, service
+
+
+def test_every_process_reads_the_suites_clock(deployment: Deployment) -> None:
+    # RAPPORT_TEST_NOW places the suite and every service process it starts at one instant.
+    for service, url in deployment.web.items():
+        for _ in range(4):  # both gunicorn workers, whichever answers
+            health = requests.get(f"{url}/healthz", timeout=5).json()
+            assert abs(datetime.fromisoformat(health["now"]) - now()) < timedelta(seconds=30), (
+                service
+            )
 
 
 def test_health_readiness_and_metrics(deployment: Deployment) -> None:

@@ -25,7 +25,7 @@ from shared.contracts.registry_data import ClientRegistered, PractitionerRegiste
 from shared.envelope import Envelope, new_envelope
 from shared.handlers import Dispatcher
 from shared.service import Runtime
-from tests.support import fresh_databases, service_env
+from tests.support import fresh_databases, now, service_env
 
 CLIENT = "11111111-1111-4111-8111-111111111111"
 PRACTITIONER = "22222222-2222-4222-8222-222222222222"
@@ -140,5 +140,5 @@ def bearer(rt: Runtime, role: str = "front_desk") -> dict[str, str]:
     from shared.auth import Principal, issue_token
 
     principal = Principal(user_id=new_id(), email=f"{role}@example.com", role=role, name=role)
-    token = issue_token(rt.settings.secret_key, principal, datetime.now(UTC), timedelta(hours=1))
+    token = issue_token(rt.settings.secret_key, principal, now(), timedelta(hours=1))
     return {"Authorization": f"Bearer {token}"}

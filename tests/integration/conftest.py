@@ -4,7 +4,7 @@ and fresh databases, the three services' runtimes, and workers it can start and 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from shared.demo import demo_id
 from shared.service import Runtime
 from shared.web import create_service_app
 from shared.worker import Worker
-from tests.support import fresh_databases, fresh_vhost, service_env, wait_until
+from tests.support import days_ahead, fresh_databases, fresh_vhost, service_env, wait_until
 
 
 class System:
@@ -32,9 +32,7 @@ class System:
         self.workers: dict[str, Worker] = {}
         self._tokens: dict[str, str] = {}
         self._slot = 0
-        self.base = (datetime.now(UTC) + timedelta(days=7)).replace(
-            hour=14, minute=0, second=0, microsecond=0
-        )
+        self.base = days_ahead(7, hour=9)
 
     def prepare(self) -> None:
         for rt in self.runtimes.values():
@@ -73,6 +71,11 @@ class System:
             assert response.status_code == 200, response.json
             self._tokens[email] = response.json["access_token"]
         return self._tokens[email]
+
+    def sign_out(self) -> None:
+        """Forget the tokens signed so far (they expire by the application clock, so a test
+        that moves the clock days ahead signs in again)."""
+        self._tokens.clear()
 
     def call(self, service: str, method: str, path: str, admin: bool = False, **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token(admin)}", **kw.pop("headers", {})}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from services.billing.tables import Invoice, InvoiceCounter, InvoiceLine
 from services.bootstrap import bootstrap
 from shared.worker import Worker
@@ -17,6 +19,9 @@ from tests.integration.test_billing_support import (
     wait_for_billing_projections,
 )
 from tests.support import wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 BOOKINGS = 100
 

@@ -4,8 +4,9 @@ with pypdf), with the practice's and practitioner's identifiers and the client's
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from pypdf import PdfReader
 
 from shared.demo import demo_id
@@ -17,7 +18,10 @@ from tests.integration.test_billing_support import (
     publish,
     wait_for_billing_projections,
 )
-from tests.support import wait_until
+from tests.support import PRACTICE_ZONE, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def pdf_text(content: bytes) -> str:
@@ -103,9 +107,12 @@ def test_a_superbill_lists_sessions_with_codes_identifiers_and_payments(system: 
     )
     assert paid.status_code == 201, paid.json
 
-    start = sessions[0].starts_at.date()
-    end = sessions[1].starts_at.date()
-    query = f"/api/v1/superbills?client_id={client_id}&from={start - timedelta(days=7)}&to={end}"
+    # Dates of the practice's calendar: the superbill's period is read in its zone, and starts
+    # on the day the payment above was recorded there.
+    start = sessions[0].starts_at.astimezone(PRACTICE_ZONE).date()
+    end = sessions[1].starts_at.astimezone(PRACTICE_ZONE).date()
+    paid_on = datetime.fromisoformat(paid.json["recorded_at"]).astimezone(PRACTICE_ZONE).date()
+    query = f"/api/v1/superbills?client_id={client_id}&from={paid_on}&to={end}"
     superbill = system.call("billing", "GET", query)
     assert superbill.status_code == 200, superbill.json
     doc = superbill.json

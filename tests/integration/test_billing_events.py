@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from services.billing.tables import Invoice
 from shared.demo import demo_id
 from tests.integration.conftest import System
@@ -17,7 +19,10 @@ from tests.integration.test_billing_support import (
     publish,
     wait_for_billing_projections,
 )
-from tests.support import wait_until
+from tests.support import PRACTICE_ZONE, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def started(system: System) -> System:
@@ -125,7 +130,7 @@ def test_a_reschedule_moves_the_line_to_the_new_date(system: System) -> None:
     wait_until(
         lambda: (
             invoices_of(system, appointment.id)[0]["lines"][0]["service_date"]
-            == moved_to.date().isoformat()
+            == moved_to.astimezone(PRACTICE_ZONE).date().isoformat()
         ),
         message="the new date on the line",
     )
@@ -159,7 +164,8 @@ def test_events_out_of_order_end_in_the_state_of_the_newest(system: System) -> N
     assert lines_of(system, second.id) == []
     assert invoices_of(system, second.id) == []
     [third_invoice] = invoices_of(system, third.id)
-    assert third_invoice["lines"][0]["service_date"] == final_date.date().isoformat()
+    final_day = final_date.astimezone(PRACTICE_ZONE).date()
+    assert third_invoice["lines"][0]["service_date"] == final_day.isoformat()
     assert lines_of(system, third.id) == [("session", "active", 16000)]
 
 

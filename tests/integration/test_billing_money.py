@@ -3,6 +3,7 @@ on real RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 from shared.demo import demo_id
@@ -16,6 +17,9 @@ from tests.integration.test_billing_support import (
     wait_for_billing_projections,
 )
 from tests.support import wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def metric(name: str, **labels: str) -> float:

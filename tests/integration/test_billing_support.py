@@ -4,7 +4,7 @@ straight onto the broker (so a test controls their order, sequence and redeliver
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
@@ -27,7 +27,7 @@ from shared.contracts.appointments import (
 from shared.demo import demo_id
 from shared.envelope import Envelope, new_envelope
 from tests.integration.conftest import System
-from tests.support import wait_until
+from tests.support import days_ahead, now, wait_until
 
 ZONE = "America/New_York"
 
@@ -38,7 +38,7 @@ def envelope_of(event: Contract) -> Envelope:
         event.VERSION,
         event.payload(),
         source="scheduler",
-        occurred_at=datetime.now(UTC),
+        occurred_at=now(),
     )
 
 
@@ -131,10 +131,8 @@ def outbox_types(system: System) -> list[str]:
 
 
 def next_week(hours: int = 0) -> datetime:
-    base = (datetime.now(UTC) + timedelta(days=7)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
-    return base + timedelta(hours=hours)
+    """10:00 in the practice's zone a week from today there, plus ``hours``."""
+    return days_ahead(7, hour=10) + timedelta(hours=hours)
 
 
 def wait_for_billing_projections(system: System) -> None:

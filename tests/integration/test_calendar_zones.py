@@ -82,8 +82,6 @@ def assert_every_reader_agrees(raw: bytes, expected: dict[str, datetime]) -> Non
 def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
     env = system_env | {"RAPPORT_PUBLIC_URL": "https://rapport.example"}
     with scheduler_only(env) as s:
-        # Signed in first: PyJWT checks a token's expiry against the machine's clock.
-        s.token(), s.token(admin=True)
         rt = s.runtimes["scheduler"]
         rt.clock = rt.emitter.clock = FrozenClock(NOW)
         yield s

@@ -3,10 +3,11 @@ booking without its reminders and invoice, and no reminder or invoice twice."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from kombu import Connection, Exchange, Producer
@@ -20,7 +21,10 @@ from shared.bus.monitor import QueueMonitor
 from shared.demo import demo_id
 from shared.worker import topology_for
 from tests.integration.conftest import System
-from tests.support import broker_stopped, wait_until
+from tests.support import PRACTICE_ZONE, broker_stopped, clock_env, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 def consumed(service: str, event_type: str, outcome: str) -> float:
@@ -59,10 +63,11 @@ def test_a_booking_raises_one_invoice_and_plans_its_reminders(system: System) ->
         ),
         message="the outcome shown at the desk",
     )
-    this_year = datetime.now(ZoneInfo("America/New_York")).year
-    assert shown["invoice_number"] == f"{this_year}-000001"
     invoices = system.call("billing", "GET", f"/api/v1/invoices?appointment_id={appointment_id}")
     assert [i["total_minor"] for i in invoices.json["items"]] == [16000]
+    # Numbered in the practice's calendar year of the moment it was issued.
+    issued = datetime.fromisoformat(invoices.json["items"][0]["issued_at"])
+    assert shown["invoice_number"] == f"{issued.astimezone(PRACTICE_ZONE).year}-000001"
     reminders = system.call("notifier", "GET", f"/api/v1/reminders?appointment_id={appointment_id}")
     assert sorted((r["kind"], r["channel"]) for r in reminders.json["items"]) == [
         ("confirmation", "email"),
@@ -171,7 +176,7 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
     assert fixed.status_code == 200, fixed.json
     replay = subprocess.run(
         [sys.executable, "-m", "services.cli", "dlq", "replay", "billing"],
-        env={**system.env, "PATH": "/usr/bin:/bin"},
+        env={**system.env, **clock_env(), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -209,3 +214,53 @@ def test_an_undecodable_message_goes_straight_to_the_dead_letter_queue(system: S
         assert len(letters) == 1
         assert letters[0].attempts == 1
         assert letters[0].error.startswith("undecodable")
+
+
+@pytest.fixture
+def impatient_system(system_env: dict[str, str]) -> Iterator[System]:
+    """Dead-letters on the first failure, so a poison event comes back within milliseconds."""
+    s = System({**system_env, "RAPPORT_MAX_ATTEMPTS": "1"})
+    s.prepare()
+    try:
+        yield s
+    finally:
+        s.shutdown()
+
+
+def test_a_replay_moves_each_dead_letter_once_even_while_it_keeps_failing(
+    impatient_system: System,
+) -> None:
+    system = impatient_system
+    # No fee for group sessions, and nobody sets one: the event fails every time it is tried.
+    with system.runtimes["billing"].db.transaction() as session:
+        session.execute(delete(Fee).where(Fee.service_type_id == demo_id("ipt-group")))
+    system.start()
+    system.wait_for_projections()
+    poison = [system.book(service_type="ipt-group").json["id"] for _ in range(40)]
+    topology = topology_for(system.runtimes["billing"])
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        wait_until(
+            lambda: QueueMonitor(connection, topology).sample()["dead"] == 40,
+            message="40 dead letters",
+        )
+
+    replay = subprocess.run(
+        [sys.executable, "-m", "services.cli", "dlq", "replay", "billing"],
+        env={**system.env, **clock_env(), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # The worker dead-letters each replayed event again at once, behind the ones still waiting;
+    # the replay still ends, having moved each of the forty exactly once, and says which.
+    assert replay.returncode == 0, replay.stderr
+    assert "billing: replayed 40 dead-lettered event(s)" in replay.stdout
+    moved = [json.loads(line) for line in replay.stdout.splitlines() if line.startswith("{")]
+    assert len({m["replayed"] for m in moved}) == 40
+    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
+        wait_until(
+            lambda: QueueMonitor(connection, topology).sample() == {"main": 0, "dead": 40},
+            message="the forty back in the dead-letter queue",
+        )
+    assert all(invoices_for(system, a) == 0 for a in poison)

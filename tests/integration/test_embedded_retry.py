@@ -5,7 +5,6 @@ must be retried, and succeed once its cause is fixed, just as on RabbitMQ."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import REGISTRY
@@ -16,7 +15,7 @@ from services.billing.tables import Fee, InvoiceLine, ServiceTypeView
 from services.embedded import EmbeddedSystem
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from shared.demo import demo_id
-from tests.support import wait_until
+from tests.support import days_ahead, wait_until
 
 
 def _retried() -> float:
@@ -55,9 +54,7 @@ def test_a_failing_handler_is_retried_on_the_in_memory_bus(tmp_path: Path) -> No
 
         wait_until(lambda: count(ServiceTypeView) == 4, message="billing's service types")
         retried_before = _retried()
-        starts_at = (datetime.now(UTC) + timedelta(days=5)).replace(
-            hour=15, minute=0, second=0, microsecond=0
-        )
+        starts_at = days_ahead(5, hour=10)
         booked = http.post(
             "/api/v1/appointments",
             headers=token(DEMO_LOGIN),

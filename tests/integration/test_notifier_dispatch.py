@@ -19,7 +19,8 @@ from tests.fakes.notifier import Notifier, appointment, bearer, new_id, notifier
 from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FROM_NUMBER, Answer, FakeTwilio, FakeTwilioServer
 
-pytestmark = pytest.mark.integration
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.integration, pytest.mark.clock]
 NEW_YORK = ZoneInfo("America/New_York")
 THERAPY_WORDS = ("therapy", "psychotherapy", "ipt", "interpersonal", "diagnos", "intake", "session")
 

@@ -17,7 +17,8 @@ from tests.fakes.notifier import CLIENT, Notifier, appointment, new_id, notifier
 from tests.fakes.smtp import Mailbox, SmtpServer
 from tests.fakes.twilio import FakeTwilio, FakeTwilioServer
 
-pytestmark = pytest.mark.integration
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.integration, pytest.mark.clock]
 NEW_YORK = ZoneInfo("America/New_York")
 
 

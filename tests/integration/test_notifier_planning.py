@@ -19,7 +19,8 @@ from tests.fakes.notifier import (
     notifier_on_postgres,
 )
 
-pytestmark = pytest.mark.integration
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.integration, pytest.mark.clock]
 NEW_YORK = ZoneInfo("America/New_York")
 
 

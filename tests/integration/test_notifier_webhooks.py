@@ -19,7 +19,8 @@ from shared.web import create_service_app
 from tests.fakes.notifier import Notifier, appointment, bearer, new_id, notifier_on_postgres
 from tests.fakes.twilio import FakeTwilio, FakeTwilioServer, signed
 
-pytestmark = pytest.mark.integration
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = [pytest.mark.integration, pytest.mark.clock]
 NEW_YORK = ZoneInfo("America/New_York")
 PUBLIC = "https://rapport.example"
 PHONE = "+16175550123"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from kombu import Connection, Exchange, Queue
 
@@ -15,7 +14,7 @@ from shared.db import Database, new_metadata
 from shared.envelope import new_envelope
 from shared.outbox import EventTables
 from shared.relay import Relay
-from tests.support import wait_until
+from tests.support import now, wait_until
 
 EVENTS = 300
 
@@ -32,9 +31,7 @@ def test_two_relays_share_the_outbox_and_publish_every_event_once(
         for n in range(EVENTS):
             tables.append(
                 session,
-                new_envelope(
-                    "probe.happened", 1, {"n": n}, source="test", occurred_at=datetime.now(UTC)
-                ),
+                new_envelope("probe.happened", 1, {"n": n}, source="test", occurred_at=now()),
             )
 
     probe = Queue(

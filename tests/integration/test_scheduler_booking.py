@@ -18,9 +18,13 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
+from tests.support import now
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = now().replace(second=0, microsecond=0)
 
 
 def monday_after(days: int) -> date:

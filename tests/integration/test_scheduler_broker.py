@@ -5,7 +5,6 @@ delivered reminder shows at the desk; a redelivered event changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from kombu import Connection, Exchange, Producer
@@ -20,7 +19,10 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
-from tests.support import wait_until
+from tests.support import days_ahead, now, wait_until
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def publish(s: SchedulerSystem, event: Contract, body: str | None = None) -> str
             event.VERSION,
             event.payload(),
             source="notifier",
-            occurred_at=datetime.now(UTC),
+            occurred_at=now(),
         ).to_json()
     with Connection(s.env["RAPPORT_BROKER_URL"]) as connection:
         Producer(connection.channel()).publish(
@@ -53,9 +55,7 @@ def publish(s: SchedulerSystem, event: Contract, body: str | None = None) -> str
 
 
 def test_a_reply_over_the_broker_confirms_and_is_published(sched: SchedulerSystem) -> None:
-    starts_at = (datetime.now(UTC) + timedelta(days=3)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(3, hour=10)
     booked = sched.call(
         "scheduler",
         "POST",
@@ -73,7 +73,7 @@ def test_a_reply_over_the_broker_confirms_and_is_published(sched: SchedulerSyste
         client_id=demo_id("client-jordan"),
         intent="confirm",
         message_id="SM-broker-1",
-        received_at=datetime.now(UTC),
+        received_at=now(),
     )
     body = publish(sched, reply)
     wait_until(
@@ -92,7 +92,7 @@ def test_a_reply_over_the_broker_confirms_and_is_published(sched: SchedulerSyste
         channel="sms",
         kind="24h",
         message_id="SM-r-1",
-        sent_at=datetime.now(UTC),
+        sent_at=now(),
     )
     publish(sched, sent)
     publish(sched, reply, body=body)  # the same reply delivered again

@@ -34,16 +34,17 @@ NOW = datetime(2027, 1, 12, 10, 0, tzinfo=NY)  # Tuesday morning at the practice
 @pytest.fixture
 def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
     with scheduler_only(system_env) as s:
-        s.token(), s.token(admin=True)  # PyJWT checks expiry against the machine's clock
         rt = s.runtimes["scheduler"]
         rt.clock = rt.emitter.clock = FrozenClock(NOW)
         yield s
 
 
-def clock(s: SchedulerSystem) -> FrozenClock:
+def set_clock(s: SchedulerSystem, at: datetime) -> None:
+    """Move the scheduler's clock; sign in again, as tokens expire by the application clock."""
     c = s.runtimes["scheduler"].clock
     assert isinstance(c, FrozenClock)
-    return c
+    c.set(at)
+    s.sign_out()
 
 
 def book(s: SchedulerSystem, starts_at: datetime, client: str = "client-jordan") -> Any:
@@ -80,12 +81,12 @@ def test_checking_in_a_session_next_week_is_a_409_naming_when_it_opens(
     row = sched.rows("scheduler", Appointment, Appointment.id == aid)[0]
     assert (row.status, row.sequence) == ("booked", 1)
 
-    clock(sched).set(datetime(2027, 1, 19, 14, 0, tzinfo=NY))
+    set_clock(sched, datetime(2027, 1, 19, 14, 0, tzinfo=NY))
     assert act(sched, aid, "check-in").json["status"] == "checked_in"
     early = act(sched, aid, "complete")
     assert early.status_code == 409
     assert "starts at 3:00 PM EST on Tuesday, January 19, 2027" in early.json["detail"]
-    clock(sched).set(datetime(2027, 1, 19, 15, 50, tzinfo=NY))
+    set_clock(sched, datetime(2027, 1, 19, 15, 50, tzinfo=NY))
     assert act(sched, aid, "complete").json["status"] == "completed"
 
 

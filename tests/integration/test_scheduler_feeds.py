@@ -20,9 +20,13 @@ from tests.integration.test_scheduler_support import (
     audit_entries,
     scheduler_only,
 )
+from tests.support import now
+
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
 
 NY = ZoneInfo("America/New_York")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+NOW = now().replace(second=0, microsecond=0)
 
 
 def next_dst_change(after: date) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,9 +26,13 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
+from tests.support import now
 
-# The frozen "now" of these tests: the real time, so that sign-in tokens are valid.
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
+
+# The frozen "now" of these tests: the application clock's (RAPPORT_TEST_NOW places it).
+NOW = now().replace(second=0, microsecond=0)
 
 
 @pytest.fixture
@@ -36,14 +40,25 @@ def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
     with scheduler_only(system_env) as s:
         rt = s.runtimes["scheduler"]
         rt.clock = rt.emitter.clock = FrozenClock(NOW)
-        s.token(), s.token(admin=True)  # signed in before the tests move the clock
         yield s
 
 
-def clock(s: SchedulerSystem) -> FrozenClock:
-    c = s.runtimes["scheduler"].clock
-    assert isinstance(c, FrozenClock)
-    return c
+class MovableClock:
+    """The scheduler's frozen clock; moving it signs the test in again, as tokens expire by
+    the application clock."""
+
+    def __init__(self, s: SchedulerSystem) -> None:
+        self.s = s
+        self.frozen = s.runtimes["scheduler"].clock
+        assert isinstance(self.frozen, FrozenClock)
+
+    def set(self, at: datetime) -> None:
+        self.frozen.set(at)
+        self.s.sign_out()
+
+
+def clock(s: SchedulerSystem) -> MovableClock:
+    return MovableClock(s)
 
 
 def book(s: SchedulerSystem, starts_at: datetime, client: str = "client-jordan") -> dict[str, Any]:

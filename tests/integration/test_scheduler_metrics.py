@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.demo import demo_id
 from tests.integration.test_scheduler_support import SchedulerSystem, scheduler_only
+from tests.support import days_ahead
 
 SESSION = "IPT session (50 min)"
 
@@ -41,9 +41,7 @@ def test_bookings_conflicts_latency_feeds_and_active_appointments(sched: Schedul
         "feed_304": sample(sched, "rapport_feed_requests_total", status="304"),
         "feed_404": sample(sched, "rapport_feed_requests_total", status="404"),
     }
-    starts_at = (datetime.now(UTC) + timedelta(days=6)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(6, hour=10)
     body = {
         "client_id": demo_id("client-jordan"),
         "practitioner_id": demo_id("dr-rivera"),

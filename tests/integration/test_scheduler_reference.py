@@ -17,6 +17,9 @@ from tests.integration.test_scheduler_support import (
     scheduler_only,
 )
 
+# Runs again at the fixed instants of `make test` (README: "Time in tests").
+pytestmark = pytest.mark.clock
+
 
 @pytest.fixture
 def scheduler_system(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:

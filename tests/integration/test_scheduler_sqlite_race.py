@@ -5,7 +5,6 @@ threads booking one slot through the real Flask app get one 201 and nineteen 409
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.bootstrap import bootstrap
@@ -13,6 +12,7 @@ from services.scheduler.demo import DEMO_LOGIN
 from shared import migrations
 from shared.demo import demo_id
 from shared.web import create_service_app
+from tests.support import days_ahead
 
 
 def test_concurrent_bookings_on_sqlite_are_serialized(
@@ -29,9 +29,7 @@ def test_concurrent_bookings_on_sqlite_are_serialized(
         .post("/api/v1/auth/token", json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]})
         .json["access_token"]
     )
-    starts_at = (datetime.now(UTC) + timedelta(days=4)).replace(
-        hour=15, minute=0, second=0, microsecond=0
-    )
+    starts_at = days_ahead(4, hour=10)
     clients = ["client-jordan", "client-priya", "client-marek"]
 
     def book(i: int) -> tuple[int, dict[str, str]]:

@@ -20,6 +20,7 @@ from shared.auth import (
 from shared.http import register_problem_handlers
 
 SECRET = "s" * 40
+NOW = datetime(2030, 1, 1, 4, 55, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def client():
     def _auth() -> None:
         from flask import request
 
-        authenticate_request(SECRET, app.view_functions.get(request.endpoint or ""))
+        authenticate_request(SECRET, app.view_functions.get(request.endpoint or ""), NOW)
 
     @app.route("/api/v1/things", methods=["GET", "POST"])
     def things():
@@ -42,7 +43,7 @@ def client():
 
 def _session() -> str:
     principal = Principal("u1", "desk@example.com", "front_desk", "Desk")
-    return issue_token(SECRET, principal, datetime.now(UTC), timedelta(hours=1))
+    return issue_token(SECRET, principal, NOW, timedelta(hours=1))
 
 
 def test_the_session_cookie_signs_in_for_reading(client) -> None:

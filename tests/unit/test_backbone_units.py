@@ -344,6 +344,8 @@ def test_production_refuses_an_empty_secret() -> None:
 # -- bearer tokens -------------------------------------------------------------------------
 
 SECRET = "unit-test-secret-" + "0123456789abcdef" * 2
+# Far from the real time on purpose: tokens are judged by the application clock.
+NOW = datetime(2031, 2, 28, 23, 30, tzinfo=UTC)
 FRONT_DESK = Principal("u-7f3a", "desk@example.com", "front_desk", "Robin Frontdesk")
 PRACTITIONER = Principal(
     "u-91c2", "m.okafor@example.com", "practitioner", "Maren Okafor", practitioner_id="p-12"
@@ -352,16 +354,21 @@ PRACTITIONER = Principal(
 
 @pytest.mark.parametrize("principal", [FRONT_DESK, PRACTITIONER], ids=["desk", "practitioner"])
 def test_token_round_trip(principal: Principal) -> None:
-    token = issue_token(SECRET, principal, datetime.now(UTC), timedelta(hours=12))
+    token = issue_token(SECRET, principal, NOW, timedelta(hours=12))
 
-    assert verify_token(SECRET, token) == principal
+    assert verify_token(SECRET, token, NOW + timedelta(hours=11, minutes=59)) == principal
 
 
 def test_token_carries_issuer_audience_and_lifetime() -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    token = issue_token(SECRET, FRONT_DESK, now, timedelta(hours=12))
+    token = issue_token(SECRET, FRONT_DESK, NOW, timedelta(hours=12))
 
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)
+    claims = jwt.decode(
+        token,
+        SECRET,
+        algorithms=["HS256"],
+        audience=AUDIENCE,
+        options={"verify_exp": False, "verify_iat": False},
+    )
 
     assert (claims["iss"], claims["aud"], claims["sub"]) == (ISSUER, AUDIENCE, "u-7f3a")
     assert claims["exp"] - claims["iat"] == 12 * 3600
@@ -369,25 +376,36 @@ def test_token_carries_issuer_audience_and_lifetime() -> None:
 
 def assert_unauthorised(token: str, title: str, secret: str = SECRET) -> None:
     with pytest.raises(Problem) as caught:
-        verify_token(secret, token)
+        verify_token(secret, token, NOW)
     assert (caught.value.status, caught.value.title) == (401, title)
 
 
 def test_expired_token_says_session_expired() -> None:
-    issued = datetime.now(UTC) - timedelta(hours=13)
+    issued = NOW - timedelta(hours=12)
     token = issue_token(SECRET, FRONT_DESK, issued, timedelta(hours=12))
 
     assert_unauthorised(token, "Session expired")
 
 
+def test_a_token_is_judged_by_the_application_clock_not_the_real_time() -> None:
+    # Issued and read in a system placed years from the real time: valid there, expired after.
+    token = issue_token(SECRET, FRONT_DESK, NOW, timedelta(hours=12))
+
+    assert verify_token(SECRET, token, NOW + timedelta(minutes=1)) == FRONT_DESK
+    assert_unauthorised(token, "Not signed in", secret="x" * 40)
+    with pytest.raises(Problem) as caught:
+        verify_token(SECRET, token, NOW + timedelta(hours=12, seconds=1))
+    assert caught.value.title == "Session expired"
+
+
 def test_token_signed_with_another_secret_is_refused() -> None:
-    token = issue_token("another-secret-" + "x" * 32, FRONT_DESK, datetime.now(UTC), timedelta(1))
+    token = issue_token("another-secret-" + "x" * 32, FRONT_DESK, NOW, timedelta(1))
 
     assert_unauthorised(token, "Not signed in")
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(datetime.now(UTC).timestamp())
+    now = int(NOW.timestamp())
     base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u-1", "role": "admin"}
     return base | {"iat": now, "exp": now + 3600} | overrides
 
@@ -416,7 +434,7 @@ def test_unsigned_token_is_refused() -> None:
 
 
 def test_tampered_token_is_refused() -> None:
-    token = issue_token(SECRET, FRONT_DESK, datetime.now(UTC), timedelta(hours=1))
+    token = issue_token(SECRET, FRONT_DESK, NOW, timedelta(hours=1))
     header, payload, signature = token.split(".")
     forged = jwt.encode(
         claims(sub=FRONT_DESK.user_id, role="admin"),

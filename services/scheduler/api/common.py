@@ -23,7 +23,7 @@ from services.scheduler.tables import (
     ServiceType,
 )
 from shared.auth import current_principal
-from shared.http import Problem, conflict
+from shared.http import Problem, conflict, json_body
 from shared.web import runtime
 
 api = Blueprint("scheduler_api", __name__, url_prefix="/api/v1")
@@ -102,7 +102,7 @@ def patch_body(model: type[M], current: dict[str, Any]) -> M:
     """A PATCH body merged over the current values, validated as a whole (422 otherwise)."""
     if not request.is_json:
         raise Problem(415, "Unsupported media type", "Send the request body as application/json.")
-    payload = request.get_json(silent=True)
+    payload = json_body()
     if not isinstance(payload, dict):
         raise Problem(400, "Malformed request", "The request body must be a JSON object.")
     unknown = sorted(set(payload) - set(model.model_fields))

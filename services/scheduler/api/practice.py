@@ -9,6 +9,7 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from services.scheduler.api.common import api, audit
@@ -173,7 +174,22 @@ def deactivate_staff(user_id: str) -> Any:
         if user is None:
             raise not_found("staff user")
         before = staff_json(user)
+        if user.role == "admin" and user.active and _active_admins(session) <= 1:
+            raise conflict(
+                f"{user.name} is the practice's last active admin: nobody could manage staff "
+                "afterwards. Make another staff user an admin first."
+            )
         user.active = False
         session.flush()
         audit(session, "staff.deactivated", "staff_user", user.id, before, staff_json(user))
     return jsonify(staff_json(user))
+
+
+def _active_admins(session: Session) -> int:
+    # Locked so that two admins deactivating each other at once cannot both succeed.
+    admins = session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == "admin", StaffUser.active.is_(True))
+        .with_for_update()
+    ).all()
+    return len(admins)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
-from flask import jsonify
+from flask import jsonify, request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
+from services.scheduler import sign_in_guard
 from services.scheduler.api.common import api
-from services.scheduler.tables import StaffUser
-from shared.auth import Principal, issue_token, public
+from shared.auth import issue_token, public
 from shared.http import Problem, parse_body
 from shared.web import runtime
 
@@ -29,22 +28,35 @@ class SignIn(BaseModel):
 def sign_in() -> Any:
     body = parse_body(SignIn)
     rt = runtime()
-    with rt.db.sessions() as session:
-        user = session.scalars(
-            select(StaffUser).where(StaffUser.email == body.email.strip().lower())
-        ).first()
-    if (
-        user is None
-        or not user.active
-        or not check_password_hash(user.password_hash, body.password)
-    ):
+    outcome = sign_in_guard.attempt(
+        rt.db, rt.clock, body.email, body.password, client_address(), via="api"
+    )
+    if outcome.limited:
+        minutes = max(1, math.ceil(outcome.retry_after / 60))
+        problem = Problem(
+            429,
+            "Too many failed sign-ins",
+            f"Wait {minutes} minute{'s' if minutes > 1 else ''} and try again, "
+            "or ask an admin to check the account.",
+        ).response()
+        problem.headers["Retry-After"] = str(math.ceil(outcome.retry_after))
+        return problem
+    if outcome.principal is None:
         raise Problem(401, "Sign-in failed", "The email or password is not right.")
-    principal = Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
+    principal = outcome.principal
     token = issue_token(rt.settings.secret_key, principal, rt.clock.now(), TOKEN_TTL)
     return jsonify(
         access_token=token,
         token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
         expires_in=int(TOKEN_TTL.total_seconds()),
-        role=user.role,
-        name=user.name,
+        role=principal.role,
+        name=principal.name,
     )
+
+
+def client_address() -> str:
+    """The address the gateway saw: the last X-Forwarded-For entry (added by nginx itself;
+    earlier entries come from the client and cannot be trusted), else the peer address."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    last = forwarded.split(",")[-1].strip()
+    return last or request.remote_addr or "unknown"

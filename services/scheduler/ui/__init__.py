@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request
 from sqlalchemy import select
 
+from services.scheduler import sign_in_guard
 from services.scheduler.api.common import client_json, practitioner_json, service_type_json
 from services.scheduler.api.practice import practice_json
-from services.scheduler.api.sign_in import TOKEN_TTL
+from services.scheduler.api.sign_in import TOKEN_TTL, client_address
 from services.scheduler.domain import wall_to_utc
 from services.scheduler.tables import Client, Practice, Practitioner, ServiceType
 from services.scheduler.ui import sessions
@@ -109,6 +110,8 @@ def page(template: str, **context: Any) -> str:
         csrf=sessions.session_csrf(g.ui_token),
         practice=reference["practice"],
         reference=reference,
+        # The page's JavaScript follows the application clock, not the desk computer's.
+        now=runtime().clock.now().isoformat(),
         **context,
     )
 
@@ -145,11 +148,11 @@ def sign_in() -> Any:
         return _sign_in_form(
             "The sign-in page was out of date. Please try again.", email, status=400
         )
-    keys = (f"email:{email}", f"ip:{sessions.client_ip()}")
-    wait = max(sessions.EMAIL_LIMIT.retry_after(keys[0]), sessions.IP_LIMIT.retry_after(keys[1]))
-    if wait > 0:
+    rt = runtime()
+    outcome = sign_in_guard.attempt(rt.db, rt.clock, email, password, client_address(), via="form")
+    if outcome.limited:
         sessions.SIGN_INS.labels("limited").inc()
-        minutes = max(1, math.ceil(wait / 60))
+        minutes = max(1, math.ceil(outcome.retry_after / 60))
         return _sign_in_form(
             "Too many failed sign-ins. Wait "
             + (f"{minutes} minutes" if minutes > 1 else "a minute")
@@ -157,14 +160,11 @@ def sign_in() -> Any:
             email,
             status=429,
         )
-    principal = sessions.check_credentials(email, password) if email and password else None
+    principal = outcome.principal
     if principal is None:
         sessions.SIGN_INS.labels("failed").inc()
-        sessions.EMAIL_LIMIT.fail(keys[0])
-        sessions.IP_LIMIT.fail(keys[1])
         return _sign_in_form("The email or password is not right.", email, status=401)
     sessions.SIGN_INS.labels("success").inc()
-    sessions.EMAIL_LIMIT.clear(keys[0])
     response = redirect("/day", code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -1,5 +1,6 @@
-"""Browser sessions for the front-desk UI: checking credentials, limiting failed sign-ins, and
-the CSRF tokens of forms.
+"""Browser sessions for the front-desk UI: the session cookie and the CSRF tokens of forms
+(checking credentials and limiting failed sign-ins is services/scheduler/sign_in_guard.py,
+shared with the API).
 
 The session itself is the API's bearer token in the HttpOnly cookie ``rapport_session``; every
 service verifies it (shared/auth.py). Before sign-in there is no session yet, so the sign-in
@@ -10,18 +11,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 
 from flask import request, session
 from prometheus_client import Counter
-from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from services.scheduler.api.sign_in import TOKEN_TTL
-from services.scheduler.tables import StaffUser
 from shared.auth import SESSION_COOKIE, Principal, csrf_token_for, issue_token, verify_token
 from shared.http import Problem
 from shared.web import runtime
@@ -32,83 +26,7 @@ SIGN_INS = Counter(
     ["outcome"],
 )
 
-# Compared against when the email is unknown, so both answers take as long.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
 PRE_SESSION_KEY = "ui_pre_csrf"
-
-
-class FailedSignIns:
-    """Failed sign-ins per key (an email or a client IP) in a sliding window, in this process.
-
-    Each web process keeps its own count (gunicorn runs several), so the effective limit is at
-    most ``limit`` times the number of web processes; the count restarts with the process.
-    """
-
-    def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        stamps = self._failures.setdefault(key, deque())
-        while stamps and stamps[0] <= now - self.window:
-            stamps.popleft()
-        if not stamps:
-            del self._failures[key]
-            return deque()
-        return stamps
-
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until a key that reached the limit frees a slot; 0 when none is blocked."""
-        now = self.clock()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                stamps = self._recent(key, now)
-                if len(stamps) >= self.limit:
-                    wait = max(wait, stamps[-self.limit] + self.window - now)
-        return wait
-
-    def fail(self, *keys: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now)
-                self._failures.setdefault(key, deque()).append(now)
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
-# 5 failures per email, 20 per client IP (a whole practice may share one IP), per 15 minutes.
-EMAIL_LIMIT = FailedSignIns(limit=5, window_seconds=15 * 60)
-IP_LIMIT = FailedSignIns(limit=20, window_seconds=15 * 60)
-
-
-def client_ip() -> str:
-    """The address the gateway saw: the last X-Forwarded-For entry (added by nginx itself;
-    earlier entries come from the client and cannot be trusted), else the peer address."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    last = forwarded.split(",")[-1].strip()
-    return last or request.remote_addr or "unknown"
-
-
-def check_credentials(email: str, password: str) -> Principal | None:
-    """The same check as ``POST /api/v1/auth/token``: an active staff user whose password
-    hash matches."""
-    with runtime().db.sessions() as db:
-        user = db.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password)
-        return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
-        return None
-    return Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
 
 
 def issue_session(principal: Principal) -> str:
@@ -122,7 +40,8 @@ def current_session() -> tuple[Principal, str] | None:
     if not token:
         return None
     try:
-        return verify_token(runtime().settings.secret_key, token), token
+        rt = runtime()
+        return verify_token(rt.settings.secret_key, token, rt.clock.now()), token
     except Problem:
         return None
 

@@ -39,7 +39,7 @@
   search.addEventListener("input", showClients);
 
   // Default date: tomorrow in the practice's zone.
-  form.elements.date.value = R.isoDay(new Date(Date.now() + 86400000).toISOString());
+  form.elements.date.value = R.isoDay(new Date(R.now().getTime() + 86400000).toISOString());
 
   function startsAt() {
     return R.zonedIso(form.elements.date.value, form.elements.time.value);

@@ -34,7 +34,7 @@
     error.hidden = true;
     await refreshClients(res.data.items);
     const body = JSON.stringify(res.data.items);
-    document.getElementById("refreshed").textContent = "updated " + R.time(new Date().toISOString());
+    document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
     if (body === lastBody) return;  // unchanged: keep focus and scroll where they are
     lastBody = body;
     items = res.data.items;
@@ -58,7 +58,7 @@
   }
 
   function actionsFor(a) {
-    const started = new Date(a.starts_at) <= new Date();
+    const started = new Date(a.starts_at) <= R.now();
     const open = a.status === "booked" || a.status === "confirmed";
     const list = [];
     if (open) list.push(["check-in", "Check in"]);
@@ -74,8 +74,9 @@
     const st = R.serviceTypes[a.service_type_id];
     const p = R.practitioners[a.practitioner_id];
     const label = who + ", " + R.time(a.starts_at);
+    const confirmedBy = a.status === "confirmed" && {client: " by client", desk: " at the desk"}[a.confirmed_by];
     const badges = R.el("p", {class: "badges"},
-      badge(R.STATUS[a.status] || a.status, "status status-" + a.status));
+      badge((R.STATUS[a.status] || a.status) + (confirmedBy || ""), "status status-" + a.status));
     if (a.late_cancellation) badges.append(badge("Late cancellation", "late"));
     if (a.status === "cancelled") {
       badges.append(badge("Reminders cancelled", "reminder reminder-cancelled"));
@@ -84,7 +85,6 @@
       const latest = !["planned", "none"].includes(a.reminder_status) && R.MESSAGE[a.last_message];
       badges.append(badge(latest || R.REMINDER[a.reminder_status] || "Reminders: " + a.reminder_status, "reminder reminder-" + a.reminder_status));
     }
-    if (a.status === "confirmed" && a.confirmed_by === "client") badges.append(badge("Confirmed by client", "confirmed-by"));
     if (a.reminders_not_planned) badges.append(badge(a.reminders_not_planned + " not planned: already due when booked", "not-planned"));
     if (a.invoice_status) badges.append(badge((R.INVOICE[a.invoice_status] || "Invoice " + a.invoice_status) + (a.invoice_number ? " · " + a.invoice_number : ""), "invoice invoice-" + a.invoice_status));
     const actions = R.el("div", {class: "actions", role: "group", "aria-label": "Actions for " + label});
@@ -180,7 +180,7 @@
   function lateFee(a, form) {
     const hours = Number(R.reference.practice.cancellation_window_hours || 0);
     const byClient = form.querySelector('input[name="cancelled_by"]:checked').value === "client";
-    const late = (new Date(a.starts_at) - new Date()) < hours * 3600 * 1000;
+    const late = (new Date(a.starts_at) - R.now()) < hours * 3600 * 1000;
     const fee = form.querySelector(".fee");
     fee.classList.toggle("warning", byClient && late);
     if (!byClient) fee.textContent = "No late-cancellation fee: the practice is cancelling.";

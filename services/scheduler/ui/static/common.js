@@ -8,9 +8,15 @@ const Rapport = (() => {
   const refNode = document.getElementById("reference");
   const reference = refNode ? JSON.parse(refNode.textContent) : {practice: {time_zone: "UTC"}};
   const zone = reference.practice.time_zone || "UTC";
+  /* The application clock: the server's "now" when the page was served, run forward by the
+     browser's own elapsed time, so a desk computer with a wrong clock (or a system placed at
+     another instant) still agrees with the server on what is past and what is late. */
+  const nowMeta = document.querySelector('meta[name="rapport-now"]');
+  const skew = nowMeta ? Date.parse(nowMeta.content) - Date.now() : 0;
+  const now = () => new Date(Date.now() + (Number.isFinite(skew) ? skew : 0));
 
   const STATUS = {
-    booked: "Booked", confirmed: "Confirmed by client", checked_in: "Checked in",
+    booked: "Booked", confirmed: "Confirmed", checked_in: "Checked in",
     completed: "Completed", no_show: "No-show", cancelled: "Cancelled",
   };
   const REMINDER = {
@@ -173,7 +179,7 @@ const Rapport = (() => {
       s.addEventListener("change", () => s.form.submit()));
   });
 
-  return {api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
+  return {now, api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
           reference, clients, practitioners, serviceTypes, clientName, el, toast, key,
           STATUS, REMINDER, MESSAGE, INVOICE};
 })();

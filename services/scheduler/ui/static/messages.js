@@ -20,7 +20,7 @@
     const res = await R.api("GET", "/api/v1/inbox");
     fail("inbox-error", res);
     if (!res.ok) return;
-    document.getElementById("refreshed").textContent = "Updated " + R.time(new Date().toISOString()) + ".";
+    document.getElementById("refreshed").textContent = "Updated " + R.time(R.now().toISOString()) + ".";
     const body = JSON.stringify(res.data.items);
     if (body === lastInbox) return;
     lastInbox = body;
