@@ -29,7 +29,7 @@ from services.scheduler.tables import (
     Practitioner,
     ServiceType,
 )
-from services.scheduler.validation import join_link
+from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
 from shared.http import Problem, conflict, not_found, parse_body, parse_query
@@ -49,17 +49,12 @@ class BookAppointment(BaseModel):
     service_type_id: str = Field(min_length=1, max_length=36)
     starts_at: AwareDatetime
     location: str | None = Field(default=None, max_length=300)
-    video_url: str | None = Field(default=None, max_length=500)
+    video_url: JoinLink = None
 
     @field_validator("starts_at")
     @classmethod
     def _whole(cls, value: datetime) -> datetime:
         return _whole_minutes(value)
-
-    @field_validator("video_url")
-    @classmethod
-    def _link(cls, value: str | None) -> str | None:
-        return join_link(value)
 
 
 class AppointmentQuery(BaseModel):
@@ -274,12 +269,7 @@ def list_appointments() -> Any:
 
 class SessionPlace(BaseModel):
     location: str | None = Field(default=None, max_length=300)
-    video_url: str | None = Field(default=None, max_length=500)
-
-    @field_validator("video_url")
-    @classmethod
-    def _link(cls, value: str | None) -> str | None:
-        return join_link(value)
+    video_url: JoinLink = None
 
 
 @api.patch("/appointments/<appointment_id>")

@@ -29,7 +29,7 @@ from services.scheduler.tables import (
     TimeOff,
     WorkingHours,
 )
-from services.scheduler.validation import join_link
+from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import CourseBooked
 from shared.http import Problem, not_found, parse_body, parse_query
@@ -190,12 +190,7 @@ class BookCourse(BaseModel):
     every_weeks: Literal[1, 2] = 1
     mode: Literal["all_or_nothing", "free_only"] = "all_or_nothing"
     location: str | None = Field(default=None, max_length=300)
-    video_url: str | None = Field(default=None, max_length=500)
-
-    @field_validator("video_url")
-    @classmethod
-    def _link(cls, value: str | None) -> str | None:
-        return join_link(value)
+    video_url: JoinLink = None
 
     @model_validator(mode="after")
     def _whole_minutes(self) -> BookCourse:
