@@ -16,7 +16,7 @@ from services.notifier.tables import AppointmentView, ClientContact, PracticePro
 from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.fakes.smtp import Mailbox, SmtpServer
-from tests.fakes.twilio import FakeTwilio, FakeTwilioServer
+from tests.fakes.twilio import FakeTwilio, FakeTwilioServer, signed
 from tests.integration.conftest import System
 from tests.support import wait_until
 
@@ -25,6 +25,7 @@ NY = ZoneInfo("America/New_York")
 # A Tuesday morning at the practice, outside the client's quiet hours.
 NOW = datetime(2027, 1, 12, 10, 0, tzinfo=NY)
 JORDAN_PHONE = "+16175550123"
+PUBLIC = "https://rapport.example"
 
 
 @dataclass
@@ -32,6 +33,12 @@ class World:
     system: System
     twilio: FakeTwilio
     mailbox: Mailbox
+    clock: FrozenClock
+
+    def at(self, when: datetime) -> None:
+        """Every process's clock to ``when`` (and sign in again: tokens expire by it)."""
+        self.clock.set(when)
+        self.system.sign_out()
 
     def texts(self) -> list[str]:
         return [m["Body"] for m in self.twilio.sent() if m["To"] == JORDAN_PHONE]
@@ -44,7 +51,11 @@ def world(system_env: dict[str, str]) -> Iterator[World]:
         system_env
         | twilio_server.env()
         | smtp_server.env()
-        | {"NOTIFIER_DISPATCH_INTERVAL": "0.2", "NOTIFIER_SMS_PER_SECOND": "50"}
+        | {
+            "NOTIFIER_DISPATCH_INTERVAL": "0.2",
+            "NOTIFIER_SMS_PER_SECOND": "50",
+            "RAPPORT_PUBLIC_URL": PUBLIC,
+        }
     )
     with twilio_server as twilio, smtp_server as mailbox:
         system = System(env)
@@ -58,7 +69,7 @@ def world(system_env: dict[str, str]) -> Iterator[World]:
                 lambda: system.count("notifier", ClientContact) == 3,
                 message="the demo clients known to the notifier",
             )
-            yield World(system, twilio, mailbox)
+            yield World(system, twilio, mailbox, clock)
         finally:
             system.shutdown()
 
@@ -248,3 +259,60 @@ def test_a_video_sessions_join_link_reaches_the_email_the_invite_and_the_feed(
         lambda: [v.video_url for v in s.rows("notifier", AppointmentView)] == [new_link],
         message="the notifier's copy of the new link",
     )
+
+
+def test_a_reply_to_the_third_sessions_reminder_confirms_the_third_session(world: World) -> None:
+    s = world.system
+    starts = [
+        datetime(2027, 1, 14, 15, 0, tzinfo=NY),
+        datetime(2027, 1, 15, 15, 0, tzinfo=NY),
+        datetime(2027, 1, 16, 10, 0, tzinfo=NY),
+    ]
+    ids = []
+    for start in starts:
+        booked = s.call(
+            "scheduler",
+            "POST",
+            "/api/v1/appointments",
+            json={
+                "client_id": demo_id("client-jordan"),
+                "practitioner_id": demo_id("dr-rivera"),
+                "service_type_id": demo_id("ipt-session"),
+                "starts_at": start.isoformat(),
+            },
+        )
+        assert booked.status_code == 201, booked.json
+        ids.append(booked.json["id"])
+    wait_until(lambda: len(world.texts()) == 3, timeout=30, message="three confirmation SMS")
+
+    # The second session's reminder (24 hours before it), then the third's, each in its turn.
+    world.at(datetime(2027, 1, 14, 15, 30, tzinfo=NY))
+    wait_until(lambda: len(world.texts()) == 4, timeout=30, message="the second's reminder")
+    world.at(datetime(2027, 1, 15, 10, 0, tzinfo=NY))
+    third_reminder = wait_until(
+        lambda: len(world.texts()) == 5 and world.texts()[-1], timeout=30, message="the third's"
+    )
+    assert "reminder of Sat, Jan 16 at 10:00 AM EST" in third_reminder
+
+    form = {"MessageSid": "SM" + "3" * 32, "From": JORDAN_PHONE, "To": "+16175550199", "Body": "C"}
+    path = "/webhooks/twilio/sms"
+    reply = (
+        s.apps["notifier"].test_client().post(path, data=form, headers=signed(PUBLIC + path, form))
+    )
+    assert reply.status_code == 200
+
+    def shown(a: str) -> tuple[str, str | None]:
+        got = s.call("scheduler", "GET", f"/api/v1/appointments/{a}").json
+        return got["status"], got["confirmed_by"]
+
+    wait_until(
+        lambda: shown(ids[2]) == ("confirmed", "client"),
+        timeout=30,
+        message="the third session confirmed by the client",
+    )
+    assert shown(ids[1]) == ("booked", None)  # the second, still unconfirmed, is untouched
+    answer = wait_until(
+        lambda: len(world.texts()) == 6 and world.texts()[-1], timeout=30, message="the answer"
+    )
+    assert "your appointment on Sat, Jan 16 at 10:00 AM EST" in answer
+    assert "is confirmed" in answer
