@@ -2,8 +2,8 @@
 # Make sure the real PostgreSQL and RabbitMQ that the integration and end-to-end tests use are
 # running on 127.0.0.1: start them when installed and stopped, install them with apt when
 # missing (as root), otherwise stop with a clear message. Tests are never skipped for want of a
-# server. Chromium (browser tests), docker-compose (compose validation) and promtool come from
-# Debian packages too.
+# server. Chromium (browser tests), docker-compose (compose validation), promtool and amtool
+# (alert rules and Alertmanager configuration) come from Debian packages too.
 set -euo pipefail
 
 log() { printf 'ensure-services: %s\n' "$*" >&2; }
@@ -72,11 +72,13 @@ ensure_tools() {
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
   fi
-  # Debian's prometheus package starts a server we do not need.
+  # Debian's prometheus package starts a server we do not need. prometheus-alertmanager is
+  # installed for amtool only; the tests never talk to an Alertmanager server.
   pkill -x prometheus >/dev/null 2>&1 || true
 }
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.secret_policy import check_production_secrets, install_key
 
 SERVICES = ("scheduler", "notifier", "billing")
-# Variables a service reads for itself from Settings.extra (providers, the notifier's own knobs).
-EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_")
+# Variables a service reads for itself from Settings.extra (providers, the notifier's and
+# billing's own knobs).
+EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_", "BILLING_ISSUE_")
 
 
 def _seconds_list(raw: str) -> tuple[float, ...]:
@@ -27,7 +31,8 @@ class Settings:
     service: str
     database_url: str
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
-    secret_key: str = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+    # From RAPPORT_SECRET_KEY, or outside production generated once per install (var dir).
+    secret_key: str = field(default="", repr=False)
     public_url: str = "http://127.0.0.1:8000"
     queue_type: str = "quorum"
     retry_delays: tuple[float, ...] = (1.0, 10.0, 60.0, 600.0)
@@ -58,11 +63,14 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
     env = os.environ if env is None else env
     prefix = service.upper()
     var_dir = env.get("RAPPORT_VAR_DIR", "var")
+    production = _flag(env.get("RAPPORT_PRODUCTION", ""))
+    if production:
+        check_production_secrets(env)
     settings = Settings(
         service=service,
         database_url=env.get(f"{prefix}_DATABASE_URL", f"sqlite:///{var_dir}/{service}.db"),
         broker_url=env.get("RAPPORT_BROKER_URL", Settings.broker_url),
-        secret_key=env.get("RAPPORT_SECRET_KEY", Settings.secret_key),
+        secret_key=env.get("RAPPORT_SECRET_KEY") or install_key(Path(var_dir)),
         public_url=env.get("RAPPORT_PUBLIC_URL", Settings.public_url).rstrip("/"),
         queue_type=env.get("RAPPORT_QUEUE_TYPE", Settings.queue_type),
         retry_delays=_seconds_list(env["RAPPORT_RETRY_DELAYS"])
@@ -82,9 +90,4 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         raise ValueError("RAPPORT_QUEUE_TYPE must be 'quorum' or 'classic'")
     if settings.max_attempts < 1:
         raise ValueError("RAPPORT_MAX_ATTEMPTS must be at least 1")
-    if not settings.secret_key:
-        raise ValueError("RAPPORT_SECRET_KEY must not be empty")
-    production = _flag(env.get("RAPPORT_PRODUCTION", ""))
-    if production and (settings.secret_key == Settings.secret_key or len(settings.secret_key) < 32):
-        raise ValueError("RAPPORT_SECRET_KEY must be set to at least 32 characters in production")
     return settings

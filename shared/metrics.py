@@ -58,7 +58,9 @@ Clock = Callable[[], datetime]
 
 class OutboxBacklogCollector(Collector):
     """Reads each service's outbox at scrape time, so any process (web or worker) reports the
-    true backlog without sharing state with the relay."""
+    true backlog without sharing state with the relay. Whether that read succeeded is
+    rapport_database_up: PostgreSQL reachability as the service itself sees it (its URL, its
+    credentials, its network path), which is what the RapportDatabaseUnreachable alert needs."""
 
     def __init__(self) -> None:
         self._sources: dict[str, tuple[BacklogSource, Clock]] = {}
@@ -77,17 +79,25 @@ class OutboxBacklogCollector(Collector):
             "Age of the oldest unpublished event",
             labels=["service"],
         )
+        database_up = GaugeMetricFamily(
+            "rapport_database_up",
+            "1 if the service's database answered the scrape-time outbox read, else 0",
+            labels=["service"],
+        )
         with self._lock:
             sources = dict(self._sources)
         for service, (source, clock) in sorted(sources.items()):
             try:
                 count, oldest = source()
-            except Exception:  # noqa: S112 - a database outage must not break the scrape
+            except Exception:  # a database outage must not break the scrape
+                database_up.add_metric([service], 0)
                 continue
+            database_up.add_metric([service], 1)
             backlog.add_metric([service], count)
             age.add_metric([service], (clock() - oldest).total_seconds() if oldest else 0.0)
         yield backlog
         yield age
+        yield database_up
 
 
 OUTBOX_BACKLOG = OutboxBacklogCollector()

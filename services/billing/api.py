@@ -5,18 +5,26 @@ and the audit trail of every money change."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import format_percent
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
-from services.billing import ledger
+from services.billing import ledger, units
+from services.billing.authorizations import nearing_end_reasons
 from services.billing.invoicing import valid_icd10
+from services.billing.money import DEFAULT_LOCALE, format_money, known_locale
+from services.billing.periods import DEFAULT_MODE, InvoiceMode, practice_day
 from services.billing.tables import (
     AUDIT,
+    Authorization,
+    ClientAccount,
     ClientBillingProfile,
     Fee,
     PractitionerAccount,
@@ -28,6 +36,7 @@ from shared.web import runtime
 
 api = Blueprint("billing_api", __name__, url_prefix="/api/v1")
 MAX_MINOR = 10_000_000
+CPT = re.compile(r"^[0-9]{4}[0-9A-Z]$")
 
 
 class FeeFields(BaseModel):
@@ -35,11 +44,14 @@ class FeeFields(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     package_price_minor: int | None = Field(default=None, ge=0, le=MAX_MINOR * 20)
     package_sessions: int | None = Field(default=None, ge=1, le=52)
+    package_prepaid: bool = False
 
     @model_validator(mode="after")
     def _package_whole(self) -> FeeFields:
         if (self.package_price_minor is None) != (self.package_sessions is None):
             raise ValueError("give both package_price_minor and package_sessions, or neither")
+        if self.package_prepaid and self.package_price_minor is None:
+            raise ValueError("a prepaid package needs package_price_minor and package_sessions")
         return self
 
 
@@ -73,7 +85,13 @@ class SettingsFields(BaseModel):
     tax_id: str | None = Field(default=None, pattern=r"^\d{2}-?\d{7}$")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     time_zone: str
-    invoice_mode: Literal["per_session", "course_open_invoice"] = "per_session"
+    locale: str = Field(default=DEFAULT_LOCALE, max_length=20)
+    invoice_mode: InvoiceMode = DEFAULT_MODE
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return known_locale(value)
 
     @field_validator("time_zone")
     @classmethod
@@ -154,6 +172,7 @@ def set_fee(service_type_id: str) -> Any:
         fee.currency = body.currency
         fee.package_price_minor = body.package_price_minor
         fee.package_sessions = body.package_sessions
+        fee.package_prepaid = body.package_prepaid
         fee.updated_at = now
         overrides = session.scalars(
             select(PractitionerFee).where(PractitionerFee.service_type_id == service_type_id)
@@ -216,6 +235,7 @@ def fee_json(fee: Fee, overrides: Any) -> dict[str, Any]:
         "currency": fee.currency,
         "package_price_minor": fee.package_price_minor,
         "package_sessions": fee.package_sessions,
+        "package_prepaid": fee.package_prepaid,
         "practitioner_overrides": [
             {"practitioner_id": o.practitioner_id, "amount_minor": o.amount_minor}
             for o in overrides
@@ -292,19 +312,29 @@ def settings_json(row: Any) -> dict[str, Any]:
         "tax_id": row.tax_id,
         "currency": row.currency,
         "time_zone": row.time_zone,
+        "locale": row.locale,
         "invoice_mode": row.invoice_mode,
     }
 
 
 def policy_json(row: Any) -> dict[str, Any]:
+    def rule(kind: str, value: int) -> dict[str, Any]:
+        # ``display`` is the fee as the desk reads it, in the practice's currency and locale.
+        return {"kind": kind, "value": value, "display": rule_display(kind, value, row)}
+
     return {
-        "late_cancellation": {
-            "kind": row.late_cancellation_kind,
-            "value": row.late_cancellation_value,
-        },
-        "no_show": {"kind": row.no_show_kind, "value": row.no_show_value},
+        "late_cancellation": rule(row.late_cancellation_kind, row.late_cancellation_value),
+        "no_show": rule(row.no_show_kind, row.no_show_value),
         "charged_when_cancelled_by": "client",
     }
+
+
+def rule_display(kind: str, value: int, row: Any) -> str:
+    if kind == "fixed":
+        return format_money(value, row.currency, row.locale)
+    if kind == "percent":
+        return f"{format_percent(value / 100, locale=row.locale)} of the session fee"
+    return "no fee"
 
 
 # -- practitioners' and clients' billing details ------------------------------------------------
@@ -391,6 +421,135 @@ def profile_json(row: ClientBillingProfile) -> dict[str, Any]:
         "date_of_birth": row.date_of_birth.isoformat() if row.date_of_birth else None,
         "address": row.address,
         "insurance_member_id": row.insurance_member_id,
+    }
+
+
+# -- insurance authorizations ------------------------------------------------------------------
+
+
+class AuthorizationFields(BaseModel):
+    payer: str = Field(min_length=1, max_length=200)
+    number: str = Field(min_length=1, max_length=60)
+    cpt_codes: list[str] = Field(min_length=1, max_length=20)
+    sessions_authorized: int = Field(ge=1, le=500)
+    valid_from: date
+    valid_to: date
+
+    @field_validator("cpt_codes")
+    @classmethod
+    def _cpt(cls, codes: list[str]) -> list[str]:
+        cleaned = [code.strip().upper() for code in codes]
+        bad = [raw for raw, code in zip(codes, cleaned, strict=True) if not CPT.match(code)]
+        if bad:
+            raise ValueError(f"not CPT codes: {', '.join(bad)} (expected five characters: 90834)")
+        return list(dict.fromkeys(cleaned))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AuthorizationFields:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class AuthorizationQuery(BaseModel):
+    client_id: str | None = Field(default=None, max_length=36)
+    nearing_end: bool | None = None
+
+
+@api.get("/billing/authorizations")
+def list_authorizations() -> Any:
+    """The desk's list; ``nearing_end=true`` keeps those down to their last two units or
+    fourteen days."""
+    query = parse_query(AuthorizationQuery)
+    rt = runtime()
+    with rt.db.sessions() as session:
+        statement = select(Authorization).order_by(Authorization.valid_to, Authorization.id)
+        if query.client_id:
+            statement = statement.where(Authorization.client_id == query.client_id)
+        today = practice_day(rt.clock.now(), ledger.settings(session).time_zone)
+        items = [authorization_json(session, a, today) for a in session.scalars(statement)]
+    if query.nearing_end is not None:
+        items = [i for i in items if bool(i["nearing_end"]) == query.nearing_end]
+    return jsonify(items=items)
+
+
+@api.post("/billing/clients/<client_id>/authorizations")
+def add_authorization(client_id: str) -> Any:
+    body = parse_body(AuthorizationFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        if session.get(ClientAccount, client_id) is None:
+            raise not_found("client known to billing")
+        row = Authorization(
+            id=str(uuid.uuid4()),
+            revision=0,
+            client_id=client_id,
+            created_at=now,
+            updated_at=now,
+            nearing_end_at=None,
+        )
+        _fill(row, body)
+        session.add(row)
+        session.flush()
+        units.changed(session, row, now, lambda e: rt.emitter.emit(session, e))
+        today = practice_day(now, ledger.settings(session).time_zone)
+        after = authorization_json(session, row, today)
+        ledger.audit(
+            session, now, actor(), "authorization_added", "authorization", row.id, None, after
+        )
+    rt.outbox_written()
+    return jsonify(after), 201, {"Location": f"/api/v1/billing/authorizations/{row.id}"}
+
+
+@api.put("/billing/authorizations/<authorization_id>")
+def change_authorization(authorization_id: str) -> Any:
+    body = parse_body(AuthorizationFields)
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        row = session.scalars(
+            select(Authorization).where(Authorization.id == authorization_id).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise not_found("authorization")
+        today = practice_day(now, ledger.settings(session).time_zone)
+        before = authorization_json(session, row, today)
+        _fill(row, body)
+        if not nearing_end_reasons(
+            units.units_used(session, row.id), row.sessions_authorized, row.valid_to, today
+        ):
+            row.nearing_end_at = None  # more units or days: say so again when they run low
+        units.changed(session, row, now, lambda e: rt.emitter.emit(session, e))
+        after = authorization_json(session, row, today)
+        ledger.audit(
+            session, now, actor(), "authorization_changed", "authorization", row.id, before, after
+        )
+    rt.outbox_written()
+    return jsonify(after)
+
+
+def _fill(row: Authorization, body: AuthorizationFields) -> None:
+    row.payer, row.number = body.payer, body.number
+    row.cpt_codes = json.dumps(body.cpt_codes)
+    row.sessions_authorized = body.sessions_authorized
+    row.valid_from, row.valid_to = body.valid_from, body.valid_to
+
+
+def authorization_json(session: Any, row: Authorization, today: date) -> dict[str, Any]:
+    used = units.units_used(session, row.id)
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "payer": row.payer,
+        "number": row.number,
+        "cpt_codes": json.loads(row.cpt_codes),
+        "sessions_authorized": row.sessions_authorized,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat(),
+        "units_used": used,
+        "units_remaining": max(row.sessions_authorized - used, 0),
+        "nearing_end": nearing_end_reasons(used, row.sessions_authorized, row.valid_to, today),
     }
 
 

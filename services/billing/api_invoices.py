@@ -3,7 +3,7 @@ payments and refunds, waiving a fee, client balances and statements, superbills.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, selectinload
 from services.billing import documents, ledger
 from services.billing.fees import FEE_KINDS
 from services.billing.invoicing import payment_problem, refund_problem
+from services.billing.money import format_money
+from services.billing.periods import practice_day
 from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, Payment
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
@@ -55,6 +57,11 @@ class PeriodQuery(BaseModel):
         if self.to < self.from_:
             raise ValueError("'to' must not be before 'from'")
         return self
+
+
+class BalanceQuery(BaseModel):
+    q: str | None = Field(default=None, min_length=1, max_length=100)
+    client_id: str | None = Field(default=None, max_length=36)
 
 
 class StatementQuery(BaseModel):
@@ -164,15 +171,22 @@ def _money_change(invoice_id: str, kind: str) -> Any:
 
         def run() -> tuple[dict[str, Any], int]:
             invoice = _locked_invoice(session, invoice_id)
+            locale = ledger.settings(session).locale
+            currency = invoice.currency
+
+            def show(minor: int) -> str:
+                return format_money(minor, currency, locale)
+
             problem = (
                 payment_problem(
                     invoice.status,  # type: ignore[arg-type]
                     invoice.total_minor,
                     invoice.paid_minor,
                     body.amount_minor,
+                    show,
                 )
                 if kind == "payment"
-                else refund_problem(invoice.paid_minor, body.amount_minor)
+                else refund_problem(invoice.paid_minor, body.amount_minor, show)
             )
             if problem:
                 raise conflict(problem)
@@ -234,10 +248,27 @@ def list_payments() -> Any:
         return jsonify(items=[payment_json(p) for p in session.scalars(statement)])
 
 
+@money.get("/balances")
+def list_balances() -> Any:
+    """Clients with something open, aged, with links; ``q`` finds clients by name."""
+    query = parse_query(BalanceQuery)
+    rt = runtime()
+    with rt.db.sessions() as session:
+        today = _practice_today(session, rt.clock.now())
+        items = documents.balances(session, today, query.client_id, query.q)
+        return jsonify(as_of=today.isoformat(), items=items)
+
+
 @money.get("/balances/<client_id>")
 def balance(client_id: str) -> Any:
-    with runtime().db.sessions() as session:
-        return jsonify(documents.balance_of(session, client_id))
+    rt = runtime()
+    with rt.db.sessions() as session:
+        today = _practice_today(session, rt.clock.now())
+        return jsonify(documents.balance_of(session, client_id, today))
+
+
+def _practice_today(session: Session, now: datetime) -> date:
+    return practice_day(now, ledger.settings(session).time_zone)
 
 
 @money.get("/balances/<client_id>/statement")

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from services.billing import ledger
+from services.billing import ledger, units
+from services.billing.invoicing import AGING_BUCKETS, InvoiceState, aging_bucket, open_amount
+from services.billing.money import DEFAULT_LOCALE, format_day, format_money
 from services.billing.tables import (
     ClientAccount,
     ClientBillingProfile,
@@ -24,22 +26,30 @@ from services.billing.tables import (
     PractitionerAccount,
 )
 
-ZERO_DECIMAL = {"JPY", "KRW", "ISK", "CLP", "VND"}
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+FONTS = Path(__file__).parent / "fonts"
 
 
-def money(minor: int, currency: str) -> str:
-    if currency in ZERO_DECIMAL:
-        return f"{minor:,} {currency}"
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(minor), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency}"
+def money(minor: int, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+    return format_money(minor, currency, locale)
 
 
-TEMPLATES.filters["money"] = money
+@pass_context
+def _money_filter(context: Any, minor: int, currency: str) -> str:
+    return format_money(minor, currency, context["practice"].get("locale") or DEFAULT_LOCALE)
+
+
+@pass_context
+def _day_filter(context: Any, value: str) -> str:
+    practice = context["practice"]
+    return format_day(value, practice["time_zone"], practice.get("locale") or DEFAULT_LOCALE)
+
+
+TEMPLATES.filters["money"] = _money_filter
+TEMPLATES.filters["day"] = _day_filter
 
 
 def practice_json(session: Session) -> dict[str, Any]:
@@ -51,6 +61,7 @@ def practice_json(session: Session) -> dict[str, Any]:
         "tax_id": row.tax_id,
         "currency": row.currency,
         "time_zone": row.time_zone,
+        "locale": row.locale,
     }
 
 
@@ -74,21 +85,31 @@ def client_json(session: Session, client_id: str) -> dict[str, Any] | None:
 
 def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
     payments = ledger.payments_of(session, invoice.id)
+    practice = practice_json(session)
+    zone = ZoneInfo(practice["time_zone"])
     return {
-        "practice": practice_json(session),
+        "practice": practice,
         "client": client_json(session, invoice.client_id) or {"name": invoice.client_id},
         "invoice": ledger.invoice_json(invoice),
+        "authorizations": _authorizations(session, ledger.appointment_ids(invoice)),
         "payments": [
             {
                 "kind": p.kind,
                 "amount_minor": p.amount_minor,
                 "method": p.method,
                 "reference": p.reference,
-                "recorded_at": p.recorded_at.date().isoformat(),
+                "recorded_at": p.recorded_at.astimezone(zone).date().isoformat(),
             }
             for p in payments
         ],
     }
+
+
+def _authorizations(session: Session, appointment_ids: list[str]) -> list[dict[str, str]]:
+    """The insurance authorizations these sessions used units of, for the payer to match."""
+    used = units.numbers_for(session, appointment_ids)
+    distinct = {a.id: a for a in used.values()}
+    return [{"number": a.number, "payer": a.payer} for a in distinct.values()]
 
 
 def invoice_html(doc: dict[str, Any]) -> str:
@@ -137,12 +158,14 @@ def _ledger_entries(session: Session, client_id: str) -> list[dict[str, Any]]:
     return entries
 
 
-def balance_of(session: Session, client_id: str) -> dict[str, Any]:
+def balance_of(session: Session, client_id: str, today: date) -> dict[str, Any]:
     entries = _ledger_entries(session, client_id)
     currency = practice_json(session)["currency"]
     invoiced = sum(e["amount_minor"] for e in entries if e["kind"] == "invoice")
     paid = -sum(e["amount_minor"] for e in entries if e["kind"] == "payment")
     refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
+    upcoming = upcoming_of(session, client_id)
+    aged = balances(session, today, client_id=client_id)
     return {
         "client_id": client_id,
         "currency": entries[0]["currency"] if entries else currency,
@@ -150,7 +173,131 @@ def balance_of(session: Session, client_id: str) -> dict[str, Any]:
         "paid_minor": paid,
         "refunded_minor": refunded,
         "balance_minor": invoiced - paid + refunded,
+        "aging": aged[0]["aging"] if aged else dict.fromkeys(AGING_BUCKETS, 0),
+        "upcoming_minor": sum(charge["amount_minor"] for charge in upcoming),
+        "upcoming": upcoming,
     }
+
+
+def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:
+    """Charges on the client's draft invoices: booked, or owed but not yet invoiced. They are
+    not part of the balance until their invoice is issued."""
+    lines = session.scalars(
+        select(InvoiceLine)
+        .join(Invoice)
+        .where(
+            Invoice.client_id == client_id,
+            Invoice.status == "draft",
+            InvoiceLine.status == "active",
+        )
+        .order_by(InvoiceLine.service_date, InvoiceLine.created_at)
+    )
+    return [
+        {
+            "appointment_id": line.appointment_id,
+            "service_date": line.service_date.isoformat(),
+            "description": line.description,
+            "kind": line.kind,
+            "amount_minor": line.amount_minor,
+            "invoice_id": line.invoice_id,
+            "invoiced_after": line.invoice.issue_after.isoformat()
+            if line.invoice.issue_after
+            else None,
+        }
+        for line in lines
+    ]
+
+
+def balances(
+    session: Session, today: date, client_id: str | None = None, search: str | None = None
+) -> list[dict[str, Any]]:
+    """Per client: what is still open on issued invoices, aged by the days since each was issued
+    (in the practice's zone), with each invoice's service dates and links to read it."""
+    zone = ZoneInfo(practice_json(session)["time_zone"])
+    statement = (
+        select(Invoice)
+        .options(selectinload(Invoice.lines))
+        .where(Invoice.status != "draft")
+        .order_by(Invoice.issued_at)
+    )
+    if client_id:
+        statement = statement.where(Invoice.client_id == client_id)
+    if search:
+        statement = statement.where(
+            Invoice.client_id.in_(
+                select(ClientAccount.client_id).where(
+                    ClientAccount.name.icontains(search.strip(), autoescape=True)
+                )
+            )
+        )
+    rows: dict[str, dict[str, Any]] = {}
+    for invoice in session.scalars(statement):
+        owed = open_amount(
+            cast(InvoiceState, invoice.status), invoice.total_minor, invoice.paid_minor
+        )
+        if owed == 0:
+            continue
+        row = rows.get(invoice.client_id) or _balance_row(session, invoice)
+        rows[invoice.client_id] = row
+        issued_at = invoice.issued_at or invoice.created_at
+        issued_on = issued_at.astimezone(zone).date() if issued_at else today
+        age = (today - issued_on).days
+        bucket = aging_bucket(age)
+        row["outstanding_minor"] += owed
+        row["aging"][bucket] += owed
+        service_dates = sorted({line.service_date for line in invoice.lines})
+        row["invoices"].append(
+            {
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "status": invoice.status,
+                "issued_on": issued_on.isoformat(),
+                "age_days": age,
+                "aging_bucket": bucket,
+                "service_dates": [d.isoformat() for d in service_dates],
+                "total_minor": invoice.total_minor,
+                "paid_minor": invoice.paid_minor,
+                "open_minor": owed,
+                "links": _invoice_links(invoice.id),
+            }
+        )
+        if service_dates:
+            first, last = row["_dates"]
+            row["_dates"] = (
+                min(filter(None, (first, service_dates[0]))),
+                max(filter(None, (last, service_dates[-1]))),
+            )
+    result = []
+    for row in sorted(rows.values(), key=lambda r: (r["client_name"].casefold(), r["client_id"])):
+        first, last = row.pop("_dates")
+        if first:
+            row["links"]["superbill"] = (
+                f"/api/v1/superbills?client_id={row['client_id']}&from={first}&to={last}"
+            )
+        result.append(row)
+    return result
+
+
+def _balance_row(session: Session, invoice: Invoice) -> dict[str, Any]:
+    account = session.get(ClientAccount, invoice.client_id)
+    return {
+        "client_id": invoice.client_id,
+        "client_name": account.name if account else invoice.client_id,
+        "currency": invoice.currency,
+        "outstanding_minor": 0,
+        "aging": dict.fromkeys(AGING_BUCKETS, 0),
+        "invoices": [],
+        "links": {
+            "balance": f"/api/v1/balances/{invoice.client_id}",
+            "statement": f"/api/v1/balances/{invoice.client_id}/statement",
+        },
+        "_dates": (None, None),
+    }
+
+
+def _invoice_links(invoice_id: str) -> dict[str, str]:
+    path = f"/api/v1/invoices/{invoice_id}"
+    return {"json": path, "html": f"{path}.html", "pdf": f"{path}.pdf"}
 
 
 def statement_of(
@@ -226,11 +373,14 @@ def superbill_document(
         .order_by(Payment.recorded_at)
     ).all()
     currency = lines[0].invoice.currency if lines else practice_json(session)["currency"]
+    used = units.numbers_for(session, [line.appointment_id for line in lines])
     services = []
     for line in lines:
         practitioner = practitioners.get(line.practitioner_id or "")
+        authorization = used.get(line.appointment_id)
         services.append(
             {
+                "authorization_number": authorization.number if authorization else None,
                 "date": line.service_date.isoformat(),
                 "cpt_code": line.cpt_code,
                 "description": line.description,
@@ -259,6 +409,7 @@ def superbill_document(
             for p in practitioners.values()
         ],
         "services": services,
+        "authorizations": _authorizations(session, [line.appointment_id for line in lines]),
         "payments": [
             {
                 "date": p.recorded_at.astimezone(zone).date().isoformat(),
@@ -276,30 +427,40 @@ def superbill_document(
 # -- PDF ----------------------------------------------------------------------------------------
 
 
-def _latin1(text: Any) -> str:
-    # The PDF core fonts speak Latin-1; anything else is shown as '?' rather than failing.
-    return str(text if text is not None else "").encode("latin-1", "replace").decode("latin-1")
-
-
 class _Page(FPDF):
+    """A page in DejaVu Sans, packaged with billing, so any client's name prints as written."""
+
+    def __init__(self, practice: dict[str, Any]) -> None:
+        super().__init__()
+        self.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+        self.zone = practice["time_zone"]
+        self.locale = practice.get("locale") or DEFAULT_LOCALE
+
+    def money(self, minor: int, currency: str) -> str:
+        return format_money(minor, currency, self.locale)
+
+    def day(self, value: str) -> str:
+        return format_day(value, self.zone, self.locale)
+
     def heading(self, text: str) -> None:
-        self.set_font("helvetica", "B", 16)
-        self.cell(0, 10, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        self.set_font("helvetica", size=10)
+        self.set_font("DejaVu", "B", 16)
+        self.cell(0, 10, text, new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", size=10)
 
     def line_of(self, text: str, bold: bool = False) -> None:
-        self.set_font("helvetica", "B" if bold else "", 10)
-        self.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", "B" if bold else "", 10)
+        self.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
 
-    def table(self, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
-        self.set_font("helvetica", "B", 9)
+    def rows(self, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
+        self.set_font("DejaVu", "B", 9)
         for text, width in zip(header, widths, strict=True):
-            self.cell(width, 7, _latin1(text), border=1)
+            self.cell(width, 7, text, border=1)
         self.ln()
-        self.set_font("helvetica", size=9)
+        self.set_font("DejaVu", size=9)
         for row in rows:
             for text, width in zip(row, widths, strict=True):
-                self.cell(width, 6, _latin1(text)[:60], border=1)
+                self.cell(width, 6, str(text or "")[:60], border=1)
             self.ln()
         self.ln(3)
 
@@ -314,36 +475,44 @@ def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
     pdf.ln(3)
 
 
+def _authorization_lines(pdf: _Page, authorizations: list[dict[str, str]]) -> None:
+    for authorization in authorizations:
+        pdf.line_of(
+            f"Insurance authorization: {authorization['number']} ({authorization['payer']})"
+        )
+
+
 def invoice_pdf(doc: dict[str, Any]) -> bytes:
     invoice, currency = doc["invoice"], doc["invoice"]["currency"]
-    pdf = _Page()
+    pdf = _Page(doc["practice"])
     pdf.add_page()
     pdf.heading(f"Invoice {invoice['number'] or '(draft)'}")
     _practice_block(pdf, doc["practice"])
     pdf.line_of(f"Billed to: {doc['client']['name']}")
     if invoice["issued_at"]:
-        pdf.line_of(f"Issued: {invoice['issued_at'][:10]}")
+        pdf.line_of(f"Issued: {pdf.day(invoice['issued_at'])}")
     pdf.line_of(f"Status: {invoice['status'].replace('_', ' ')}")
+    _authorization_lines(pdf, doc.get("authorizations", []))
     pdf.ln(3)
     rows = [
         [
             line["service_date"],
             line["description"] + ("" if line["status"] == "active" else f" ({line['status']})"),
             line["cpt_code"] or "",
-            money(line["amount_minor"], currency),
+            pdf.money(line["amount_minor"], currency),
         ]
         for line in invoice["lines"]
     ]
-    pdf.table(["Date", "Description", "CPT", "Amount"], rows, [25, 105, 20, 40])
-    pdf.line_of(f"Total: {money(invoice['total_minor'], currency)}", bold=True)
-    pdf.line_of(f"Paid: {money(invoice['paid_minor'], currency)}")
-    pdf.line_of(f"Balance due: {money(invoice['balance_minor'], currency)}", bold=True)
+    pdf.rows(["Date", "Description", "CPT", "Amount"], rows, [25, 105, 20, 40])
+    pdf.line_of(f"Total: {pdf.money(invoice['total_minor'], currency)}", bold=True)
+    pdf.line_of(f"Paid: {pdf.money(invoice['paid_minor'], currency)}")
+    pdf.line_of(f"Balance due: {pdf.money(invoice['balance_minor'], currency)}", bold=True)
     return bytes(pdf.output())
 
 
 def superbill_pdf(doc: dict[str, Any]) -> bytes:
     currency, client = doc["currency"], doc["client"]
-    pdf = _Page()
+    pdf = _Page(doc["practice"])
     pdf.add_page()
     pdf.heading("Superbill")
     _practice_block(pdf, doc["practice"])
@@ -356,12 +525,13 @@ def superbill_pdf(doc: dict[str, Any]) -> bytes:
     pdf.line_of(f"Diagnosis (ICD-10): {', '.join(doc['diagnosis_codes']) or 'none on file'}")
     for p in doc["practitioners"]:
         pdf.line_of(f"Rendering provider: {p['name']}  NPI {p['npi'] or 'not on file'}")
+    _authorization_lines(pdf, doc.get("authorizations", []))
     pdf.ln(3)
     rows = [
-        [s["date"], s["cpt_code"] or "", s["description"], money(s["fee_minor"], currency)]
+        [s["date"], s["cpt_code"] or "", s["description"], pdf.money(s["fee_minor"], currency)]
         for s in doc["services"]
     ]
-    pdf.table(["Date", "CPT", "Service", "Fee"], rows, [25, 20, 105, 40])
-    pdf.line_of(f"Total charged: {money(doc['total_charged_minor'], currency)}", bold=True)
-    pdf.line_of(f"Total paid: {money(doc['total_paid_minor'], currency)}", bold=True)
+    pdf.rows(["Date", "CPT", "Service", "Fee"], rows, [25, 20, 105, 40])
+    pdf.line_of(f"Total charged: {pdf.money(doc['total_charged_minor'], currency)}", bold=True)
+    pdf.line_of(f"Total paid: {pdf.money(doc['total_paid_minor'], currency)}", bold=True)
     return bytes(pdf.output())

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from services.billing import ledger
+from services.billing import ledger, units
 from services.billing.fees import Charge, charge_for, course_line_amount, needs_session_fee
+from services.billing.periods import InvoiceMode, period_of, practice_day
 from services.billing.tables import (
     BilledAppointment,
     BillingCourse,
@@ -30,6 +33,10 @@ from shared.contracts.registry_data import (
 from shared.handlers import HandlerContext
 
 log = logging.getLogger(__name__)
+
+
+# Marked as attended at the desk; a session still unmarked when its invoice is issued counts too.
+ATTENDED = ("checked_in", "completed")
 
 
 class ProjectionMissing(RuntimeError):
@@ -81,7 +88,7 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
 
     Every appointment event carries the whole state, so billing works out what the appointment
     should cost now (a session, a late-cancellation fee, a no-show fee or nothing), and changes
-    the invoice only where that differs from what it already charged. An event older than the
+    the invoices only where that differs from what it already charged. An event older than the
     one already applied is ignored, so events may arrive in any order.
     """
     session = ctx.session
@@ -109,6 +116,7 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
     held.practitioner_id = event.practitioner_id
     held.course_id = event.course_id
     held.starts_at = event.starts_at
+    held.time_zone = event.time_zone
     if isinstance(event, AppointmentCancelled):
         held.cancelled_by, held.late = event.cancelled_by, event.late
     if not service_type.billable:
@@ -123,6 +131,35 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
         event.status, policy, standard, cancelled_by=held.cancelled_by, late=bool(held.late)
     )
     service_date = ledger.local_date(event.starts_at, event.time_zone)
+    if event.status in ATTENDED and wanted is not None and wanted.kind == "session":
+        units.use_unit(
+            session,
+            event.appointment_id,
+            event.client_id,
+            service_type.cpt_code,
+            service_date,
+            ctx.now,
+            ctx.emit,
+        )
+    elif event.status in ("cancelled", "no_show"):
+        units.release_unit(session, event.appointment_id, ctx.now, ctx.emit)
+    if settings.invoice_mode == "at_booking":
+        _bill_at_booking(session, event, wanted, fee, service_type, service_date, ctx)
+    else:
+        _bill_when_owed(session, event, wanted, fee, service_type, service_date, ctx)
+
+
+def _bill_at_booking(
+    session: Session,
+    event: AppointmentFacts,
+    wanted: Charge | None,
+    fee: Fee | None,
+    service_type: ServiceTypeView,
+    service_date: date,
+    ctx: HandlerContext,
+) -> None:
+    """Prepaid: each appointment has its own invoice, issued at booking; a change voids lines
+    on it (an invoice left with none is void and keeps its number)."""
     charged = _charged_lines(session, event.appointment_id)
     if wanted is not None and len(charged) == 1 and charged[0].kind == wanted.kind:
         charged[0].service_date = service_date
@@ -131,7 +168,16 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
     for line in charged:
         ledger.void_line(session, line, ctx.now, reason=f"appointment {event.status}")
     if wanted is not None:
-        invoice = _add_charge(session, event, wanted, fee, service_type, service_date, ctx)
+        invoice = _earlier_invoice(session, event.appointment_id)
+        if invoice is None:
+            currency = fee.currency if fee else ledger.settings(session).currency
+            invoice = ledger.new_invoice(event.client_id, currency, ctx.now, None)
+            session.add(invoice)
+        _add_charge(session, invoice, event, wanted, fee, service_type, service_date, ctx)
+        if invoice.status == "draft":
+            ledger.issue(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT)
+        else:
+            ledger.refresh(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT, wanted.kind)
         touched.pop(invoice.id, None)
     for invoice in touched.values():
         ledger.refresh(
@@ -139,11 +185,107 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
         )
 
 
+def _bill_when_owed(
+    session: Session,
+    event: AppointmentFacts,
+    wanted: Charge | None,
+    fee: Fee | None,
+    service_type: ServiceTypeView,
+    service_date: date,
+    ctx: HandlerContext,
+) -> None:
+    """After the session (or monthly): the charge sits on the client's draft invoice for the
+    period of the session, as an upcoming charge, until the period ends and the issuing loop
+    numbers it. A session nobody marks stays charged as attended. An issued invoice is never
+    rewritten: a charge that no longer stands is reversed by a credit line on the client's
+    current draft, where its replacement (a no-show fee, say) goes too."""
+    lines = _charged_lines(session, event.appointment_id)
+    drafted = [line for line in lines if line.invoice.status == "draft"]
+    credited = {line.corrects_line_id for line in lines if line.invoice.status != "draft"}
+    standing = [
+        line
+        for line in lines
+        if line.invoice.status != "draft" and line.kind != "credit" and line.id not in credited
+    ]
+    if wanted is not None and [line.kind for line in standing] == [wanted.kind]:
+        _remove_draft_lines(session, drafted, event, ctx)
+        return
+    keep = (
+        drafted[0]
+        if wanted is not None
+        and not standing
+        and len(drafted) == 1
+        and drafted[0].kind == wanted.kind
+        else None
+    )
+    _remove_draft_lines(session, [line for line in drafted if line is not keep], event, ctx)
+    for line in standing:
+        draft = _current_draft(session, event.client_id, line.invoice.currency, ctx.now)
+        ledger.add_line(session, draft, ledger.credit_for(line, event.status), ctx.now)
+        ledger.refresh(session, draft, ctx.now, ctx.emit, ledger.BY_EVENT, "credit")
+    if wanted is None:
+        return
+    currency = fee.currency if fee else ledger.settings(session).currency
+    if standing:
+        target = _current_draft(session, event.client_id, currency, ctx.now)
+    else:
+        target = _period_draft(session, event.client_id, currency, event.starts_at, ctx.now)
+    if keep is not None:
+        keep.service_date = service_date
+        if keep.invoice_id != target.id:
+            ledger.move_line(session, keep, target, ctx.now, ctx.emit)
+        return
+    _add_charge(session, target, event, wanted, fee, service_type, service_date, ctx)
+    ledger.refresh(session, target, ctx.now, ctx.emit, ledger.BY_EVENT, wanted.kind)
+
+
+def _remove_draft_lines(
+    session: Session, lines: list[InvoiceLine], event: AppointmentFacts, ctx: HandlerContext
+) -> None:
+    for line in lines:
+        ledger.remove_draft_line(session, line, ctx.now, ctx.emit, f"appointment {event.status}")
+
+
+def _period_draft(
+    session: Session, client_id: str, currency: str, starts_at: datetime, now: datetime
+) -> Invoice:
+    """The client's draft for the period the session falls in, or, when that period's invoice
+    is already issued, the draft for the period we are in now."""
+    settings = ledger.settings(session)
+    mode = cast(InvoiceMode, settings.invoice_mode)
+    day = practice_day(starts_at, settings.time_zone)
+    invoice = ledger.period_invoice(
+        session, client_id, currency, period_of(mode, day, settings.time_zone), now
+    )
+    if invoice.status == "draft":
+        return invoice
+    return _current_draft(session, client_id, currency, now)
+
+
+def _current_draft(session: Session, client_id: str, currency: str, now: datetime) -> Invoice:
+    settings = ledger.settings(session)
+    mode = cast(InvoiceMode, settings.invoice_mode)
+    if mode == "at_booking":
+        mode = "after_session"  # a correction after a change of mode goes on today's invoice
+    period = period_of(mode, practice_day(now, settings.time_zone), settings.time_zone)
+    invoice = ledger.period_invoice(session, client_id, currency, period, now)
+    if invoice.status == "draft":
+        return invoice
+    # This period's invoice was issued early by hand: an invoice of its own, issued with it.
+    extra = ledger.new_invoice(client_id, currency, now, None)
+    extra.issue_after = period.issue_after
+    session.add(extra)
+    return extra
+
+
 def _charged_lines(session: Session, appointment_id: str) -> list[InvoiceLine]:
+    """What this appointment is charged (a course package invoiced with it is the course's)."""
     return list(
         session.scalars(
             select(InvoiceLine).where(
-                InvoiceLine.appointment_id == appointment_id, InvoiceLine.status != "void"
+                InvoiceLine.appointment_id == appointment_id,
+                InvoiceLine.status != "void",
+                InvoiceLine.kind != "package",
             )
         )
     )
@@ -151,30 +293,34 @@ def _charged_lines(session: Session, appointment_id: str) -> list[InvoiceLine]:
 
 def _add_charge(
     session: Session,
+    invoice: Invoice,
     event: AppointmentFacts,
     charge: Charge,
     fee: Fee | None,
     service_type: ServiceTypeView,
-    service_date: object,
+    service_date: date,
     ctx: HandlerContext,
-) -> Invoice:
-    settings = ledger.settings(session, ctx.now)
-    currency = fee.currency if fee else settings.currency
+) -> None:
     amount = charge.amount_minor
+    description = _describe(charge, service_type.name, service_date)
     course = _locked_course(session, event.course_id) if event.course_id else None
     if charge.kind == "session" and course is not None and fee is not None:
-        amount = course_line_amount(
-            fee.package_price_minor, fee.package_sessions, course.sessions_billed, amount
-        )
+        index = course.sessions_billed
+        amount = course_line_amount(fee.package_price_minor, fee.package_sessions, index, amount)
+        if fee.package_prepaid and fee.package_sessions and index < fee.package_sessions:
+            _invoice_package(session, course, fee, event, service_type, service_date, ctx)
+            amount = 0
+            description += (
+                f" (prepaid course package, session {index + 1} of {fee.package_sessions})"
+            )
         course.sessions_billed += 1
-    invoice = _invoice_for(session, event, settings.invoice_mode, course, currency, ctx)
     ledger.add_line(
         session,
         invoice,
         InvoiceLine(
             appointment_id=event.appointment_id,
             kind=charge.kind,
-            description=_describe(charge, service_type.name, service_date),
+            description=description,
             cpt_code=service_type.cpt_code if charge.kind == "session" else None,
             service_date=service_date,
             amount_minor=amount,
@@ -184,44 +330,55 @@ def _add_charge(
         ),
         ctx.now,
     )
-    if invoice.status == "draft" and invoice.course_id is None:
-        ledger.issue(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT)
-    else:
-        ledger.refresh(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT, charge.kind)
-    return invoice
 
 
-def _invoice_for(
+def _invoice_package(
     session: Session,
+    course: BillingCourse,
+    fee: Fee,
     event: AppointmentFacts,
-    mode: str,
-    course: BillingCourse | None,
-    currency: str,
+    service_type: ServiceTypeView,
+    service_date: date,
     ctx: HandlerContext,
-) -> Invoice:
-    """The appointment's own invoice if it has one still standing; else, for a course in
-    ``course_open_invoice`` mode, the course's open draft; else a new invoice."""
-    earlier = session.scalars(
+) -> None:
+    """A prepaid package is invoiced in full, and issued, with the first of its sessions billed;
+    the package's sessions then cost nothing on their own invoices."""
+    if course.package_invoice_id is not None or fee.package_price_minor is None:
+        return
+    invoice = ledger.new_invoice(event.client_id, fee.currency, ctx.now, course.course_id)
+    session.add(invoice)
+    ledger.add_line(
+        session,
+        invoice,
+        InvoiceLine(
+            appointment_id=event.appointment_id,
+            kind="package",
+            description=f"{service_type.name}: course package of {fee.package_sessions} sessions",
+            cpt_code=None,
+            service_date=service_date,
+            amount_minor=fee.package_price_minor,
+            practitioner_id=event.practitioner_id,
+            service_type_id=event.service_type_id,
+            course_id=course.course_id,
+        ),
+        ctx.now,
+    )
+    ledger.issue(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT)
+    course.package_invoice_id = invoice.id
+
+
+def _earlier_invoice(session: Session, appointment_id: str) -> Invoice | None:
+    """The appointment's own invoice if it has one still standing."""
+    return session.scalars(
         select(Invoice)
         .join(InvoiceLine)
-        .where(InvoiceLine.appointment_id == event.appointment_id, Invoice.status != "void")
+        .where(
+            InvoiceLine.appointment_id == appointment_id,
+            InvoiceLine.kind != "package",
+            Invoice.status != "void",
+        )
         .order_by(InvoiceLine.created_at.desc())
     ).first()
-    if earlier is not None:
-        return earlier
-    if mode == "course_open_invoice" and course is not None:
-        open_invoice = (
-            session.get(Invoice, course.open_invoice_id) if course.open_invoice_id else None
-        )
-        if open_invoice is not None and open_invoice.status == "draft":
-            return open_invoice
-        invoice = ledger.new_invoice(event.client_id, currency, ctx.now, course.course_id)
-        session.add(invoice)
-        course.open_invoice_id = invoice.id
-        return invoice
-    invoice = ledger.new_invoice(event.client_id, currency, ctx.now, None)
-    session.add(invoice)
-    return invoice
 
 
 def _locked_course(session: Session, course_id: str) -> BillingCourse:
@@ -250,6 +407,8 @@ def _describe(charge: Charge, service_name: str, service_date: object) -> str:
 APPOINTMENT_EVENTS = (
     "appointment.booked",
     "appointment.rescheduled",
+    "appointment.confirmed",
+    "appointment.checked_in",
     "appointment.cancelled",
     "appointment.no_show",
     "appointment.completed",

@@ -12,12 +12,16 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.billing import metrics
 from services.billing.fees import CancellationPolicy, FeeRule, FeeRuleKind, session_fee
 from services.billing.invoicing import InvoiceState, LineAmount, state_after_change, total_of
+from services.billing.money import DEFAULT_LOCALE
 from services.billing.numbering import next_invoice_number
+from services.billing.periods import DEFAULT_MODE, Period
 from services.billing.tables import (
     AUDIT,
     BillingSettings,
@@ -44,6 +48,7 @@ class Actor:
 
 
 BY_EVENT = Actor(*SYSTEM)
+BY_CLOCK = Actor("clock", "system")
 
 
 def settings(session: Session, now: datetime | None = None) -> BillingSettings:
@@ -58,7 +63,8 @@ def settings(session: Session, now: datetime | None = None) -> BillingSettings:
             tax_id=None,
             currency="USD",
             time_zone="UTC",
-            invoice_mode="per_session",
+            locale=DEFAULT_LOCALE,
+            invoice_mode=DEFAULT_MODE,
             late_cancellation_kind="none",
             late_cancellation_value=0,
             no_show_kind="none",
@@ -102,6 +108,89 @@ def new_invoice(client_id: str, currency: str, now: datetime, course_id: str | N
         paid_minor=0,
         created_at=now,
     )
+
+
+def period_invoice(
+    session: Session, client_id: str, currency: str, period: Period, now: datetime
+) -> Invoice:
+    """The client's invoice for a billing period, created as a draft if it is not there yet,
+    and locked until the caller's transaction ends (the issuing loop waits for it)."""
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for _ in range(3):
+        session.execute(
+            insert_(Invoice)
+            .values(
+                id=str(uuid.uuid4()),
+                client_id=client_id,
+                status="draft",
+                currency=currency,
+                total_minor=0,
+                paid_minor=0,
+                created_at=now,
+                period_key=period.key,
+                issue_after=period.issue_after,
+            )
+            .on_conflict_do_nothing(index_elements=["client_id", "period_key"])
+        )
+        invoice = session.scalars(
+            select(Invoice)
+            .where(Invoice.client_id == client_id, Invoice.period_key == period.key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if invoice is not None:
+            return invoice
+    # Deleted (emptied) by another transaction three times in a row: let the event be retried.
+    raise RuntimeError("the period's draft invoice kept disappearing")
+
+
+def credit_for(line: InvoiceLine, why: str) -> InvoiceLine:
+    """A line that reverses ``line`` (on an issued invoice) once it no longer stands."""
+    return InvoiceLine(
+        appointment_id=line.appointment_id,
+        kind="credit",
+        description=f"Correction ({why}): {line.description}",
+        cpt_code=None,
+        service_date=line.service_date,
+        amount_minor=-line.amount_minor,
+        practitioner_id=line.practitioner_id,
+        service_type_id=line.service_type_id,
+        course_id=line.course_id,
+        corrects_line_id=line.id,
+    )
+
+
+def remove_draft_line(
+    session: Session, line: InvoiceLine, now: datetime, emit: Emit, reason: str
+) -> None:
+    """Take an upcoming charge off a draft; a draft left without lines goes too, so that a
+    session cancelled in time leaves no invoice and uses no number."""
+    invoice = line.invoice
+    audit(
+        session, now, BY_EVENT, "line_removed", "invoice", invoice.id, line_json(line), None, reason
+    )
+    invoice.lines.remove(line)
+    session.delete(line)
+    session.flush()
+    if invoice.lines:
+        refresh(session, invoice, now, emit, BY_EVENT, reason)
+    else:
+        session.delete(invoice)
+        session.flush()
+
+
+def move_line(session: Session, line: InvoiceLine, to: Invoice, now: datetime, emit: Emit) -> None:
+    """An upcoming charge whose session moved to another period moves to that period's draft."""
+    before = line.invoice
+    to.lines  # noqa: B018 - loaded before the move, so that loading it flushes no half-move
+    line.invoice = to  # the relationship moves it from one invoice's lines to the other's
+    session.flush()
+    audit(session, now, BY_EVENT, "line_moved", "invoice", to.id, after=line_json(line))
+    if before.lines:
+        refresh(session, before, now, emit, BY_EVENT, "line moved")
+    else:
+        session.delete(before)
+    refresh(session, to, now, emit, BY_EVENT, "line moved")
 
 
 def add_line(session: Session, invoice: Invoice, line: InvoiceLine, now: datetime) -> None:
@@ -320,6 +409,7 @@ def line_json(line: InvoiceLine) -> dict[str, Any]:
         "service_type_id": line.service_type_id,
         "course_id": line.course_id,
         "waiver_reason": line.waiver_reason,
+        "corrects_line_id": line.corrects_line_id,
     }
 
 
@@ -330,6 +420,8 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
         "client_id": invoice.client_id,
         "course_id": invoice.course_id,
         "status": invoice.status,
+        "period": invoice.period_key,
+        "issue_after": invoice.issue_after.isoformat() if invoice.issue_after else None,
         "currency": invoice.currency,
         "total_minor": invoice.total_minor,
         "paid_minor": invoice.paid_minor,

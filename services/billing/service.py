@@ -30,9 +30,11 @@ def _watch(rt: Any) -> None:
 
 
 def _loops(rt: Any) -> list:
+    from services.billing.issuing import InvoiceIssuer
+
     # The worker has no blueprints; its /metrics should show invoices by state too.
     _watch(rt)
-    return []
+    return [InvoiceIssuer(rt).run]
 
 
 SERVICE = ServiceDefinition(

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -66,7 +67,8 @@ class PractitionerAccount(Base):
 
 class Fee(Base):
     """The fee schedule: what a session of a service type costs, in minor units, and optionally
-    the package price of a whole course of ``package_sessions`` sessions."""
+    the package price of a whole course of ``package_sessions`` sessions, spread over its
+    sessions or (``package_prepaid``) invoiced at booking."""
 
     __tablename__ = "fee"
     service_type_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -74,6 +76,8 @@ class Fee(Base):
     currency: Mapped[str] = mapped_column(String(3))
     package_price_minor: Mapped[int | None] = mapped_column(BigInteger)
     package_sessions: Mapped[int | None] = mapped_column(Integer)
+    # The package is invoiced in full when a course is booked; its sessions then cost nothing.
+    package_prepaid: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime]
 
 
@@ -99,6 +103,8 @@ class BillingSettings(Base):
     tax_id: Mapped[str | None] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(60))
+    # CLDR locale in which amounts and dates are shown (en_US: $1,234.50; de_DE: 1.234,50 €).
+    locale: Mapped[str] = mapped_column(String(20), server_default="en_US")
     invoice_mode: Mapped[str] = mapped_column(String(30))
     late_cancellation_kind: Mapped[str] = mapped_column(String(10))
     late_cancellation_value: Mapped[int] = mapped_column(BigInteger)
@@ -129,15 +135,26 @@ class InvoiceCounter(Base):
 
 class Invoice(Base):
     """An invoice: a draft has no number yet; issuing gives it the next number of its year,
-    which it keeps for good, also when voided."""
+    which it keeps for good, also when voided.
+
+    Under ``after_session`` and ``monthly`` a client has one invoice per billing period
+    (``period_key``: a day ``2026-12-03`` or a month ``2026-12`` of the practice); while it is a
+    draft its lines are upcoming charges, and it is issued once ``issue_after`` has passed.
+    """
 
     __tablename__ = "invoice"
-    __table_args__ = (UniqueConstraint("number"),)
+    __table_args__ = (
+        UniqueConstraint("number"),
+        UniqueConstraint("client_id", "period_key"),
+        Index("ix_invoice_due_drafts", "status", "issue_after"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20))
     client_id: Mapped[str] = mapped_column(String(36), index=True)
     course_id: Mapped[str | None] = mapped_column(String(36), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
+    period_key: Mapped[str | None] = mapped_column(String(10))
+    issue_after: Mapped[datetime | None]
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -169,6 +186,8 @@ class InvoiceLine(Base):
     created_at: Mapped[datetime | None]
     waived_at: Mapped[datetime | None]
     waiver_reason: Mapped[str | None] = mapped_column(String(300))
+    # A credit line reverses a line of an issued invoice that no longer stands.
+    corrects_line_id: Mapped[str | None] = mapped_column(String(36))
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
 
@@ -190,12 +209,14 @@ class Payment(Base):
 
 class BillingCourse(Base):
     """A course as billing sees it: how many of its sessions were billed (for the package
-    split) and its open draft invoice. Its row lock serialises a course's bookings."""
+    split) and its prepaid package's invoice. Its row lock serialises a course's bookings.
+    (``open_invoice_id`` belonged to the retired course_open_invoice mode.)"""
 
     __tablename__ = "billing_course"
     course_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sessions_billed: Mapped[int] = mapped_column(Integer)
     open_invoice_id: Mapped[str | None] = mapped_column(String(36))
+    package_invoice_id: Mapped[str | None] = mapped_column(String(36))
 
 
 # The first response to a request carrying an Idempotency-Key, replayed on retries.
@@ -214,5 +235,37 @@ class BilledAppointment(Base):
     practitioner_id: Mapped[str | None] = mapped_column(String(36))
     course_id: Mapped[str | None] = mapped_column(String(36))
     starts_at: Mapped[datetime | None]
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
     late: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class Authorization(Base):
+    """A client's insurance authorization: how many sessions of which CPT codes a payer covers
+    between two dates. ``nearing_end_at`` is when billing said it was nearly used up."""
+
+    __tablename__ = "insurance_authorization"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    payer: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(60))
+    cpt_codes: Mapped[str] = mapped_column(Text)  # JSON list
+    sessions_authorized: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date]
+    valid_to: Mapped[date]
+    nearing_end_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuthorizationUnit(Base):
+    """One authorized session used by an attended session (at most one per appointment)."""
+
+    __tablename__ = "authorization_unit"
+    appointment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(
+        ForeignKey("insurance_authorization.id"), index=True
+    )
+    service_date: Mapped[date]
+    used_at: Mapped[datetime]

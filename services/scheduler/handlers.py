@@ -1,14 +1,22 @@
 """What the scheduler does with other services' events: show reminder and invoice outcomes at
-the desk, and confirm a session when the client replies to confirm it."""
+the desk, keep a copy of clients' insurance authorizations, and confirm a session when the
+client replies to confirm it."""
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import select
 
 from services.scheduler import domain, lifecycle
-from services.scheduler.tables import Appointment
+from services.scheduler.tables import Appointment, AuthorizationView
 from shared.contracts.appointments import AppointmentConfirmed
-from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided
+from shared.contracts.billing import (
+    AuthorizationRecorded,
+    InvoiceIssued,
+    InvoicePaid,
+    InvoiceVoided,
+)
 from shared.contracts.notifications import (
     ClientReplied,
     MessageDelivered,
@@ -163,7 +171,24 @@ def confirm_from_reply(event: ClientReplied, ctx: HandlerContext) -> None:
     )
 
 
+def remember_authorization(event: AuthorizationRecorded, ctx: HandlerContext) -> None:
+    view = ctx.session.get(AuthorizationView, event.authorization_id, with_for_update=True)
+    if view is not None and view.revision >= event.revision:
+        return
+    if view is None:
+        view = AuthorizationView(authorization_id=event.authorization_id)
+        ctx.session.add(view)
+    view.revision = event.revision
+    view.client_id = event.client_id
+    view.payer, view.number = event.payer, event.number
+    view.cpt_codes = json.dumps(event.cpt_codes)
+    view.sessions_authorized = event.sessions_authorized
+    view.valid_from, view.valid_to = event.valid_from, event.valid_to
+    view.units_used = event.units_used
+
+
 HANDLERS = {
+    "authorization.recorded": [remember_authorization],
     "reminder.planned": [show_reminder_plan],
     "reminder.sent": [show_reminder_sent],
     "reminder.failed": [show_reminder_failed],

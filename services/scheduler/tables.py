@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, Integer, Interval, String, Text, false
+from sqlalchemy import Date, ForeignKey, Index, Integer, Interval, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import AuditTrail
@@ -172,3 +172,20 @@ class Appointment(Base):
 
 # The first response to a request carrying an Idempotency-Key, replayed on retries.
 IDEMPOTENT_REQUESTS = idempotency_table(Base.metadata)
+
+
+class AuthorizationView(Base):
+    """Projection of billing's authorization.recorded: what a client's insurer authorized, so that
+    booking a course can say how many sessions remain without asking billing."""
+
+    __tablename__ = "authorization_view"
+    authorization_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    payer: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(60))
+    cpt_codes: Mapped[str] = mapped_column(Text)  # JSON list
+    sessions_authorized: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    units_used: Mapped[int] = mapped_column(Integer)

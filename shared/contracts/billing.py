@@ -1,7 +1,8 @@
-"""Events billing publishes about invoices."""
+"""Events billing publishes about invoices, payments and insurance authorizations."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import AwareDatetime
@@ -51,3 +52,34 @@ class PaymentRecorded(Contract):
     currency: str
     method: str
     recorded_at: AwareDatetime
+
+
+class AuthorizationRecorded(Contract):
+    """A client's insurance authorization as it now stands (whole state, newest ``revision``
+    wins): recorded, changed, or a unit used or released by a session."""
+
+    TYPE = "authorization.recorded"
+    authorization_id: str
+    revision: int
+    client_id: str
+    payer: str
+    number: str
+    cpt_codes: list[str]
+    sessions_authorized: int
+    valid_from: date
+    valid_to: date
+    units_used: int
+
+
+class AuthorizationNearingEnd(Contract):
+    """An authorization is down to its last two units or ends within fourteen days: time for the
+    desk to ask the payer for more. Published once per authorization."""
+
+    TYPE = "authorization.nearing_end"
+    authorization_id: str
+    client_id: str
+    payer: str
+    number: str
+    units_remaining: int
+    valid_to: date
+    reasons: list[str]

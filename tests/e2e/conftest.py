@@ -91,6 +91,19 @@ class Deployment:
         headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
         return self.http.post(f"{self.web[service]}{path}", timeout=10, headers=headers, **kw)
 
+    def invoice_when_booked(self) -> None:
+        """Put the practice in ``at_booking`` mode (prepaid), for tests that follow an issued
+        invoice from a booking made now (the default invoices the day after the session)."""
+        admin = self.sign_in(admin=True)
+        settings = self.get("billing", "/api/v1/billing/settings", admin).json()
+        changed = self.http.put(
+            f"{self.web['billing']}/api/v1/billing/settings",
+            timeout=10,
+            headers={"Authorization": f"Bearer {admin}"},
+            json={**settings, "invoice_mode": "at_booking"},
+        )
+        assert changed.status_code == 200, changed.text
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:

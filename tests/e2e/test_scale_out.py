@@ -122,6 +122,7 @@ def test_replicas_share_the_work_and_every_effect_happens_once(
 ) -> None:
     deployment, workers, notifier_db = replicas
     token = deployment.sign_in()
+    deployment.invoice_when_booked()
     # Confirmations only, and no quiet hours, so that every booking has messages due now for
     # the two dispatchers to share, whatever the time of day of the run.
     policy = deployment.http.put(

@@ -25,6 +25,7 @@ def _next_slot(days: int) -> str:
 
 def test_a_booking_reaches_the_notifier_and_billing(deployment: Deployment) -> None:
     token = deployment.sign_in()
+    deployment.invoice_when_booked()
     booking = {
         "client_id": demo_id("client-priya"),
         "practitioner_id": demo_id("sam-okafor"),

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from shared.config import SERVICES
-from tests.e2e.conftest import Processes, _answers
+from tests.e2e.conftest import Deployment, Processes, _answers
 from tests.fakes.gateway import Gateway
 from tests.support import (
     days_ahead,
@@ -86,6 +86,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             for url in web.values():
                 wait_until(lambda u=url: _answers(u), timeout=120, message=f"{url} to answer")
             assert gateway.start(port=gateway_port) == public_url
+            # The desk's invoice badges and balances follow bookings made now: prepaid mode.
+            Deployment(web, {}, processes.logs).invoice_when_booked()
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
@@ -554,6 +556,12 @@ def test_outstanding_balance_and_recording_a_payment(desk: Desk) -> None:
         dialog.get_by_role("button", name="Record payment").click()
         expect(dialog).to_be_hidden()
         expect(row.locator(".balance")).to_have_text("$170.00")
+        # A client is found by name, and what they owe is aged.
+        page.get_by_label("Find a client").fill("zzz")
+        expect(page.locator("#balances")).to_contain_text("No client with that name owes anything.")
+        page.get_by_label("Find a client").fill("nowak")
+        expect(row).to_have_count(1)
+        expect(page.locator("#aging")).to_contain_text("0–30 days: $170.00")
     payments = requests.get(
         f"{desk.url}/api/v1/payments", headers=bearer, params={"client_id": marek["id"]}, timeout=10
     ).json()["items"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
@@ -61,8 +62,11 @@ class System:
     # -- HTTP -----------------------------------------------------------------------------------
 
     def token(self, admin: bool = False) -> str:
+        """A bearer token, signed in again once the scheduler's clock (which tests may move)
+        has passed the cached one's expiry: tokens expire by the application clock."""
         email, password = DEMO_ADMIN if admin else DEMO_LOGIN
-        if email not in self._tokens:
+        cached = self._tokens.get(email)
+        if cached is None or self._expired(cached):
             response = (
                 self.apps["scheduler"]
                 .test_client()
@@ -71,6 +75,12 @@ class System:
             assert response.status_code == 200, response.json
             self._tokens[email] = response.json["access_token"]
         return self._tokens[email]
+
+    def _expired(self, token: str) -> bool:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        issued, expires = int(claims["iat"]), int(claims["exp"])
+        at = self.runtimes["scheduler"].clock.now().timestamp()
+        return not issued <= at < expires
 
     def sign_out(self) -> None:
         """Forget the tokens signed so far (they expire by the application clock, so a test

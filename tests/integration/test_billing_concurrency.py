@@ -1,19 +1,23 @@
 """Invoice numbers under concurrency: a hundred bookings at once, taken by three billing workers
 competing on one queue (each with its own database connections), get a hundred distinct,
-consecutive numbers."""
+consecutive numbers; and three issuing loops on the same due drafts issue each once."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
+from services.billing.issuing import InvoiceIssuer
 from services.billing.tables import Invoice, InvoiceCounter, InvoiceLine
 from services.bootstrap import bootstrap
+from shared.clock import FrozenClock
 from shared.worker import Worker
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
     Appointment,
+    invoice_when_booked,
     next_week,
     publish,
     wait_for_billing_projections,
@@ -29,6 +33,7 @@ BOOKINGS = 100
 def test_a_hundred_concurrent_bookings_get_a_hundred_consecutive_numbers(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     rivals = [bootstrap("billing", env=system.env) for _ in range(2)]
     workers = [Worker(rt) for rt in rivals]
     for worker in workers:
@@ -59,3 +64,46 @@ def test_a_hundred_concurrent_bookings_get_a_hundred_consecutive_numbers(system:
     assert len(lines) == BOOKINGS
     assert len({line.invoice_id for line in lines}) == BOOKINGS
     assert {line.appointment_id for line in lines} == {a.id for a in appointments}
+
+
+DAYS = 60
+
+
+def test_three_issuing_loops_issue_each_due_day_once_with_consecutive_numbers(
+    system: System,
+) -> None:
+    system.start("scheduler", "billing")  # the default mode: a draft per client per day
+    wait_for_billing_projections(system)
+    appointments = [Appointment(next_week() + timedelta(days=i)) for i in range(DAYS)]
+    publish(system, *(a.booked() for a in appointments))
+    wait_until(
+        lambda: system.count("billing", InvoiceLine) == DAYS,
+        timeout=120,
+        message="an upcoming charge per day",
+    )
+    assert system.count("billing", Invoice, Invoice.status == "draft") == DAYS
+
+    rivals = [bootstrap("billing", env=system.env) for _ in range(3)]
+    later = FrozenClock(next_week() + timedelta(days=DAYS + 1))
+    for rt in rivals:
+        rt.clock = rt.emitter.clock = later
+    issuers = [InvoiceIssuer(rt) for rt in rivals]
+    for issuer in issuers:
+        issuer.batch_size = 7  # several rounds each, so they meet on the same rows
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda i: [i.run_once() for _ in range(15)], issuers))
+    finally:
+        for rt in rivals:
+            rt.db.dispose()
+
+    invoices = system.rows("billing", Invoice)
+    assert {i.status for i in invoices} == {"issued"}
+    numbers = sorted(int(i.number.split("-")[1]) for i in invoices)
+    assert numbers == list(range(1, DAYS + 1))
+    outbox = system.runtimes["billing"].service.tables.outbox
+    with system.runtimes["billing"].db.sessions() as session:
+        issued_events = session.execute(
+            outbox.select().where(outbox.c.type == "invoice.issued")
+        ).all()
+    assert len(issued_events) == DAYS

@@ -10,6 +10,7 @@ from shared.demo import demo_id
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import (
     Appointment,
+    invoice_when_booked,
     invoices_of,
     next_week,
     outbox_types,
@@ -29,6 +30,7 @@ def metric(name: str, **labels: str) -> float:
 def an_invoice(system: System) -> dict:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     appointment = Appointment(next_week())
     publish(system, appointment.booked())
     [invoice] = wait_until(lambda: invoices_of(system, appointment.id), message="the invoice")
@@ -62,7 +64,7 @@ def test_partial_payments_take_an_invoice_to_paid(system: System) -> None:
     too_much = pay(system, invoice["id"], 10001)
     assert too_much.status_code == 409
     assert too_much.headers["Content-Type"] == "application/problem+json"
-    assert "10000 still owed" in too_much.json["detail"]
+    assert "$100.00 still owed" in too_much.json["detail"]
 
     second = pay(system, invoice["id"], 10000, method="cash")
     assert second.status_code == 201, second.json
@@ -106,6 +108,9 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
         "paid_minor": 16000,
         "refunded_minor": 4000,
         "balance_minor": 4000,
+        "aging": {"current": 4000, "days_31_60": 0, "days_61_90": 0, "days_over_90": 0},
+        "upcoming_minor": 0,
+        "upcoming": [],
     }
     statement = system.call("billing", "GET", f"/api/v1/balances/{client_id}/statement").json
     assert [(e["kind"], e["balance_minor"]) for e in statement["entries"]] == [
@@ -127,6 +132,7 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
 def test_an_admin_waives_a_late_cancellation_fee_with_a_reason(system: System) -> None:
     system.start("scheduler", "billing")
     wait_for_billing_projections(system)
+    invoice_when_booked(system)
     waived_before = metric("rapport_billing_fees_waived_total", kind="late_cancellation_fee")
     appointment = Appointment(next_week())
     publish(system, appointment.booked())
@@ -187,8 +193,12 @@ def test_fee_schedule_and_policy_changes_need_an_admin_and_are_validated(system:
     )
     assert saved.status_code == 200, saved.json
     shown = system.call("billing", "GET", "/api/v1/billing/cancellation-policy").json
-    assert shown["late_cancellation"] == {"kind": "percent", "value": 25}
-    assert shown["no_show"] == {"kind": "fixed", "value": 5000}
+    assert shown["late_cancellation"] == {
+        "kind": "percent",
+        "value": 25,
+        "display": "25% of the session fee",
+    }
+    assert shown["no_show"] == {"kind": "fixed", "value": 5000, "display": "$50.00"}
 
     settings = system.call("billing", "GET", "/api/v1/billing/settings").json
     euro = system.call(

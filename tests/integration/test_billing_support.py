@@ -135,6 +135,24 @@ def next_week(hours: int = 0) -> datetime:
     return days_ahead(7, hour=10) + timedelta(hours=hours)
 
 
+def set_invoice_mode(system: System, mode: str) -> None:
+    settings = system.call("billing", "GET", "/api/v1/billing/settings").json
+    changed = system.call(
+        "billing",
+        "PUT",
+        "/api/v1/billing/settings",
+        admin=True,
+        json={**settings, "invoice_mode": mode},
+    )
+    assert changed.status_code == 200, changed.json
+
+
+def invoice_when_booked(system: System) -> None:
+    """Put the practice in ``at_booking`` mode (prepaid: every booking invoiced at once), for
+    tests whose subject is an issued invoice rather than when it is raised."""
+    set_invoice_mode(system, "at_booking")
+
+
 def wait_for_billing_projections(system: System) -> None:
     """Until billing knows the demo clients, practitioners and service types."""
     wait_until(

@@ -1,5 +1,6 @@
 """The delivery guarantees of ARCHITECTURE.md, against the real RabbitMQ and PostgreSQL: no
-booking without its reminders and invoice, and no reminder or invoice twice."""
+booking without its reminders and invoice, and no reminder or invoice twice. Billing invoices at
+booking here (prepaid), so that every booking's effect is a numbered invoice at once."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shared.bus.monitor import QueueMonitor
 from shared.demo import demo_id
 from shared.worker import topology_for
 from tests.integration.conftest import System
+from tests.integration.test_billing_support import invoice_when_booked
 from tests.support import PRACTICE_ZONE, broker_stopped, clock_env, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
@@ -46,6 +48,7 @@ def reminders_for(system: System, appointment_id: str) -> int:
 def test_a_booking_raises_one_invoice_and_plans_its_reminders(system: System) -> None:
     system.start()
     system.wait_for_projections()
+    invoice_when_booked(system)
 
     response = system.book()
     assert response.status_code == 201, response.json
@@ -81,6 +84,7 @@ def test_a_booking_raises_one_invoice_and_plans_its_reminders(system: System) ->
 def test_bookings_made_while_the_broker_is_down_are_all_delivered_later(system: System) -> None:
     system.start()
     system.wait_for_projections()
+    invoice_when_booked(system)
 
     with broker_stopped():
         responses = [system.book() for _ in range(5)]
@@ -108,6 +112,7 @@ def test_bookings_made_while_the_broker_is_down_are_all_delivered_later(system: 
 def test_an_event_delivered_twice_has_one_effect(system: System) -> None:
     system.start()
     system.wait_for_projections()
+    invoice_when_booked(system)
     appointment_id = system.book().json["id"]
     wait_until(lambda: invoices_for(system, appointment_id) == 1, message="the invoice")
     wait_until(lambda: reminders_for(system, appointment_id) == 4, message="the reminders")
@@ -144,6 +149,7 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
         session.execute(delete(Fee).where(Fee.service_type_id == demo_id("ipt-group")))
     system.start()
     system.wait_for_projections()
+    invoice_when_booked(system)
     retried_before = consumed("billing", "appointment.booked", "retried")
 
     failing = system.book(service_type="ipt-group").json["id"]

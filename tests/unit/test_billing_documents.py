@@ -51,18 +51,33 @@ def text_of(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
-def test_amounts_read_as_currency() -> None:
-    assert money(16000, "USD") == "160.00 USD"
-    assert money(123456789, "EUR") == "1,234,567.89 EUR"
-    assert money(-450, "USD") == "-4.50 USD"
-    assert money(5000, "JPY") == "5,000 JPY"
+def test_amounts_read_as_currency_in_the_practices_locale() -> None:
+    assert money(16000, "USD") == "$160.00"
+    assert money(-450, "USD") == "-$4.50"
+    assert money(5000, "JPY") == "¥5,000"  # no minor unit
+    assert money(16000, "KWD") == "KWD16.000"  # three digits: 16 dinar, not 160
+    assert money(123456789, "EUR", "de_DE") == "1.234.567,89\xa0€"
+    assert money(16000, "PLN", "pl_PL") == "160,00\xa0zł"
 
 
 def test_an_invoice_pdf_shows_its_number_lines_and_totals() -> None:
     text = text_of(invoice_pdf(DOC))
-    for expected in ("Invoice 2026-000042", "Jordan Lee", "90834", "240.00 USD", "180.00 USD"):
+    for expected in ("Invoice 2026-000042", "Jordan Lee", "90834", "$240.00", "$180.00"):
         assert expected in text, expected
     assert "NPI 1234567893" in text and "Tax ID 12-3456789" in text
+
+
+def test_an_invoice_shows_its_issue_date_in_the_practices_zone() -> None:
+    # 02:30 UTC on 3 November is still 2 November in New York.
+    late = {**DOC, "invoice": {**INVOICE, "issued_at": "2026-11-03T02:30:00+00:00"}}
+    assert "Issued: Nov 2, 2026" in text_of(invoice_pdf(late))
+    assert "Issued: Nov 2, 2026" in invoice_html(late)
+
+
+def test_an_invoice_pdf_prints_any_clients_name_as_written() -> None:
+    name = "Łucja Wiśniewska-Nguyễn"
+    text = text_of(invoice_pdf({**DOC, "client": {"name": name}}))
+    assert f"Billed to: {name}" in text
 
 
 def test_an_invoice_html_escapes_what_it_shows() -> None:
@@ -71,7 +86,7 @@ def test_an_invoice_html_escapes_what_it_shows() -> None:
     assert "&lt;script&gt;" in page and "<script>" not in page
 
 
-def test_a_superbill_pdf_survives_characters_outside_latin1() -> None:
+def test_a_superbill_pdf_prints_characters_outside_latin1() -> None:
     doc = {
         "practice": PRACTICE,
         "client": {
@@ -91,4 +106,4 @@ def test_a_superbill_pdf_survives_characters_outside_latin1() -> None:
         "total_paid_minor": 0,
     }
     text = text_of(superbill_pdf(doc))
-    assert "Zoë Nowak" in text and "F32.1" in text and "1245319599" in text
+    assert "Zoë Nowak – Łódź" in text and "F32.1" in text and "1245319599" in text

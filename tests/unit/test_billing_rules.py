@@ -1,7 +1,10 @@
 """Billing's pure rules: session fees and practitioners' own fees, course packages, the
-cancellation and no-show policy, invoice states, payments and ICD-10 codes."""
+cancellation and no-show policy, billing periods, invoice states, payments and ICD-10 codes."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
 
 import pytest
 
@@ -17,12 +20,16 @@ from services.billing.fees import (
 )
 from services.billing.invoicing import (
     LineAmount,
+    aging_bucket,
+    open_amount,
     payment_problem,
     refund_problem,
     state_after_change,
     total_of,
     valid_icd10,
 )
+from services.billing.money import format_money
+from services.billing.periods import period_of, practice_day
 
 POLICY = CancellationPolicy(
     late_cancellation=FeeRule("percent", 50), no_show=FeeRule("fixed", 8_000)
@@ -114,14 +121,45 @@ def test_an_invoice_without_lines_is_void_and_a_draft_stays_a_draft() -> None:
     assert state_after_change("draft", 16_000, 0, True) == "draft"
 
 
+def test_an_invoice_of_corrections_below_zero_is_a_credit_left_issued() -> None:
+    assert state_after_change("issued", -8000, 0, True) == "issued"
+    assert state_after_change("issued", 0, 0, True) == "paid"
+
+
+def test_a_day_is_invoiced_at_the_practices_next_midnight() -> None:
+    zone = "America/New_York"
+    period = period_of("after_session", date(2027, 3, 13), zone)
+    # The night of the change to summer time: midnight is still EST (UTC-5).
+    assert period.key == "2027-03-13"
+    assert period.issue_after == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+    summer = period_of("after_session", date(2027, 3, 14), zone)
+    assert summer.issue_after == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
+
+
+def test_a_month_is_invoiced_on_the_first_of_the_next_in_the_practices_zone() -> None:
+    zone = "America/New_York"
+    december = period_of("monthly", date(2026, 12, 31), zone)
+    assert december.key == "2026-12"
+    assert december.issue_after == datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
+    assert period_of("monthly", date(2028, 2, 29), zone).issue_after == datetime(
+        2028, 3, 1, 5, 0, tzinfo=UTC
+    )
+
+
+def test_the_practices_day_is_its_own_not_utcs() -> None:
+    late_evening = datetime(2027, 1, 1, 3, 30, tzinfo=UTC)  # 22:30 on 31 December in New York
+    assert practice_day(late_evening, "America/New_York") == date(2026, 12, 31)
+
+
 def test_payments_are_refused_on_drafts_void_invoices_and_beyond_what_is_owed() -> None:
     assert payment_problem("issued", 16_000, 0, 16_000) == ""
     assert "draft" in payment_problem("draft", 16_000, 0, 100)
     assert "void" in payment_problem("void", 16_000, 0, 100)
-    assert "6000" in payment_problem("partly_paid", 16_000, 10_000, 7_000)
+    usd = partial(format_money, currency="USD")
+    assert "$60.00 still owed" in payment_problem("partly_paid", 16_000, 10_000, 7_000, usd)
     assert "paid in full" in payment_problem("paid", 16_000, 16_000, 1)
     assert refund_problem(5_000, 5_000) == ""
-    assert refund_problem(5_000, 5_001) != ""
+    assert "$50.00 paid" in refund_problem(5_000, 5_001, usd)
 
 
 @pytest.mark.parametrize("code", ["F32.1", "F41.9", "F43.10", "Z63.0", "F33", "S72.001A"])
@@ -132,3 +170,26 @@ def test_valid_icd10_codes(code: str) -> None:
 @pytest.mark.parametrize("code", ["", "f32.1", "U07.1", "F3", "32.1", "F32.12345", "F32-1"])
 def test_invalid_icd10_codes(code: str) -> None:
     assert not valid_icd10(code)
+
+
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [
+        (0, "current"),
+        (30, "current"),
+        (31, "days_31_60"),
+        (60, "days_31_60"),
+        (61, "days_61_90"),
+        (90, "days_61_90"),
+        (91, "days_over_90"),
+    ],
+)
+def test_open_amounts_age_by_days_since_issue(days: int, bucket: str) -> None:
+    assert aging_bucket(days) == bucket
+
+
+def test_what_is_open_on_an_invoice() -> None:
+    assert open_amount("partly_paid", 16_000, 6_000) == 10_000
+    assert open_amount("issued", -8_000, 0) == -8_000  # a credit
+    assert open_amount("void", 0, 5_000) == -5_000  # paid on a voided invoice: the client's
+    assert open_amount("draft", 16_000, 0) == 0  # upcoming, not owed

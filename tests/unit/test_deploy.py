@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -70,14 +71,27 @@ def _load_yaml(text: str) -> Any:
 # --- docker-compose.yml --------------------------------------------------------------------------
 
 
+# A key of the operator's own: the one value compose has no default for.
+OWN_KEY = secrets.token_urlsafe(48)
+
+
 @pytest.fixture(scope="module", params=["defaults", ".env.example"])
 def env_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run compose on its built-in defaults, and on .env.example copied to .env."""
+    """Run compose on its built-in defaults (plus the signing key, which has none), and on
+    .env.example copied to .env."""
     if request.param == ".env.example":
         return ROOT / ".env.example"
-    empty = tmp_path_factory.mktemp("compose") / "empty.env"
+    defaults = tmp_path_factory.mktemp("compose") / "defaults.env"
+    defaults.write_text(f"RAPPORT_SECRET_KEY={OWN_KEY}\n")
+    return defaults
+
+
+def test_compose_will_not_start_without_a_signing_key(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
     empty.write_text("")
-    return empty
+    result = _compose(empty, "config", "-q")
+    assert result.returncode != 0
+    assert "set RAPPORT_SECRET_KEY in .env" in result.stderr
 
 
 def _compose(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -165,7 +179,7 @@ def test_each_service_migrates_once_then_runs_web_and_worker(
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_the_compose_environment_is_accepted_by_the_settings_loader(
-    compose_services: dict[str, Any], name: str
+    compose_services: dict[str, Any], env_file: Path, name: str
 ) -> None:
     for role in ("migrate", "web", "worker"):
         env = {
@@ -173,7 +187,15 @@ def test_the_compose_environment_is_accepted_by_the_settings_loader(
             for k, v in compose_services[f"{name}-{role}"]["environment"].items()
         }
         assert env.get("RAPPORT_PRODUCTION") == "1", f"{name}-{role} must run in production mode"
-        settings = load_settings(name, env)  # refuses the built-in dev secret in production
+        if env_file.name == ".env.example":
+            # .env.example's key is published: a copy left unedited must not run.
+            with pytest.raises(ValueError, match="RAPPORT_SECRET_KEY is a value published"):
+                load_settings(name, env)
+            env["RAPPORT_SECRET_KEY"] = OWN_KEY
+            with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN is a placeholder"):
+                load_settings(name, env)
+            env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)  # as Twilio issues them
+        settings = load_settings(name, env)
         assert settings.database_url.startswith("postgresql+psycopg://rapport:")
         assert settings.database_url.endswith(f"@postgres:5432/{name}")
         assert settings.broker_url.startswith("amqp://rapport:")
@@ -399,3 +421,21 @@ def test_prometheus_scrapes_web_and_worker_of_every_service_and_rabbitmq() -> No
         )
         assert "component" in labelled, f"job {name} does not label web and worker"
     assert ["rabbitmq:15692"] in [s["targets"] for s in jobs["rabbitmq"].get("static_configs", [])]
+
+
+def test_alertmanager_runs_on_its_config_and_prometheus_waits_for_it(
+    compose_services: dict[str, Any],
+) -> None:
+    alertmanager = compose_services["alertmanager"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    mounted = set()
+    for volume in alertmanager["volumes"]:  # compose v1 prints "src:dst:mode", v2 a mapping
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounted.add((Path(ROOT, source).resolve(), target))
+    assert (ROOT / "deploy" / "alertmanager", "/etc/alertmanager") in mounted
+    assert _published(alertmanager["ports"]) == {(9093, 9093)}
+    assert "mailpit" in _conditions(alertmanager)
+    assert "alertmanager" in _conditions(compose_services["prometheus"])

@@ -27,6 +27,25 @@ DATASOURCE_UID = "prometheus"  # deploy/grafana/provisioning/datasources/prometh
 EXTERNAL_NAMES = {"up"}
 EXTERNAL_PREFIXES = ("rabbitmq_",)
 
+# What RabbitMQ's rabbitmq_prometheus plugin (3.13) exposes, by endpoint, of what we query:
+# /metrics aggregates per node; /metrics/detailed?family=queue_coarse_metrics lists each
+# queue, with the rabbitmq_detailed_ prefix. (deps/rabbitmq_prometheus in rabbitmq-server.)
+RABBITMQ_AGGREGATED = {
+    "rabbitmq_connections", "rabbitmq_channels", "rabbitmq_consumers", "rabbitmq_queues",
+    "rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked", "rabbitmq_queue_messages",
+    "rabbitmq_alarms_memory_used_watermark", "rabbitmq_alarms_free_disk_space_watermark",
+    "rabbitmq_alarms_file_descriptor_limit", "rabbitmq_process_resident_memory_bytes",
+    "rabbitmq_resident_memory_limit_bytes", "rabbitmq_disk_space_available_bytes",
+}  # fmt: skip
+RABBITMQ_QUEUE_COARSE = {
+    "rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
+    "rabbitmq_detailed_queue_messages",
+}  # fmt: skip
+PROMETHEUS_CONFIGS = [
+    ROOT / "deploy" / "prometheus" / "prometheus.yml",
+    *sorted((ROOT / "deploy" / "k8s").glob("**/prometheus.yml")),
+]
+
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -249,3 +268,44 @@ def test_a_made_up_metric_is_caught(exported: set[str]) -> None:
         "rapport_http_request_seconds",
         "rapport_reminders_sent",
     }
+
+
+# --- RabbitMQ's own series come from the RabbitMQ scrape jobs ------------------------------------
+
+
+def _rabbitmq_names() -> set[str]:
+    exprs = _rule_exprs() + [e for d in _dashboards().values() for e in _dashboard_exprs(d)]
+    return {name for e in exprs for name in metric_names(e) if name.startswith("rabbitmq_")}
+
+
+def _scrapes(config: Path, path: str, family: str | None = None) -> bool:
+    """Whether a job of the configuration scrapes RabbitMQ's plugin port at ``path``."""
+    for job in yaml.safe_load(config.read_text())["scrape_configs"]:
+        if job.get("metrics_path", "/metrics") != path:
+            continue
+        if family and family not in job.get("params", {}).get("family", []):
+            continue
+        targets = [t for s in job.get("static_configs", []) for t in s["targets"]]
+        if any(t.endswith(":15692") for t in targets):
+            return True
+    return False
+
+
+def test_every_rabbitmq_series_queried_is_one_the_plugin_exposes() -> None:
+    names = _rabbitmq_names()
+    assert {"rabbitmq_alarms_memory_used_watermark", "rabbitmq_detailed_queue_messages_ready"} <= (
+        names
+    )
+    unknown = names - RABBITMQ_AGGREGATED - RABBITMQ_QUEUE_COARSE
+    assert not unknown, f"rabbitmq_prometheus exposes no {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("config", PROMETHEUS_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_prometheus_scrapes_the_rabbitmq_endpoints_the_queries_need(config: Path) -> None:
+    names = _rabbitmq_names()
+    if names & RABBITMQ_AGGREGATED:
+        assert _scrapes(config, "/metrics"), "no job scrapes RabbitMQ's /metrics (:15692)"
+    if names & RABBITMQ_QUEUE_COARSE:
+        assert _scrapes(config, "/metrics/detailed", "queue_coarse_metrics"), (
+            "no job scrapes /metrics/detailed?family=queue_coarse_metrics"
+        )

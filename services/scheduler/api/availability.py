@@ -20,6 +20,7 @@ from services.scheduler.api.appointments import (
     refuse_past,
 )
 from services.scheduler.api.common import api, appointment_json, retry_on_race
+from services.scheduler.authorizations import course_authorization
 from services.scheduler.events import course_event
 from services.scheduler.tables import (
     IDEMPOTENT_REQUESTS,
@@ -293,6 +294,10 @@ def book_course() -> Any:
                             + ". Nothing was booked.",
                             conflicts=conflicts,
                         )
+                    # Before booking, so that the new sessions do not count against themselves.
+                    authorization = course_authorization(
+                        session, client.id, service_type, [w.start for w in free], zone, now
+                    )
                     course_id = str(uuid.uuid4())
                     booked = [
                         new_appointment(
@@ -319,6 +324,7 @@ def book_course() -> Any:
                         "time_zone": zone,
                         "booked": [appointment_json(a) for a in booked],
                         "skipped": conflicts,
+                        "authorization": authorization,
                     }, 201
 
                 return replay_or_run(session, IDEMPOTENT_REQUESTS, user.user_id, now, book)

@@ -1,4 +1,5 @@
-/* Outstanding balances from billing, and recording a payment against an invoice. */
+/* Outstanding balances from billing (open invoices by client, aged, searchable by name), and
+   recording a payment against an invoice. */
 "use strict";
 
 (() => {
@@ -6,57 +7,75 @@
   const table = document.getElementById("balances");
   if (!table) return;
   const dialog = document.getElementById("payment-dialog");
-  const money = (minor, currency) =>
-    new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"}).format(minor / 100);
+  // Minor units to the currency's own digits (JPY none, KWD three), as CLDR says.
+  const money = (minor, currency) => {
+    const format = new Intl.NumberFormat("en-US", {style: "currency", currency: currency || "USD"});
+    return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
+  };
   let lastBody = "";
 
+  const AGES = {current: "0–30 days", days_31_60: "31–60 days", days_61_90: "61–90 days", days_over_90: "over 90 days"};
+  const search = document.getElementById("balance-search");
+
   async function load() {
-    const results = await Promise.all(["issued", "partly_paid"].map((s) =>
-      R.api("GET", "/api/v1/invoices?status=" + s)));
+    const q = search && search.value.trim();
+    const res = await R.api("GET", "/api/v1/balances" + (q ? "?q=" + encodeURIComponent(q) : ""));
     const error = document.getElementById("balances-error");
-    const failed = results.find((r) => !r.ok);
-    if (failed) {
-      error.textContent = "Could not load balances: " + R.message(failed.data);
+    if (!res.ok) {
+      error.textContent = "Could not load balances: " + R.message(res.data);
       error.hidden = false;
       return;
     }
     error.hidden = true;
     document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
-    const invoices = results.flatMap((r) => r.data.items).filter((i) => i.balance_minor > 0)
-      .sort((a, b) => R.clientName(a.client_id).localeCompare(R.clientName(b.client_id)) || (a.issued_at || "").localeCompare(b.issued_at || ""));
-    const body = JSON.stringify(invoices);
+    const body = JSON.stringify(res.data);
     if (body === lastBody) return;
     lastBody = body;
     const tbody = table.querySelector("tbody");
     tbody.replaceChildren();
-    if (!invoices.length) tbody.append(R.el("tr", {}, R.el("td", {colspan: "7", class: "muted", text: "Nothing outstanding."})));
-    for (const inv of invoices) {
-      const who = R.clientName(inv.client_id);
-      tbody.append(R.el("tr", {"data-invoice": inv.id},
-        R.el("td", {class: "name", title: who, text: who}),
-        R.el("td", {text: inv.number || "draft"}),
-        R.el("td", {text: inv.issued_at ? R.day(inv.issued_at) : ""}),
-        R.el("td", {class: "num", text: money(inv.total_minor, inv.currency)}),
-        R.el("td", {class: "num", text: money(inv.paid_minor, inv.currency)}),
-        R.el("td", {class: "num balance", text: money(inv.balance_minor, inv.currency)}),
-        R.el("td", {}, R.el("button", {type: "button", class: "small", text: "Record payment",
-          "aria-label": "Record payment: " + who + ", invoice " + (inv.number || ""), onclick: () => pay(inv)}))));
+    const totals = Object.fromEntries(Object.keys(AGES).map((k) => [k, 0]));
+    let currency = "USD";
+    for (const client of res.data.items) {
+      currency = client.currency;
+      for (const k of Object.keys(AGES)) totals[k] += client.aging[k];
+      for (const open of client.invoices) {
+        const inv = {id: open.invoice_id, number: open.number, client_id: client.client_id,
+          client_name: client.client_name, currency: client.currency, balance_minor: open.open_minor};
+        tbody.append(R.el("tr", {"data-invoice": inv.id},
+          R.el("td", {class: "name", title: client.client_name, text: client.client_name}),
+          R.el("td", {}, R.el("a", {href: open.links.pdf, target: "_blank", rel: "noopener", text: open.number || "draft"})),
+          R.el("td", {text: open.service_dates.join(", ")}),
+          R.el("td", {text: open.issued_on}),
+          R.el("td", {text: AGES[open.aging_bucket]}),
+          R.el("td", {class: "num", text: money(open.total_minor, client.currency)}),
+          R.el("td", {class: "num", text: money(open.paid_minor, client.currency)}),
+          R.el("td", {class: "num balance", text: money(open.open_minor, client.currency)}),
+          R.el("td", {}, open.open_minor > 0 ? R.el("button", {type: "button", class: "small", text: "Record payment",
+            "aria-label": "Record payment: " + client.client_name + ", invoice " + (open.number || ""), onclick: () => pay(inv)}) : null)));
+      }
     }
+    if (!res.data.items.length) tbody.append(R.el("tr", {}, R.el("td", {colspan: "9", class: "muted", text: q ? "No client with that name owes anything." : "Nothing outstanding."})));
+    const aging = document.getElementById("aging");
+    if (aging) aging.textContent = Object.entries(AGES).map(([k, label]) => label + ": " + money(totals[k], currency)).join(" · ");
   }
+
+  if (search) search.addEventListener("input", () => { lastBody = ""; load(); });
 
   function pay(inv) {
     const form = dialog.querySelector("form");
     form.reset();
     R.clearProblem(form);
-    form.querySelector(".summary").textContent = R.clientName(inv.client_id) + " — invoice " + (inv.number || "") +
+    form.querySelector(".summary").textContent = inv.client_name + " — invoice " + (inv.number || "") +
       ", balance " + money(inv.balance_minor, inv.currency);
     form.querySelector(".currency").textContent = inv.currency;
-    form.elements.amount.value = (inv.balance_minor / 100).toFixed(2);
+    const digits = new Intl.NumberFormat("en-US", {style: "currency", currency: inv.currency}).resolvedOptions().maximumFractionDigits;
+    form.elements.amount.value = (inv.balance_minor / 10 ** digits).toFixed(digits);
     const key = R.key();  // one key per dialog: a double click records one payment
     form.onsubmit = async (event) => {
       if (event.submitter && event.submitter.value === "cancel") return;
       event.preventDefault();
-      const amount = Math.round(Number(form.elements.amount.value) * 100);
+      const digits = new Intl.NumberFormat("en-US", {style: "currency", currency: inv.currency}).resolvedOptions().maximumFractionDigits;
+      const amount = Math.round(Number(form.elements.amount.value) * 10 ** digits);
       if (!Number.isFinite(amount) || amount <= 0) {
         R.showProblem(form, {errors: [{field: "amount_minor", message: "Enter an amount above zero."}]});
         return;
@@ -67,7 +86,7 @@
         {"Idempotency-Key": key});
       if (!res.ok) { R.showProblem(form, res.data); return; }
       dialog.close("done");
-      R.toast("Payment of " + money(amount, inv.currency) + " recorded for " + R.clientName(inv.client_id) + ".");
+      R.toast("Payment of " + money(amount, inv.currency) + " recorded for " + inv.client_name + ".");
       lastBody = "";
       load();
     };

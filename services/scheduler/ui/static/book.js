@@ -111,6 +111,21 @@
       (p ? p.display_name : "") + " for " + R.clientName(clientId) + ".";
   }
 
+  /* What the client's insurance authorization says about the course just booked (a warning,
+     never a refusal). */
+  function authorizationNote(auth) {
+    if (!auth) return "";
+    const note = R.el("div", {class: "authorization"},
+      R.el("p", {text: auth.payer + " authorization " + auth.number + ": " + auth.remaining +
+        " authorized session" + (auth.remaining === 1 ? "" : "s") + " remained before this booking."}));
+    if (auth.warnings.length) {
+      const list = R.el("ul", {class: "warning"});
+      for (const w of auth.warnings) list.append(R.el("li", {text: w.message}));
+      note.append(list);
+    }
+    return note;
+  }
+
   async function book(mode) {
     const [path, body] = request(mode);
     const res = await R.api("POST", path, body, {"Idempotency-Key": R.key()});
@@ -125,6 +140,7 @@
         R.el("h2", {text: "Booked " + booked.length + (booked.length === 1 ? " session" : " sessions") + " for " + R.clientName(clientId)}),
         list,
         skipped ? R.el("p", {class: "warning", text: skipped + " clashing session(s) were not booked."}) : "",
+        authorizationNote(res.data.authorization),
         R.el("p", {}, R.el("a", {href: "/day?date=" + R.isoDay(booked[0].starts_at), text: "See it on the calendar"}),
           " · ", R.el("a", {href: "/book", text: "Book another"})));
       done.hidden = false;

@@ -167,11 +167,8 @@
   R.api("GET", "/api/v1/billing/cancellation-policy").then((res) => {
     const rule = res.ok && res.data.late_cancellation;
     if (!rule) return;
-    if (rule.kind === "fixed") {
-      policyText = " (" + new Intl.NumberFormat("en-US", {style: "currency",
-        currency: R.reference.practice.currency || "USD"}).format(rule.value / 100) + ")";
-    } else if (rule.kind === "percent") {
-      policyText = " (" + rule.value + "% of the session fee)";
+    if (rule.kind === "fixed" || rule.kind === "percent") {
+      policyText = " (" + rule.display + ")";  // billing formats it in the practice's locale
     } else {
       policyText = " — but the practice's policy sets no fee";
     }
