@@ -239,7 +239,7 @@ class ReminderDispatcher:
                 time_zone=contact.time_zone,
                 first_name=contact.first_name,
                 locale=contact.locale,
-                location=where.location,
+                location=where.location or (None if where.video_url else speaker.address),
                 join_url=where.video_url,
             )
         else:
@@ -252,7 +252,7 @@ class ReminderDispatcher:
                 first_name=contact.first_name,
                 locale=contact.locale,
                 practice_time_zone=view.time_zone,
-                location=where.location,
+                location=where.location or (None if where.video_url else speaker.address),
                 join_url=where.video_url,
                 sms_link=policy_for(session, view.service_type_id).document.sms_join_link,
             )
@@ -268,6 +268,7 @@ class ReminderDispatcher:
                 attendee_email=contact.email,
                 attendee_name=contact.first_name,
                 time_zone=view.time_zone,
+                practice_address=speaker.address,
                 now=now,
             )
         return OutboundMessage(

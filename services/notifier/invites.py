@@ -46,6 +46,7 @@ def invite(
     attendee_email: str | None = None,
     attendee_name: str = "",
     time_zone: str | None = None,
+    practice_address: str | None = None,
 ) -> bytes | None:
     method = CALENDAR_KINDS.get(kind)
     if method is None or not sessions:
@@ -66,7 +67,9 @@ def invite(
         event.add("dtend", occurrence.ends_at.astimezone(zone) if zone else occurrence.ends_at)
         # Only who and where: no service name, which could say what the session is for.
         event.add("summary", f"Appointment with {practitioner}")
-        event.add("location", occurrence.location or occurrence.video_url or practice_name)
+        # Where: the session's own place, its video link, else the practice's address.
+        where = occurrence.location or occurrence.video_url or practice_address or practice_name
+        event.add("location", where)
         if occurrence.video_url:
             add_join_link(event, occurrence.video_url)
         organizer = vCalAddress(f"mailto:{organizer_email}")

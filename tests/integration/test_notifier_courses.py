@@ -21,6 +21,7 @@ from shared.contracts.appointments import (
     CourseRescheduled,
     CourseSession,
 )
+from shared.contracts.registry_data import PracticeUpdated
 from tests.fakes.notifier import (
     CLIENT,
     PRACTITIONER,
@@ -245,3 +246,29 @@ def test_cancelling_the_rest_of_a_course_sends_one_notice_and_its_reminders_stop
         Reminder, Reminder.appointment_id == ids[0], Reminder.status == "planned"
     )
     assert len(first_pending) == 2  # the session that stays keeps its reminders
+
+
+def test_a_session_without_a_place_of_its_own_is_at_the_practices_address(world: World) -> None:
+    world.notifier.deliver(
+        PracticeUpdated(
+            practice_id=new_id(),
+            revision=1,
+            name="Harbour Street Therapy",
+            time_zone="America/New_York",
+            currency="USD",
+            phone="+16175550100",
+            address="41 Harbour Street, Boston, MA 02110",
+        )
+    )
+    world.notifier.deliver(appointment("book", new_id(), 1, ny(3, 3, 14)))
+
+    world.run()
+
+    [mail] = world.mailbox.received()
+    parts = {p.get_content_type(): p for p in mail.walk()}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    assert "Where: 41 Harbour Street, Boston, MA 02110" in text
+    [event] = calendar_of(mail).walk("VEVENT")
+    assert str(event["LOCATION"]) == "41 Harbour Street, Boston, MA 02110"
+    [sms] = world.twilio.sent()
+    assert sms["Body"].endswith("+1 617-555-0100")  # the practice's phone, as a client dials it
