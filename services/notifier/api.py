@@ -3,14 +3,17 @@ templates and the sandbox."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
+from jinja2 import TemplateError
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from services.notifier import policy, templates
+from services.notifier import policy, practice, templates
+from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     InboundMessage,
     Message,
@@ -219,6 +222,7 @@ def list_sandbox() -> Any:
                     "subject": m.subject,
                     "body": m.body,
                     "calendar_attached": m.has_calendar,
+                    "calendar": m.calendar,
                     "created_at": m.created_at.isoformat(),
                 }
                 for m in session.scalars(statement)
@@ -258,21 +262,30 @@ def list_templates() -> Any:
     with runtime().db.sessions() as session:
         edited = {(t.kind, t.channel): t for t in session.scalars(select(TemplateRecord))}
     items = []
+    speaker = _practice()
     for kind in templates.KINDS:
         for channel in templates.CHANNELS:
             record = edited.get((kind, channel))
             default = templates.DEFAULTS[(kind, channel)]
+            template = (
+                templates.Template(record.text, record.subject, record.html) if record else default
+            )
             items.append(
                 {
                     "kind": kind,
                     "channel": channel,
                     "edited": record is not None,
-                    "subject": record.subject if record else default.subject,
-                    "text": record.text if record else default.text,
-                    "html": record.html if record else default.html,
+                    "subject": template.subject,
+                    "text": template.text,
+                    "html": template.html,
+                    "sample": _sample_json(template, kind, channel, speaker),
                 }
             )
-    return jsonify(items=items, variables=list(templates.VARIABLES))
+    return jsonify(
+        items=items,
+        variables=list(templates.VARIABLES),
+        course_variables=list(templates.COURSE_VARIABLES),
+    )
 
 
 def _template_key(kind: str, channel: str) -> None:
@@ -287,7 +300,7 @@ def put_template(kind: str, channel: str) -> Any:
     update = parse_body(TemplateUpdate)
     template = templates.Template(update.text, update.subject, update.html)
     try:
-        templates.check(template, channel)
+        found = templates.check(template, channel, kind, **_practice())
     except templates.TemplateProblem as exc:
         raise Problem(422, "Template refused", str(exc)) from exc
     rt = runtime()
@@ -298,7 +311,30 @@ def put_template(kind: str, channel: str) -> Any:
             session.add(record)
         record.text, record.subject, record.html = update.text, update.subject, update.html
         record.updated_at = rt.clock.now()
-    return jsonify(kind=kind, channel=channel, edited=True, **update.model_dump())
+    return jsonify(
+        kind=kind,
+        channel=channel,
+        edited=True,
+        **update.model_dump(),
+        sample=dataclasses.asdict(found),
+    )
+
+
+def _practice() -> dict[str, str]:
+    settings = NotifierSettings.from_env(runtime().settings.extra)
+    with runtime().db.sessions() as session:
+        speaker = practice.voice(session, settings)
+    return {"practice_name": speaker.name, "practice_phone": speaker.phone}
+
+
+def _sample_json(
+    template: templates.Template, kind: str, channel: str, speaker: dict[str, str]
+) -> dict[str, Any] | None:
+    """The template rendered with ordinary values and, for SMS, its encoding and segments."""
+    try:
+        return dataclasses.asdict(templates.sample(template, kind, channel, **speaker))
+    except TemplateError:
+        return None
 
 
 @api.delete("/notifier/templates/<kind>/<channel>")

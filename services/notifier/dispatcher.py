@@ -19,13 +19,14 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from services.notifier import invites, metrics, planning, templates
+from services.notifier import invites, metrics, planning, practice, templates
 from services.notifier.channels import (
     Channel,
     OutboundMessage,
@@ -35,6 +36,7 @@ from services.notifier.channels import (
     configured,
 )
 from services.notifier.handlers import IN_PLAN, new_reminder, recipient_of
+from services.notifier.policy import policy_for
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     AppointmentView,
@@ -156,7 +158,8 @@ class ReminderDispatcher:
     def _prepare(self, session: Session, reminder: Reminder, now: datetime) -> Job | None:
         view = session.get(AppointmentView, reminder.appointment_id)
         contact = session.get(ClientContact, reminder.client_id)
-        why_not = self._why_not(reminder, view, contact, now)
+        occurrences = sessions_of(session, reminder, view, now)
+        why_not = self._why_not(reminder, view, contact, occurrences)
         if why_not or view is None or contact is None:
             reminder.status, reminder.note = "skipped", why_not
             log.info("reminder skipped", extra={"reminder_id": reminder.id, "why": why_not})
@@ -164,7 +167,7 @@ class ReminderDispatcher:
         to = contact.phone if reminder.channel == "sms" else contact.email
         assert to is not None
         message_id = str(uuid.uuid4())
-        outbound = self._render(session, reminder, view, contact, message_id, to, now)
+        outbound = self._render(session, reminder, view, contact, occurrences, message_id, to, now)
         reminder.status, reminder.sending_since = "sending", now
         reminder.attempts += 1
         session.add(
@@ -180,6 +183,7 @@ class ReminderDispatcher:
                 status="sending",
                 created_at=now,
                 updated_at=now,
+                asks_confirmation=asks_confirmation(reminder),
             )
         )
         sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
@@ -190,13 +194,15 @@ class ReminderDispatcher:
         reminder: Reminder,
         view: AppointmentView | None,
         contact: ClientContact | None,
-        now: datetime,
+        occurrences: list[invites.Occurrence],
     ) -> str | None:
         if view is None or contact is None:
             return "appointment or client unknown"
-        if view.status == "cancelled" and reminder.kind != "cancellation_notice":
-            return "appointment cancelled"
-        if view.starts_at <= now:
+        if not occurrences:
+            if reminder.course_id is not None:
+                return "no session of the course left to tell about"
+            if view.status == "cancelled":
+                return "appointment cancelled"
             return "appointment already started"
         if reminder.channel not in recipient_of(contact).channels:
             return f"client no longer allows {reminder.channel}"
@@ -208,10 +214,12 @@ class ReminderDispatcher:
         reminder: Reminder,
         view: AppointmentView,
         contact: ClientContact,
+        occurrences: list[invites.Occurrence],
         message_id: str,
         to: str,
         now: datetime,
     ) -> OutboundMessage:
+        speaker = practice.voice(session, self.settings)
         practitioner = session.get(PractitionerName, view.practitioner_id)
         name = practitioner.display_name if practitioner else "your practitioner"
         edited = session.get(TemplateRecord, (reminder.kind, reminder.channel))
@@ -220,40 +228,58 @@ class ReminderDispatcher:
             if edited
             else templates.DEFAULTS[(reminder.kind, reminder.channel)]
         )
-        rendered = templates.render(
-            template,
-            templates.context(
-                practice_name=self.settings.practice_name,
-                practice_phone=self.settings.practice_phone,
+        values: Mapping[str, object]
+        where = occurrences[0]
+        if reminder.course_id is not None:
+            values = templates.course_context(
+                practice_name=speaker.name,
+                practice_phone=speaker.phone,
+                practitioner=name,
+                starts=[o.starts_at for o in occurrences],
+                time_zone=contact.time_zone,
+                first_name=contact.first_name,
+                locale=contact.locale,
+                location=where.location or (None if where.video_url else speaker.address),
+                join_url=where.video_url,
+            )
+        else:
+            values = templates.context(
+                practice_name=speaker.name,
+                practice_phone=speaker.phone,
                 practitioner=name,
                 starts_at=view.starts_at,
                 time_zone=contact.time_zone,
                 first_name=contact.first_name,
                 locale=contact.locale,
                 practice_time_zone=view.time_zone,
-            ),
-        )
+                location=where.location or (None if where.video_url else speaker.address),
+                join_url=where.video_url,
+                sms_link=policy_for(session, view.service_type_id).document.sms_join_link,
+            )
+        rendered = templates.render(template, values)
         calendar = None
         if reminder.channel == "email":
             calendar = invites.invite(
                 kind=reminder.kind,
-                appointment_id=view.appointment_id,
-                sequence=view.sequence,
-                starts_at=view.starts_at,
-                ends_at=view.ends_at,
+                sessions=occurrences,
                 practitioner=name,
-                practice_name=self.settings.practice_name,
+                practice_name=speaker.name,
                 organizer_email=self.settings.email_from,
+                attendee_email=contact.email,
+                attendee_name=contact.first_name,
+                time_zone=view.time_zone,
+                practice_address=speaker.address,
                 now=now,
             )
         return OutboundMessage(
             message_id=message_id,
             channel=reminder.channel,
             to=to,
-            text=rendered.text,
+            text=templates.sms_body(rendered.text) if reminder.channel == "sms" else rendered.text,
             subject=rendered.subject,
             html=rendered.html,
             calendar=calendar,
+            written_at=now,
         )
 
     # -- 2. send, 3. record ----------------------------------------------------------------------
@@ -393,6 +419,59 @@ class ReminderDispatcher:
         return count
 
 
+NOTICE_KINDS = ("cancellation_notice", "course_cancellation_notice")
+# The SMS kinds whose wording asks the client to reply C for the one session they name.
+ASKING_KINDS = ("confirmation", "reminder")
+
+
+def asks_confirmation(reminder: Reminder) -> bool:
+    return reminder.channel == "sms" and reminder.kind in ASKING_KINDS and not reminder.course_id
+
+
+def sessions_of(
+    session: Session, reminder: Reminder, view: AppointmentView | None, now: datetime
+) -> list[invites.Occurrence]:
+    """The sessions a message still speaks of: its own appointment, or the course's sessions it
+    was planned for as they stand now (cancelled ones dropped unless it announces the
+    cancellation; started ones dropped)."""
+    if reminder.course_id is None or not reminder.sessions:
+        if view is None or view.starts_at <= now:
+            return []
+        if view.status == "cancelled" and reminder.kind not in NOTICE_KINDS:
+            return []
+        return [occurrence_of(view)]
+    found: list[invites.Occurrence] = []
+    for planned in reminder.sessions:
+        current = session.get(AppointmentView, planned["appointment_id"])
+        if current is not None and current.sequence > int(planned["sequence"]):
+            if current.status == "cancelled" and reminder.kind not in NOTICE_KINDS:
+                continue
+            occurrence = occurrence_of(current)
+        else:
+            occurrence = invites.Occurrence(
+                planned["appointment_id"],
+                int(planned["sequence"]),
+                datetime.fromisoformat(planned["starts_at"]),
+                datetime.fromisoformat(planned["ends_at"]),
+                current.location if current else None,
+                current.video_url if current else None,
+            )
+        if occurrence.starts_at > now:
+            found.append(occurrence)
+    return sorted(found, key=lambda o: o.starts_at)
+
+
+def occurrence_of(view: AppointmentView) -> invites.Occurrence:
+    return invites.Occurrence(
+        view.appointment_id,
+        view.sequence,
+        view.starts_at,
+        view.ends_at,
+        view.location,
+        view.video_url,
+    )
+
+
 def fall_back(session: Session, reminder: Reminder, now: datetime) -> None:
     """Try the client's other allowed channel, unless a message there already covers it."""
     contact = session.get(ClientContact, reminder.client_id)
@@ -400,7 +479,7 @@ def fall_back(session: Session, reminder: Reminder, now: datetime) -> None:
     if contact is None or view is None or reminder.fallback_of is not None:
         return
     other = planning.other_channel(reminder.channel, recipient_of(contact))
-    cancelled = view.status == "cancelled" and reminder.kind != "cancellation_notice"
+    cancelled = view.status == "cancelled" and reminder.kind not in NOTICE_KINDS
     if other is None or view.starts_at <= now or cancelled:
         return
     covering = session.scalars(
@@ -413,7 +492,18 @@ def fall_back(session: Session, reminder: Reminder, now: datetime) -> None:
     ).all()
     if any(abs(r.due_at - reminder.due_at) <= FALLBACK_WINDOW for r in covering):
         return
-    session.add(new_reminder(view, reminder.kind, other, now, now, fallback_of=reminder.id))
+    session.add(
+        new_reminder(
+            view,
+            reminder.kind,
+            other,
+            now,
+            now,
+            fallback_of=reminder.id,
+            course_id=reminder.course_id,
+            sessions=reminder.sessions,
+        )
+    )
 
 
 def channel_is_async(provider: str) -> bool:

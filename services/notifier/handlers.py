@@ -3,32 +3,61 @@
 booked: plan the confirmation and reminders. rescheduled: cancel what is pending, plan again,
 send one notice. cancelled: cancel what is pending, send one notice. Any other appointment
 event only updates our copy. An event older than our copy (its sequence) changes nothing.
+
+A course is one conversation: sessions booked, moved or cancelled together (``course_change``)
+get their reminders here one by one, but the confirmation or notice comes once for all of them
+from the course.* event.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
 
 from services.notifier import metrics, planning
 from services.notifier.policy import Policy, policy_for
-from services.notifier.tables import AppointmentView, ClientContact, PractitionerName, Reminder
-from shared.contracts.appointments import AppointmentFacts
+from services.notifier.tables import (
+    AppointmentView,
+    ClientContact,
+    PracticeProfile,
+    PractitionerName,
+    Reminder,
+)
+from shared.contracts.appointments import (
+    AppointmentFacts,
+    CourseBooked,
+    CourseCancelled,
+    CourseFacts,
+    CourseRescheduled,
+)
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
-from shared.contracts.registry_data import ClientSnapshot, PractitionerSnapshot
+from shared.contracts.registry_data import ClientSnapshot, PracticeUpdated, PractitionerSnapshot
 from shared.handlers import HandlerContext
 
 log = logging.getLogger(__name__)
 
-PENDING = ("planned",)
+PENDING = ("planned", "not_planned")
+NOT_PLANNED_NOTE = "not planned: it would already have been due when the session was booked"
 IN_PLAN = ("planned", "sending", "sent")
 
 
 class ProjectionMissing(RuntimeError):
     """An event refers to something whose own event has not arrived yet; retried later."""
+
+
+def remember_practice(event: PracticeUpdated, ctx: HandlerContext) -> None:
+    known = ctx.session.get(PracticeProfile, event.practice_id)
+    if known is not None and known.revision >= event.revision:
+        return
+    if known is None:
+        known = PracticeProfile(practice_id=event.practice_id)
+        ctx.session.add(known)
+    known.revision, known.name, known.time_zone = event.revision, event.name, event.time_zone
+    known.phone, known.address = event.phone, event.address
 
 
 def remember_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
@@ -90,6 +119,7 @@ def _apply_appointment(event: AppointmentFacts, ctx: HandlerContext) -> Appointm
     view.starts_at = event.starts_at
     view.ends_at = event.ends_at
     view.time_zone = event.time_zone
+    view.location, view.video_url = event.location, event.video_url
     ctx.session.flush()
     return view
 
@@ -120,8 +150,10 @@ def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
         return
     policy = policy_for(ctx.session, view.service_type_id)
     recipient = recipient_of(contact)
-    planned = planning.plan(event.starts_at, recipient, ctx.now, policy.rules, policy.quiet)
+    rules = policy.reminder_rules if event.course_change else policy.rules
+    planned = planning.plan(event.starts_at, recipient, ctx.now, rules, policy.quiet)
     _add(ctx, view, _capped(ctx, contact, planned, policy))
+    _add_too_late(ctx, view, recipient, policy)
     _emit_plan(ctx, view)
 
 
@@ -140,13 +172,14 @@ def replan_after_reschedule(event: AppointmentFacts, ctx: HandlerContext) -> Non
     )
     notice = planning.plan_notice(
         "reschedule_notice",
-        policy.notice_channels,
+        () if event.course_change else policy.notice_channels,
         recipient,
         ctx.now,
         min(earlier_start, event.starts_at),
         policy.quiet,
     )
     _add(ctx, view, _capped(ctx, contact, planned, policy) + ([notice] if notice else []))
+    _add_too_late(ctx, view, recipient, policy)
     _emit_plan(ctx, view)
 
 
@@ -159,7 +192,7 @@ def cancel_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     policy = policy_for(ctx.session, view.service_type_id)
     notice = planning.plan_notice(
         "cancellation_notice",
-        policy.notice_channels,
+        () if event.course_change else policy.notice_channels,
         recipient_of(contact),
         ctx.now,
         event.starts_at,
@@ -169,8 +202,55 @@ def cancel_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     _emit_plan(ctx, view)
 
 
+def confirm_course(event: CourseBooked, ctx: HandlerContext) -> None:
+    """One confirmation per channel for every session of the course, with one .ics."""
+    contact, anchor = _course_parties(ctx, event)
+    policy = policy_for(ctx.session, event.service_type_id)
+    rules = tuple(r for r in policy.rules if r.kind == "confirmation")
+    first = min(s.starts_at for s in event.sessions)
+    planned = planning.plan(first, recipient_of(contact), ctx.now, rules, policy.quiet)
+    _add(ctx, anchor, [replace(p, kind="course_confirmation") for p in planned], event)
+    _emit_plan(ctx, anchor)
+
+
+def announce_course_moved(event: CourseRescheduled, ctx: HandlerContext) -> None:
+    """One notice for the sessions of a course that moved together."""
+    earliest = min(min(s.starts_at, s.previous_starts_at or s.starts_at) for s in event.sessions)
+    _course_notice(event, ctx, "course_reschedule_notice", earliest)
+
+
+def announce_course_cancelled(event: CourseCancelled, ctx: HandlerContext) -> None:
+    """One notice for the rest of a course, cancelled together."""
+    _course_notice(
+        event, ctx, "course_cancellation_notice", min(s.starts_at for s in event.sessions)
+    )
+
+
+def _course_notice(event: CourseFacts, ctx: HandlerContext, kind: str, before: datetime) -> None:
+    contact, anchor = _course_parties(ctx, event)
+    policy = policy_for(ctx.session, event.service_type_id)
+    notice = planning.plan_notice(
+        kind, policy.notice_channels, recipient_of(contact), ctx.now, before, policy.quiet
+    )
+    _add(ctx, anchor, [notice] if notice else [], event)
+    _emit_plan(ctx, anchor)
+
+
+def _course_parties(
+    ctx: HandlerContext, event: CourseFacts
+) -> tuple[ClientContact, AppointmentView]:
+    """The client and the course's first session in our copy (the message hangs on it)."""
+    contact = _contact(ctx, event.client_id)
+    first = min(event.sessions, key=lambda s: s.starts_at)
+    anchor = ctx.session.get(AppointmentView, first.appointment_id)
+    if anchor is None:
+        raise ProjectionMissing(f"appointment {first.appointment_id} not known yet")
+    return contact, anchor
+
+
 def follow_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
-    """confirmed, checked in, completed, no-show: our copy only (send time checks the rest)."""
+    """confirmed, checked in, completed, no-show, moved elsewhere: our copy only (send time
+    checks the rest, and the next message says where)."""
     _apply_appointment(event, ctx)
 
 
@@ -192,6 +272,18 @@ def _capped(
     return kept
 
 
+def _add_too_late(
+    ctx: HandlerContext, view: AppointmentView, recipient: planning.Recipient, policy: Policy
+) -> None:
+    for p in planning.too_late(
+        view.starts_at, recipient, ctx.now, policy.reminder_rules, policy.quiet
+    ):
+        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
+        reminder.status, reminder.note = "not_planned", NOT_PLANNED_NOTE
+        ctx.session.add(reminder)
+    ctx.session.flush()
+
+
 def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> None:
     for reminder in ctx.session.scalars(
         select(Reminder).where(
@@ -201,9 +293,23 @@ def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> Non
         reminder.status, reminder.note = "cancelled", why
 
 
-def _add(ctx: HandlerContext, view: AppointmentView, planned: list[planning.Planned]) -> None:
+def _add(
+    ctx: HandlerContext,
+    view: AppointmentView,
+    planned: list[planning.Planned],
+    course: CourseFacts | None = None,
+) -> None:
     for p in planned:
-        ctx.session.add(new_reminder(view, p.kind, p.channel, p.due_at, ctx.now))
+        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
+        if course is not None:
+            reminder.course_id = course.course_id
+            reminder.sessions = [
+                s.model_dump(
+                    mode="json", include={"appointment_id", "sequence", "starts_at", "ends_at"}
+                )
+                for s in sorted(course.sessions, key=lambda s: s.starts_at)
+            ]
+        ctx.session.add(reminder)
         metrics.REMINDERS_PLANNED.labels(p.channel, p.kind).inc()
     ctx.session.flush()
 
@@ -215,6 +321,9 @@ def new_reminder(
     due_at: datetime,
     now: datetime,
     fallback_of: str | None = None,
+    *,
+    course_id: str | None = None,
+    sessions: list | None = None,
 ) -> Reminder:
     return Reminder(
         id=str(uuid.uuid4()),
@@ -228,6 +337,8 @@ def new_reminder(
         created_at=now,
         attempts=0,
         fallback_of=fallback_of,
+        course_id=course_id,
+        sessions=sessions,
     )
 
 
@@ -238,25 +349,33 @@ def _emit_plan(ctx: HandlerContext, view: AppointmentView) -> None:
         .where(Reminder.appointment_id == view.appointment_id, Reminder.status.in_(IN_PLAN))
         .order_by(Reminder.due_at, Reminder.channel)
     ).all()
+    not_planned = ctx.session.scalars(
+        select(Reminder)
+        .where(Reminder.appointment_id == view.appointment_id, Reminder.status == "not_planned")
+        .order_by(Reminder.due_at, Reminder.channel)
+    ).all()
     ctx.emit(
         RemindersPlanned(
             appointment_id=view.appointment_id,
             appointment_sequence=view.sequence,
-            reminders=[
-                PlannedReminder(
-                    reminder_id=r.id,
-                    channel=r.channel,  # type: ignore[arg-type]
-                    kind=r.kind,
-                    due_at=r.due_at,
-                    status=r.status,
-                )
-                for r in reminders
-            ],
+            reminders=[_planned(r) for r in reminders],
+            not_planned=[_planned(r) for r in not_planned],
         )
     )
 
 
+def _planned(r: Reminder) -> PlannedReminder:
+    return PlannedReminder(
+        reminder_id=r.id,
+        channel=r.channel,  # type: ignore[arg-type]
+        kind=r.kind,
+        due_at=r.due_at,
+        status=r.status,
+    )
+
+
 HANDLERS = {
+    "practice.updated": [remember_practice],
     "client.registered": [remember_client],
     "client.updated": [remember_client],
     "practitioner.registered": [remember_practitioner],
@@ -268,4 +387,8 @@ HANDLERS = {
     "appointment.checked_in": [follow_appointment],
     "appointment.completed": [follow_appointment],
     "appointment.no_show": [follow_appointment],
+    "appointment.location_changed": [follow_appointment],
+    "course.booked": [confirm_course],
+    "course.rescheduled": [announce_course_moved],
+    "course.cancelled": [announce_course_cancelled],
 }

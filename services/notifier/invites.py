@@ -1,48 +1,92 @@
 """The .ics attached to confirmations and changes: one event per appointment (its UID), updated
-by a higher SEQUENCE, withdrawn with METHOD:CANCEL, so calendar apps keep one entry."""
+by a higher SEQUENCE, withdrawn with METHOD:CANCEL, so calendar apps keep one entry. A course's
+message carries one event per session it speaks of. The practice is the ORGANIZER and the
+client the ATTENDEE (RFC 5546), and times are written in the session's own zone with a
+VTIMEZONE every reader gets right (shared.ical)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from shared.ical import add_join_link, add_timezones
 
 CALENDAR_KINDS = {
     "confirmation": "REQUEST",
     "reschedule_notice": "REQUEST",
     "cancellation_notice": "CANCEL",
+    "course_confirmation": "REQUEST",
+    "course_reschedule_notice": "REQUEST",
+    "course_cancellation_notice": "CANCEL",
 }
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    appointment_id: str
+    sequence: int
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None = None
+    video_url: str | None = None  # a video session's join link
 
 
 def invite(
     *,
     kind: str,
-    appointment_id: str,
-    sequence: int,
-    starts_at: datetime,
-    ends_at: datetime,
+    sessions: Sequence[Occurrence],
     practitioner: str,
     practice_name: str,
     organizer_email: str,
     now: datetime,
+    attendee_email: str | None = None,
+    attendee_name: str = "",
+    time_zone: str | None = None,
+    practice_address: str | None = None,
 ) -> bytes | None:
     method = CALENDAR_KINDS.get(kind)
-    if method is None:
+    if method is None or not sessions:
         return None
     calendar = Calendar()
     calendar.add("prodid", "-//Rapport//Reminders//EN")
     calendar.add("version", "2.0")
     calendar.add("method", method)
-    event = Event()
-    event.add("uid", f"{appointment_id}@rapport")
-    event.add("sequence", sequence)
-    event.add("dtstamp", now)
-    event.add("dtstart", starts_at)
-    event.add("dtend", ends_at)
-    # Only who and where: no service name, which could say what the session is for.
-    event.add("summary", f"Appointment with {practitioner}")
-    event.add("location", practice_name)
-    event.add("organizer", f"mailto:{organizer_email}")
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    calendar.add_component(event)
+    zone = ZoneInfo(time_zone) if time_zone else None
+    for occurrence in sessions:
+        event = Event()
+        event.add("uid", f"{occurrence.appointment_id}@rapport")
+        event.add("sequence", occurrence.sequence)
+        event.add("dtstamp", now)
+        event.add(
+            "dtstart", occurrence.starts_at.astimezone(zone) if zone else occurrence.starts_at
+        )
+        event.add("dtend", occurrence.ends_at.astimezone(zone) if zone else occurrence.ends_at)
+        # Only who and where: no service name, which could say what the session is for.
+        event.add("summary", f"Appointment with {practitioner}")
+        # Where: the session's own place, its video link, else the practice's address.
+        where = occurrence.location or occurrence.video_url or practice_address or practice_name
+        event.add("location", where)
+        if occurrence.video_url:
+            add_join_link(event, occurrence.video_url)
+        organizer = vCalAddress(f"mailto:{organizer_email}")
+        organizer.params["CN"] = vText(practice_name)
+        event.add("organizer", organizer)
+        if attendee_email:
+            attendee = vCalAddress(f"mailto:{attendee_email}")
+            if attendee_name:
+                attendee.params["CN"] = vText(attendee_name)
+            attendee.params["ROLE"] = vText("REQ-PARTICIPANT")
+            attendee.params["PARTSTAT"] = vText("NEEDS-ACTION")
+            attendee.params["RSVP"] = vText("FALSE")  # replies go to the desk, not by email
+            event.add("attendee", attendee)
+        event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+        calendar.add_component(event)
+    if zone is not None:
+        first = min(o.starts_at for o in sessions)
+        last = max(o.ends_at for o in sessions)
+        add_timezones(calendar, date(first.year - 1, 1, 1), date(last.year + 2, 1, 1))
     return calendar.to_ical()

@@ -52,7 +52,7 @@ def plan(
     recipient: Recipient,
     now: datetime,
     policy: tuple[Rule, ...] = DEFAULT_POLICY,
-    quiet: QuietHours = QuietHours(),
+    quiet: QuietHours | None = QuietHours(),
 ) -> list[Planned]:
     zone = ZoneInfo(recipient.time_zone)
     planned: list[Planned] = []
@@ -70,20 +70,41 @@ def plan(
     return sorted(planned, key=lambda p: (p.due_at, p.channel))
 
 
-def _before_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
+def too_late(
+    starts_at: datetime,
+    recipient: Recipient,
+    now: datetime,
+    policy: tuple[Rule, ...] = DEFAULT_POLICY,
+    quiet: QuietHours | None = QuietHours(),
+) -> list[Planned]:
+    """The reminders ``plan`` leaves out because they would already have been due: booked 30
+    hours ahead, the 48-hour email. The desk is told, so that it need not wonder."""
+    if starts_at <= now:
+        return []
+    zone = ZoneInfo(recipient.time_zone)
+    return [
+        Planned(rule.kind, rule.channel, due)
+        for rule in policy
+        if rule.before is not None
+        and rule.channel in recipient.channels
+        and (due := _before_quiet(starts_at - rule.before, zone, quiet)) < now
+    ]
+
+
+def _before_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime:
     """Move a due time inside quiet hours back to the last minute before they began."""
     local = due.astimezone(zone)
-    if not quiet.contains(local.time()):
+    if quiet is None or not quiet.contains(local.time()):
         return due
     day = local.date() if local.time() >= quiet.start else local.date() - timedelta(days=1)
     began = datetime.combine(day, quiet.start, tzinfo=zone)
     return (began - timedelta(minutes=1)).astimezone(due.tzinfo)
 
 
-def _after_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
+def _after_quiet(due: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime:
     """Hold a message written during quiet hours until they end."""
     local = due.astimezone(zone)
-    if not quiet.contains(local.time()):
+    if quiet is None or not quiet.contains(local.time()):
         return due
     day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
     return datetime.combine(day, quiet.end, tzinfo=zone).astimezone(due.tzinfo)
@@ -131,7 +152,7 @@ def plan_notice(
     recipient: Recipient,
     now: datetime,
     starts_at: datetime,
-    quiet: QuietHours = QuietHours(),
+    quiet: QuietHours | None = QuietHours(),
 ) -> Planned | None:
     """One notice (reschedule or cancellation) on the first channel the client can use. Held
     until quiet hours end unless that would be after the session: then it goes now, because

@@ -51,6 +51,15 @@ class QuietHoursDocument(BaseModel):
     start: time = time(21, 0)
     end: time = time(8, 0)
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursDocument:
+        if self.start == self.end:
+            raise ValueError(
+                "a start equal to its end is ambiguous; to switch quiet hours off, send "
+                '"quiet_hours": null'
+            )
+        return self
+
 
 class SmsCapsDocument(BaseModel):
     per_day: int = Field(1, ge=0, le=10)
@@ -60,8 +69,11 @@ class SmsCapsDocument(BaseModel):
 class PolicyDocument(BaseModel):
     rules: list[RuleDocument] = Field(max_length=20)
     notice_channels: list[Channel] = ["email", "sms"]  # preference order; one notice is sent
-    quiet_hours: QuietHoursDocument = QuietHoursDocument()
+    quiet_hours: QuietHoursDocument | None = QuietHoursDocument()  # null: none at all
     sms_caps: SmsCapsDocument = SmsCapsDocument()
+    # A video session's join link in SMS too (email and the .ics always carry it); it makes
+    # the message longer than one segment.
+    sms_join_link: bool = False
 
     @field_validator("notice_channels")
     @classmethod
@@ -87,7 +99,8 @@ class Policy:
     def __init__(self, document: PolicyDocument) -> None:
         self.document = document
         self.rules = tuple(planning.Rule(r.kind, r.channel, r.offset) for r in document.rules)
-        self.quiet = planning.QuietHours(document.quiet_hours.start, document.quiet_hours.end)
+        quiet = document.quiet_hours
+        self.quiet = planning.QuietHours(quiet.start, quiet.end) if quiet else None
         self.caps = planning.SmsCaps(document.sms_caps.per_day, document.sms_caps.per_week)
         self.notice_channels = tuple(document.notice_channels)
 
@@ -98,7 +111,15 @@ class Policy:
 
 def document_for(session: Session, scope: str) -> PolicyDocument | None:
     record = session.get(PolicyRecord, scope)
-    return PolicyDocument.model_validate(record.document) if record else None
+    return PolicyDocument.model_validate(_as_now(record.document)) if record else None
+
+
+def _as_now(stored: dict) -> dict:
+    """A policy saved before quiet hours could be null switched them off with equal bounds."""
+    quiet = stored.get("quiet_hours")
+    if isinstance(quiet, dict) and quiet.get("start", 1) == quiet.get("end", 2):
+        return {**stored, "quiet_hours": None}
+    return stored
 
 
 def policy_for(session: Session, service_type_id: str | None) -> Policy:

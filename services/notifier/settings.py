@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class NotifierSettings:
-    # The notifier does not hear practice settings yet: its name and phone come from here.
+    # Until the scheduler's first practice.updated arrives (services/notifier/practice.py).
     practice_name: str = "Harbour Street Therapy"
     practice_phone: str = "+1 617 555 0100"
     email_from: str = "reminders@harbourstreet.example"

@@ -20,6 +20,18 @@ class Base(DeclarativeBase):
 EVENTS = EventTables(Base.metadata)
 
 
+class PracticeProfile(Base):
+    """Projection of practice.updated: how the practice presents itself in messages."""
+
+    __tablename__ = "practice_profile"
+    practice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+
+
 class ClientContact(Base):
     """Projection of client.* events: only what reminders need, plus the client's SMS opt-out
     (which the notifier owns: it hears STOP and START)."""
@@ -63,6 +75,8 @@ class AppointmentView(Base):
     # Where the session takes place (the practitioner's zone); None for rows projected
     # before the notifier kept it, until the appointment's next event.
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(300))
+    video_url: Mapped[str | None] = mapped_column(String(500))  # a video session's join link
 
 
 class Reminder(Base):
@@ -88,6 +102,11 @@ class Reminder(Base):
     sending_since: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    # A message for several sessions of a course at once (booked, moved or cancelled together):
+    # the course and those sessions [{appointment_id, sequence, starts_at, ends_at}];
+    # ``appointment_id`` is then the first of them.
+    course_id: Mapped[str | None] = mapped_column(String(36))
+    sessions: Mapped[list | None] = mapped_column(JSON)
 
 
 class Message(Base):
@@ -100,13 +119,16 @@ class Message(Base):
     client_id: Mapped[str] = mapped_column(String(36), index=True)
     channel: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str] = mapped_column(String(30))
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
     provider: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20))
     error_code: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # An SMS that asked the client to reply C; a reply answers the latest one still open.
+    asks_confirmation: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    answered_at: Mapped[datetime | None]
 
 
 class SandboxMessage(Base):
@@ -119,6 +141,7 @@ class SandboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     has_calendar: Mapped[bool] = mapped_column(Boolean, default=False)
+    calendar: Mapped[str | None] = mapped_column(Text)  # the .ics that would have been sent
     created_at: Mapped[datetime]
 
 

@@ -11,8 +11,9 @@ CANCEL, which carriers treat as an opt-out from every message.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -20,17 +21,34 @@ from babel import dates as babel_dates
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-KINDS = ("confirmation", "reminder", "reschedule_notice", "cancellation_notice")
+from services.notifier import sms_text
+
+KINDS = (
+    "confirmation",
+    "reminder",
+    "reschedule_notice",
+    "cancellation_notice",
+    "course_confirmation",
+    "course_reschedule_notice",
+    "course_cancellation_notice",
+    "reply_confirmed",
+)
 CHANNELS = ("sms", "email")
 VARIABLES = (
     "practice_name",
     "practice_phone",
     "practitioner",
     "date",
+    "short_date",
     "time",
     "practice_time",
     "first_name",
+    "location",
+    "join_url",
+    "sms_link",
 )
+# A course's messages also see how many sessions, when they are, and each one's date and time.
+COURSE_VARIABLES = ("how_many", "course", "first_date", "dates", "session_list")
 DEFAULT_LOCALE = "en_US"
 # Carrier opt-out keywords a template must not invite the client to send.
 FORBIDDEN = re.compile(r"\b(CANCEL|STOPALL|UNSUBSCRIBE|END|QUIT)\b")
@@ -50,29 +68,34 @@ class Rendered:
     html: str | None
 
 
-_SMS_HELP = "Reply C to confirm or R and we will call you. Questions: {{ practice_phone }}."
+_SMS_HELP = "Reply C to confirm, R for a call."
 # The practice's clock, when it reads differently from the client's, follows in brackets.
 _WHEN = (
     "{{ date }} at {{ time }}"
     "{% if practice_time %} ({{ practice_time }} at the practice){% endif %}"
 )
+# An SMS says the date short ("Wed, Apr 15") and little else, so that with an ordinary name it
+# fits one GSM-7 segment (160 characters) in every locale, the practice's clock included.
+_SMS_WHEN = (
+    "{{ short_date }} at {{ time }}{% if practice_time %} ({{ practice_time }} there){% endif %}"
+)
 
 DEFAULTS: dict[tuple[str, str], Template] = {
     ("confirmation", "sms"): Template(
-        "{{ practice_name }}: your appointment with {{ practitioner }} is booked for "
-        f"{_WHEN}. {_SMS_HELP}"
+        f"{{{{ practice_name }}}}: booked for {_SMS_WHEN} with {{{{ practitioner }}}}. "
+        f"{_SMS_HELP} {{{{ practice_phone }}}}"
     ),
     ("reminder", "sms"): Template(
-        "{{ practice_name }}: reminder of your appointment with {{ practitioner }} on "
-        f"{_WHEN}. {_SMS_HELP}"
+        f"{{{{ practice_name }}}}: reminder of {_SMS_WHEN} with {{{{ practitioner }}}}. "
+        f"{_SMS_HELP} {{{{ practice_phone }}}}"
     ),
     ("reschedule_notice", "sms"): Template(
         "{{ practice_name }}: your appointment with {{ practitioner }} has moved to "
-        f"{_WHEN}. Questions: {{{{ practice_phone }}}}."
+        f"{_SMS_WHEN}. Questions: {{{{ practice_phone }}}}"
     ),
     ("cancellation_notice", "sms"): Template(
         "{{ practice_name }}: your appointment with {{ practitioner }} on "
-        f"{_WHEN} is cancelled. To book again call {{{{ practice_phone }}}}."
+        f"{_SMS_WHEN} is cancelled. To rebook call {{{{ practice_phone }}}}"
     ),
 }
 
@@ -89,11 +112,70 @@ _EMAIL_LINES = {
     "cancellation_notice": f"Your appointment with {{{{ practitioner }}}} on {_WHEN} is cancelled.",
 }
 _EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
+# Where to be: a video session's join link, else the address.
+_WHERE_TEXT = (
+    "{% if join_url %}\n\nJoin the video call: {{ join_url }}"
+    "{% elif location %}\n\nWhere: {{ location }}{% endif %}"
+)
+_WHERE_HTML = (
+    '{% if join_url %}\n<p>Join the video call: <a href="{{ join_url }}">{{ join_url }}</a></p>'
+    "{% elif location %}\n<p>Where: {{ location }}</p>{% endif %}"
+)
+# In an SMS only when the practice chooses (the policy's sms_join_link).
+_SMS_LINK = "{% if sms_link %}. Join: {{ sms_link }}{% endif %}"
+for _kind in ("confirmation", "reminder", "reschedule_notice"):
+    DEFAULTS[(_kind, "sms")] = Template(DEFAULTS[(_kind, "sms")].text + _SMS_LINK)
+# The answer to a client's "C": which session it confirmed (sent by SMS, where the reply came).
+DEFAULTS[("reply_confirmed", "sms")] = Template(
+    f"{{{{ practice_name }}}}: thank you, your appointment on {_SMS_WHEN} with "
+    "{{ practitioner }} is confirmed. {{ practice_phone }}"
+)
+_EMAIL_SUBJECTS["reply_confirmed"] = "Your appointment on {{ date }} is confirmed"
+_EMAIL_LINES["reply_confirmed"] = (
+    f"Thank you: your appointment with {{{{ practitioner }}}} on {_WHEN} is confirmed."
+)
 for _kind, _line in _EMAIL_LINES.items():
+    _where = ("", "") if _kind == "cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
     DEFAULTS[(_kind, "email")] = Template(
-        text=f"{_line}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        text=f"{_line}{_where[0]}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
         subject=_EMAIL_SUBJECTS[_kind],
-        html=f"<p>{_line}</p>\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+        html=f"<p>{_line}</p>{_where[1]}\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
+    )
+
+_COURSE_SMS = {
+    "course_confirmation": "{{ practice_name }}: {{ how_many }} with {{ practitioner }} booked, "
+    "{{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} Questions: {{ practice_phone }}",
+    "course_reschedule_notice": "{{ practice_name }}: your {{ how_many }} with {{ practitioner }} "
+    "have moved: {{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} "
+    "Questions: {{ practice_phone }}",
+    "course_cancellation_notice": "{{ practice_name }}: your {{ how_many }} with "
+    "{{ practitioner }} from {{ first_date }} are cancelled. To book again call "
+    "{{ practice_phone }}",
+}
+_COURSE_EMAIL = {
+    "course_confirmation": (
+        "Your {{ how_many }} from {{ first_date }}",
+        "Your {{ how_many }} with {{ practitioner }} are booked, {{ course }}:",
+    ),
+    "course_reschedule_notice": (
+        "Your {{ how_many }} have moved",
+        "Your {{ how_many }} with {{ practitioner }} have moved: {{ course }}:",
+    ),
+    "course_cancellation_notice": (
+        "Your {{ how_many }} from {{ first_date }} are cancelled",
+        "Your {{ how_many }} with {{ practitioner }} are cancelled:",
+    ),
+}
+for _kind, _sms in _COURSE_SMS.items():
+    DEFAULTS[(_kind, "sms")] = Template(_sms)
+for _kind, (_subject, _line) in _COURSE_EMAIL.items():
+    _where = ("", "") if _kind == "course_cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
+    DEFAULTS[(_kind, "email")] = Template(
+        text=f"{_line}\n\n{{% for s in session_list %}}- {{{{ s }}}}\n{{% endfor %}}"
+        f"{_where[0].replace(chr(10) * 2, chr(10))}\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
+        subject=_subject,
+        html=f"<p>{_line}</p>\n<ul>{{% for s in session_list %}}<li>{{{{ s }}}}</li>{{% endfor %}}"
+        f"</ul>{_where[1]}\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
     )
 
 _text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
@@ -110,6 +192,9 @@ def context(
     first_name: str = "",
     locale: str = DEFAULT_LOCALE,
     practice_time_zone: str | None = None,
+    location: str | None = None,
+    join_url: str | None = None,
+    sms_link: bool = False,
 ) -> dict[str, str]:
     """The values a template sees. ``date`` and ``time`` are the client's wall clock in the
     client's locale; ``practice_time`` is the session's time where it takes place (the
@@ -125,10 +210,90 @@ def context(
         "practice_phone": practice_phone,
         "practitioner": practitioner,
         "date": format_date(local, locale),
+        "short_date": format_short_date(local, locale),
         "time": format_time(local, locale),
         "practice_time": practice_time,
         "first_name": first_name,
+        "location": location or "",
+        "join_url": join_url or "",
+        "sms_link": (join_url or "") if sms_link else "",
     }
+
+
+def course_context(
+    *,
+    practice_name: str,
+    practice_phone: str,
+    practitioner: str,
+    starts: list[datetime],
+    time_zone: str,
+    first_name: str = "",
+    locale: str = DEFAULT_LOCALE,
+    location: str | None = None,
+    join_url: str | None = None,
+) -> dict[str, object]:
+    """The values a course's template sees, in the client's zone and locale: ``how_many``
+    ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from Mar 10, 2026", or just
+    the first date and time when the sessions do not keep one weekly rhythm), ``dates`` (the
+    dates when they do not, else empty) and ``session_list`` (each session's date and time)."""
+    zone = ZoneInfo(time_zone)
+    local = sorted(s.astimezone(zone) for s in starts)
+    first = local[0]
+    values: dict[str, object] = dict(
+        context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner=practitioner,
+            starts_at=first,
+            time_zone=time_zone,
+            first_name=first_name,
+            locale=locale,
+            location=location,
+            join_url=join_url,
+        )
+    )
+    first_date = _plain_spaces(
+        babel_dates.format_date(first, format="long", locale=_babel_locale(locale))
+    )
+    # The course itself says its first date short ("Sep 30, 2026"), to keep an SMS one segment.
+    since = _plain_spaces(babel_dates.format_skeleton("yMMMd", first, locale=_babel_locale(locale)))
+    weeks = weekly_rhythm(local)
+    if weeks and len(local) > 1:
+        weekday = babel_dates.format_date(first, format="EEEE", locale=_babel_locale(locale))
+        every = "every" if weeks == 1 else f"every {weeks} weeks on"
+        course = f"{every} {weekday} at {values['time']} from {since}"
+        dates = ""
+    else:
+        course = f"from {since} at {values['time']}"
+        same_time = all(s.time() == first.time() for s in local)
+        dates = ", ".join(_short_date(s, locale, with_time=not same_time) for s in local)
+    values |= {
+        "how_many": f"{len(local)} appointment" + ("" if len(local) == 1 else "s"),
+        "course": course,
+        "first_date": first_date,
+        "dates": dates,
+        "session_list": [f"{format_date(s, locale)} at {format_time(s, locale)}" for s in local],
+    }
+    return values
+
+
+def weekly_rhythm(local: list[datetime]) -> int | None:
+    """1 or 2 when the sessions keep one weekday and wall-clock time every week or every other
+    week (DST aside: it is the client's own clock), else None."""
+    if any(s.time() != local[0].time() for s in local):
+        return None
+    gaps = {(b.date() - a.date()).days for a, b in zip(local, local[1:], strict=False)}
+    if len(gaps) > 1:
+        return None
+    gap = gaps.pop() if gaps else 7
+    return gap // 7 if gap in (7, 14) else None
+
+
+def _short_date(local: datetime, locale: str, *, with_time: bool) -> str:
+    text = babel_dates.format_skeleton("MMMd", local, locale=_babel_locale(locale))
+    if with_time:
+        text += " " + format_time(local, locale, with_zone=False)
+    return _plain_spaces(text)
 
 
 def _babel_locale(locale: str) -> Locale:
@@ -151,6 +316,12 @@ def format_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
     return _plain_spaces(text)
 
 
+def format_short_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """Weekday, month and day, abbreviated in the locale: "Wed, Apr 15", "mié, 15 de abr"."""
+    text = babel_dates.format_skeleton("MMMEd", local, locale=_babel_locale(locale))
+    return _plain_spaces(text)
+
+
 def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: bool = True) -> str:
     """The short time in the locale, plus the zone's abbreviation: "3:00 PM EST", "15:00 CET"."""
     text = babel_dates.format_time(
@@ -160,7 +331,7 @@ def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: boo
     return f"{text} {local.tzname()}" if with_zone else text
 
 
-def render(template: Template, values: dict[str, str]) -> Rendered:
+def render(template: Template, values: Mapping[str, object]) -> Rendered:
     return Rendered(
         text=_text_env.from_string(template.text).render(values).strip(),
         subject=_text_env.from_string(template.subject).render(values).strip()
@@ -174,11 +345,68 @@ class TemplateProblem(ValueError):
     pass
 
 
-def check(template: Template, channel: str) -> None:
-    """Refuse a template that does not render, or that invites a carrier opt-out keyword."""
-    sample = {name: "x" for name in VARIABLES}
+@dataclass(frozen=True)
+class Sample:
+    """A template rendered with ordinary values, and what an SMS of it costs."""
+
+    text: str
+    encoding: str | None = None
+    characters: int | None = None
+    segments: int | None = None
+
+
+def sample_values(
+    kind: str,
+    practice_name: str = "Harbour Street Therapy",
+    practice_phone: str = "+1 617 555 0100",
+) -> dict[str, object]:
+    """Ordinary values: the practitioner's clock an hour off the client's (the longer default),
+    and for a course twelve weekly appointments."""
+    first = datetime(2026, 9, 30, 15, 0, tzinfo=ZoneInfo("America/New_York"))
+    if kind.startswith("course_"):
+        return course_context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner="Dr. Ana Rivera",
+            starts=[first + timedelta(weeks=i) for i in range(12)],
+            time_zone="America/New_York",
+            first_name="Jordan",
+        )
+    return dict(
+        context(
+            practice_name=practice_name,
+            practice_phone=practice_phone,
+            practitioner="Dr. Ana Rivera",
+            starts_at=first,
+            time_zone="America/New_York",
+            first_name="Jordan",
+            practice_time_zone="America/Chicago",
+        )
+    )
+
+
+def sms_body(text: str) -> str:
+    """What an SMS carries: the rendered text in GSM-7 where it has the letters."""
+    return sms_text.plain(text)
+
+
+def sample(template: Template, kind: str, channel: str, **practice: str) -> Sample:
+    rendered = render(template, sample_values(kind, **practice))
+    if channel != "sms":
+        return Sample(rendered.text)
+    body = sms_body(rendered.text)
+    cost = sms_text.count(body)
+    return Sample(body, cost.encoding, cost.characters, cost.segments)
+
+
+def check(template: Template, channel: str, kind: str = "reminder", **practice: str) -> Sample:
+    """Refuse a template that does not render, invites a carrier opt-out keyword, or (SMS) takes
+    more than three segments with ordinary values; else the rendered sample and its cost."""
+    values: dict[str, object] = {name: "x" for name in (*VARIABLES, *COURSE_VARIABLES)}
+    values["session_list"] = ["x", "y"]
     try:
-        rendered = render(template, sample)
+        rendered = render(template, values)
+        found = sample(template, kind, channel, **practice)
     except TemplateError as exc:
         raise TemplateProblem(f"the template does not render: {exc}") from exc
     for part in (template.text, template.subject or "", template.html or ""):
@@ -189,3 +417,10 @@ def check(template: Template, channel: str) -> None:
             )
     if channel == "email" and not rendered.subject:
         raise TemplateProblem("an email template needs a subject")
+    if found.segments is not None and found.segments > sms_text.MAX_SEGMENTS:
+        raise TemplateProblem(
+            f"with ordinary values this SMS is {found.characters} {found.encoding} characters, "
+            f"{found.segments} segments; keep it to {sms_text.MAX_SEGMENTS} at most (one is "
+            "160 GSM-7 characters, or 70 when it needs other characters such as emoji)"
+        )
+    return found

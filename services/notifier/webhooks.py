@@ -5,6 +5,8 @@ and nothing changes."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -14,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from services.notifier import keywords, metrics
 from services.notifier.dispatcher import fall_back
+from services.notifier.handlers import new_reminder
 from services.notifier.tables import (
     AppointmentView,
     ClientContact,
@@ -82,32 +85,87 @@ def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
         seen = session.scalars(select(InboundMessage).where(InboundMessage.provider_id == sid))
         if (earlier := seen.first()) is not None:
             return earlier  # Twilio retried a webhook we already handled
-        contact = session.scalars(
-            select(ClientContact).where(ClientContact.phone == sender)
-        ).first()
         intent = keywords.intent_of(body)
-        appointment = _next_appointment(session, contact.client_id, now) if contact else None
-        needs_desk = intent in ("call_back", "other") or (intent == "confirm" and not appointment)
+        answer = _answer_to(session, sender, intent, now)
+        needs_desk = intent in ("call_back", "other") or (
+            intent == "confirm" and answer.appointment is None
+        )
         inbound = InboundMessage(
             id=str(uuid.uuid4()),
             provider_id=sid,
             from_phone=sender,
-            client_id=contact.client_id if contact else None,
-            appointment_id=appointment.appointment_id if appointment else None,
+            client_id=answer.contact.client_id if answer.contact else None,
+            appointment_id=answer.appointment.appointment_id if answer.appointment else None,
             body=body[:1600],
             intent=intent,
             needs_desk=needs_desk,
             received_at=now,
         )
         session.add(inbound)
-        if contact is not None:
-            _act_on(session, contact, inbound, appointment)
+        if answer.question is not None and intent == "confirm":
+            answer.question.answered_at = now
+        for contact in answer.opting:
+            _opt(session, contact, inbound)
+        if answer.contact is not None and intent in ("call_back", "other"):
+            _replied(session, answer.contact, inbound, answer.appointment)
+        if intent == "confirm" and answer.appointment is not None and answer.contact is not None:
+            # Only a C we can place is published: the scheduler would otherwise confirm the
+            # client's next session, a guess the desk should make instead.
+            _replied(session, answer.contact, inbound, answer.appointment)
+            _acknowledge(session, answer.appointment, now)
     metrics.INBOUND.labels(intent).inc()
     rt.outbox_written()
     return inbound
 
 
-def _next_appointment(session: Session, client_id: str, now: Any) -> AppointmentView | None:
+@dataclass
+class Answer:
+    """Who a reply is from and what it answers; None where that is not certain."""
+
+    contact: ClientContact | None
+    appointment: AppointmentView | None
+    question: Message | None = None
+    opting: list[ClientContact] = field(default_factory=list)
+
+
+def _answer_to(session: Session, sender: str, intent: str, now: datetime) -> Answer:
+    """A C answers the latest SMS to this number that asked for a confirmation and is still
+    open (not answered, its session neither started nor cancelled); with none open, the
+    client's next session. Two clients sharing the number with no open question, or two
+    questions sent at the same instant, is ambiguous: the desk decides, nobody guesses."""
+    contacts = list(session.scalars(select(ClientContact).where(ClientContact.phone == sender)))
+    if intent in ("opt_out", "opt_in"):
+        # STOP is about the number: every client reached on it.
+        return Answer(contacts[0] if len(contacts) == 1 else None, None, opting=contacts)
+    open_questions = session.execute(
+        select(Message, AppointmentView)
+        .join(AppointmentView, AppointmentView.appointment_id == Message.appointment_id)
+        .where(
+            Message.channel == "sms",
+            Message.recipient == sender,
+            Message.asks_confirmation.is_(True),
+            Message.answered_at.is_(None),
+            Message.status.not_in(("failed", "undelivered")),
+            AppointmentView.status.in_(("booked", "confirmed")),
+            AppointmentView.starts_at > now,
+        )
+        .order_by(Message.created_at.desc())
+        .limit(2)
+    ).all()
+    by_id = {c.client_id: c for c in contacts}
+    if open_questions:
+        (question, view), *rest = open_questions
+        tie = rest and rest[0][0].created_at == question.created_at
+        if rest and tie and rest[0][1].appointment_id != view.appointment_id:
+            return Answer(None if len(contacts) > 1 else by_id.get(question.client_id), None)
+        return Answer(by_id.get(question.client_id), view, question)
+    if len(contacts) != 1:
+        return Answer(None, None)
+    contact = contacts[0]
+    return Answer(contact, _next_appointment(session, contact.client_id, now))
+
+
+def _next_appointment(session: Session, client_id: str, now: datetime) -> AppointmentView | None:
     return session.scalars(
         select(AppointmentView)
         .where(
@@ -119,28 +177,28 @@ def _next_appointment(session: Session, client_id: str, now: Any) -> Appointment
     ).first()
 
 
-def _act_on(
+def _opt(session: Session, contact: ClientContact, inbound: InboundMessage) -> None:
+    opted_out = inbound.intent == "opt_out"
+    contact.sms_opted_out = opted_out
+    runtime().emitter.emit(
+        session,
+        ClientOptedOut(
+            client_id=contact.client_id,
+            channel="sms",
+            opted_out=opted_out,
+            at=inbound.received_at,
+        ),
+    )
+    metrics.OPT_OUTS.labels(str(opted_out).lower()).inc()
+
+
+def _replied(
     session: Session,
     contact: ClientContact,
     inbound: InboundMessage,
     appointment: AppointmentView | None,
 ) -> None:
-    emitter = runtime().emitter
-    if inbound.intent in ("opt_out", "opt_in"):
-        opted_out = inbound.intent == "opt_out"
-        contact.sms_opted_out = opted_out
-        emitter.emit(
-            session,
-            ClientOptedOut(
-                client_id=contact.client_id,
-                channel="sms",
-                opted_out=opted_out,
-                at=inbound.received_at,
-            ),
-        )
-        metrics.OPT_OUTS.labels(str(opted_out).lower()).inc()
-        return
-    emitter.emit(
+    runtime().emitter.emit(
         session,
         ClientReplied(
             client_id=contact.client_id,
@@ -150,6 +208,11 @@ def _act_on(
             received_at=inbound.received_at,
         ),
     )
+
+
+def _acknowledge(session: Session, appointment: AppointmentView, now: datetime) -> None:
+    """Tell the client, where they wrote, which session their C confirmed."""
+    session.add(new_reminder(appointment, "reply_confirmed", "sms", now, now))
 
 
 @webhooks.post("/status")
@@ -173,6 +236,7 @@ def message_status() -> Any:
             "appointment_id": message.appointment_id,
             "client_id": message.client_id,
             "channel": message.channel,
+            "kind": message.kind,
         }
         if status == "delivered":
             rt.emitter.emit(session, MessageDelivered(**refs, delivered_at=now))

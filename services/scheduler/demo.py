@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from services.scheduler.events import client_snapshot, practitioner_registered, service_type_defined
+from services.scheduler.events import (
+    client_snapshot,
+    practice_updated,
+    practitioner_registered,
+    service_type_defined,
+)
 from services.scheduler.tables import (
     Client,
     Practice,
@@ -45,16 +50,17 @@ def seed(rt: Any) -> bool:
     with rt.db.transaction() as session:
         if session.scalars(select(Practice)).first() is not None:
             return False
-        session.add(
-            Practice(
-                id=_id("practice"),
-                name="Harbour Street Therapy",
-                time_zone="America/New_York",
-                currency="USD",
-                cancellation_window=timedelta(hours=24),
-                phone="+16175550100",
-            )
+        practice = Practice(
+            id=_id("practice"),
+            revision=1,
+            name="Harbour Street Therapy",
+            time_zone="America/New_York",
+            currency="USD",
+            cancellation_window=timedelta(hours=24),
+            phone="+16175550100",
+            address="12 Harbour Street, Boston, MA 02110",
         )
+        session.add(practice)
         practitioners = [
             Practitioner(
                 id=_id("dr-rivera"),
@@ -70,7 +76,8 @@ def seed(rt: Any) -> bool:
                 email="sam.okafor@harbourstreet.example",
                 time_zone="America/Chicago",
                 buffer_minutes=0,
-                location="Video session (link sent by email)",
+                location="Video session",
+                video_room_url="https://video.harbourstreet.example/r/okafor",
             ),
         ]
         service_types = [
@@ -144,6 +151,7 @@ def seed(rt: Any) -> bool:
             ]
         )
         session.flush()
+        rt.emitter.emit(session, practice_updated(practice))
         for practitioner in practitioners:
             rt.emitter.emit(session, practitioner_registered(practitioner))
         for service_type in service_types:

@@ -80,7 +80,36 @@ class TransitionRefused(Exception):
     """An action that the appointment's status does not allow; the message says why."""
 
 
-def next_status(action: str, status: str, *, starts_at: datetime, now: datetime) -> str:
+@dataclass(frozen=True)
+class DeskRules:
+    """The practice's clock for the desk: its zone (the times a refusal names) and how long
+    before a session check-in opens (never before the session's own day there)."""
+
+    time_zone: str = "UTC"
+    check_in_opens: timedelta = timedelta(hours=1)
+
+
+def local_when(instant: datetime, zone: str) -> str:
+    """ "2:00 PM EST on Tuesday, January 19, 2027" on the practice's wall clock."""
+    local = instant.astimezone(ZoneInfo(zone))
+    hour = local.strftime("%I").lstrip("0")
+    return f"{hour}:{local:%M %p} {local.tzname()} on {local:%A, %B} {local.day}, {local.year}"
+
+
+def check_in_opens_at(starts_at: datetime, rules: DeskRules) -> datetime:
+    zone = ZoneInfo(rules.time_zone)
+    day_begins = datetime.combine(starts_at.astimezone(zone).date(), datetime.min.time(), zone)
+    return max(starts_at - rules.check_in_opens, day_begins.astimezone(UTC))
+
+
+def next_status(
+    action: str,
+    status: str,
+    *,
+    starts_at: datetime,
+    now: datetime,
+    rules: DeskRules = DeskRules(),
+) -> str:
     allowed, target = TRANSITIONS[action]
     if status not in allowed:
         hint = ""
@@ -90,8 +119,15 @@ def next_status(action: str, status: str, *, starts_at: datetime, now: datetime)
             f"This session is {_STATUS_WORDS.get(status, status)}, so it cannot be "
             f"{_ACTION_WORDS[action]}.{hint}"
         )
-    if action == "no_show" and now < starts_at:
-        raise TransitionRefused("A session can only be marked as a no-show once it has started.")
+    if action in {"no_show", "complete"} and now < starts_at:
+        raise TransitionRefused(
+            f"This session starts at {local_when(starts_at, rules.time_zone)}; it can only be "
+            f"{_ACTION_WORDS[action]} once it has started."
+        )
+    if action == "check_in" and now < (opens := check_in_opens_at(starts_at, rules)):
+        raise TransitionRefused(
+            f"Check-in for this session opens at {local_when(opens, rules.time_zone)}."
+        )
     if action in {"reschedule", "cancel", "confirm"} and starts_at <= now:
         raise TransitionRefused(
             f"This session has already started, so it cannot be {_ACTION_WORDS[action]}; "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
-from shared.contracts.appointments import AppointmentFacts
+from services.scheduler.tables import Appointment, Client, Practice, Practitioner, ServiceType
+from shared.contracts.appointments import AppointmentFacts, CourseFacts, CourseSession
 from shared.contracts.registry_data import (
     ClientRegistered,
     ClientUpdated,
+    PracticeUpdated,
     PractitionerRegistered,
     PractitionerUpdated,
     ServiceTypeDefined,
@@ -27,6 +28,7 @@ def appointment_facts(appointment: Appointment) -> dict[str, object]:
         "time_zone": appointment.time_zone,
         "course_id": appointment.course_id,
         "location": appointment.location,
+        "video_url": appointment.video_url,
     }
 
 
@@ -34,6 +36,52 @@ def appointment_event(
     event: type[AppointmentFacts], appointment: Appointment, **extra: object
 ) -> AppointmentFacts:
     return event(**appointment_facts(appointment), **extra)
+
+
+def course_event(
+    event: type[CourseFacts],
+    sessions: list[Appointment],
+    *,
+    previous: dict[str, object] | None = None,
+    every_weeks: int | None = None,
+    **extra: object,
+) -> CourseFacts:
+    """One event for sessions of a course that changed together (``previous``: the start of
+    each moved session before the move, by appointment id)."""
+    first = sessions[0]
+    assert first.course_id is not None
+    return event(
+        course_id=first.course_id,
+        client_id=first.client_id,
+        practitioner_id=first.practitioner_id,
+        service_type_id=first.service_type_id,
+        time_zone=first.time_zone,
+        location=first.location,
+        every_weeks=every_weeks,
+        sessions=[
+            CourseSession(
+                appointment_id=a.id,
+                sequence=a.sequence,
+                starts_at=a.starts_at,
+                ends_at=a.ends_at,
+                previous_starts_at=(previous or {}).get(a.id),  # type: ignore[arg-type]
+            )
+            for a in sessions
+        ],
+        **extra,
+    )
+
+
+def practice_updated(practice: Practice) -> PracticeUpdated:
+    return PracticeUpdated(
+        practice_id=practice.id,
+        revision=practice.revision,
+        name=practice.name,
+        time_zone=practice.time_zone,
+        currency=practice.currency,
+        phone=practice.phone,
+        address=practice.address,
+    )
 
 
 def client_snapshot(client: Client, *, new: bool) -> ClientRegistered | ClientUpdated:

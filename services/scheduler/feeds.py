@@ -24,6 +24,7 @@ from services.scheduler import metrics
 from services.scheduler.tables import Appointment, Client, Practitioner, ServiceType
 from shared.auth import public
 from shared.http import Problem
+from shared.ical import add_join_link, add_timezones
 from shared.web import runtime
 
 feeds = Blueprint("scheduler_feeds", __name__, url_prefix="/feeds")
@@ -90,17 +91,20 @@ def build_calendar(
             event.add("summary", f"Appointment with {names[a.practitioner_id]}")
         else:
             event.add("summary", f"{names[a.client_id]} — {names[a.service_type_id]}")
-        if a.location:
-            event.add("location", a.location)
+        if a.location or a.video_url:
+            event.add("location", a.location or a.video_url)
+        if a.video_url:
+            add_join_link(event, a.video_url)
         event.add("status", "CANCELLED" if a.status == "cancelled" else "CONFIRMED")
         event.add("transp", "TRANSPARENT" if a.status == "cancelled" else "OPAQUE")
         calendar.add_component(event)
     if rows:
-        # A VTIMEZONE covering only the years the feed needs: short, and read the same way by
-        # every parser tried (a 1970-2038 one with hundreds of RDATEs is misread by some).
-        calendar.add_missing_timezones(
-            first_date=date(min(a.starts_at for a in rows).year - 1, 1, 1),
-            last_date=date(max(a.ends_at for a in rows).year + 2, 1, 1),
+        # A VTIMEZONE covering only the years the feed needs, one component per transition,
+        # which icalendar, vobject and dateutil read alike (shared.ical says why).
+        add_timezones(
+            calendar,
+            date(min(a.starts_at for a in rows).year - 1, 1, 1),
+            date(max(a.ends_at for a in rows).year + 2, 1, 1),
         )
     changed = max((a.updated_at for a in rows), default=datetime(2000, 1, 1, tzinfo=UTC))
     return calendar.to_ical(), changed

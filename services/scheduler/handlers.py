@@ -36,16 +36,45 @@ def show_reminder_plan(event: RemindersPlanned, ctx: HandlerContext) -> None:
     if appointment is None or event.appointment_sequence < appointment.sequence:
         return
     appointment.reminders_planned = len(event.reminders)
+    appointment.reminders_not_planned = len(event.not_planned)
     appointment.reminder_status = "planned" if event.reminders else "none"
 
 
-def _reminder_outcome(appointment_id: str | None, outcome: str, ctx: HandlerContext) -> None:
+# What the desk calls a message of each kind; the client's "thank you" to a C is none of them.
+CATEGORIES = {
+    "confirmation": "confirmation",
+    "course_confirmation": "confirmation",
+    "reminder": "reminder",
+    "reschedule_notice": "notice",
+    "cancellation_notice": "notice",
+    "course_reschedule_notice": "notice",
+    "course_cancellation_notice": "notice",
+}
+
+
+def _last_message(appointment: Appointment, kind: str | None, outcome: str) -> None:
+    """confirmation_sent, reminder_delivered, notice_failed...: the latest message's fate. Once
+    a message of a kind got through, later news of that kind (a copy on the other channel, a
+    late failure report) does not hide it; a message that failed and then went out on the
+    other channel shows as sent."""
+    if kind is None or kind == "reply_confirmed":
+        return
+    category = CATEGORIES.get(kind, "reminder")
+    if appointment.last_message == f"{category}_delivered":
+        return
+    appointment.last_message = f"{category}_{outcome}"
+
+
+def _reminder_outcome(
+    appointment_id: str | None, outcome: str, ctx: HandlerContext, kind: str | None = None
+) -> None:
     """planned → sent → delivered; failed unless a message already got through."""
     if appointment_id is None:
         return
     appointment = ctx.session.get(Appointment, appointment_id)
     if appointment is None:
         return
+    _last_message(appointment, kind, outcome)
     current = appointment.reminder_status
     if outcome == "sent" and current not in (None, "none", "planned"):
         return
@@ -55,19 +84,19 @@ def _reminder_outcome(appointment_id: str | None, outcome: str, ctx: HandlerCont
 
 
 def show_reminder_sent(event: ReminderSent, ctx: HandlerContext) -> None:
-    _reminder_outcome(event.appointment_id, "sent", ctx)
+    _reminder_outcome(event.appointment_id, "sent", ctx, event.kind)
 
 
 def show_reminder_failed(event: ReminderFailed, ctx: HandlerContext) -> None:
-    _reminder_outcome(event.appointment_id, "failed", ctx)
+    _reminder_outcome(event.appointment_id, "failed", ctx, event.kind)
 
 
 def show_message_delivered(event: MessageDelivered, ctx: HandlerContext) -> None:
-    _reminder_outcome(event.appointment_id, "delivered", ctx)
+    _reminder_outcome(event.appointment_id, "delivered", ctx, event.kind)
 
 
 def show_message_failed(event: MessageFailed, ctx: HandlerContext) -> None:
-    _reminder_outcome(event.appointment_id, "failed", ctx)
+    _reminder_outcome(event.appointment_id, "failed", ctx, event.kind)
 
 
 def show_invoice(event: InvoiceIssued, ctx: HandlerContext) -> None:
@@ -138,6 +167,7 @@ def confirm_from_reply(event: ClientReplied, ctx: HandlerContext) -> None:
         emit=ctx.emit,
         actor=CLIENT_REPLY_ACTOR,
         audit_reason=f"client replied to confirm (message {event.message_id})",
+        changes={"confirmed_by": "client"},
     )
 
 

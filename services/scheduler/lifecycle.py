@@ -27,11 +27,12 @@ def apply(
     actor: tuple[str, str],
     changes: dict[str, Any] | None = None,
     audit_reason: str | None = None,
+    rules: domain.DeskRules = domain.DeskRules(),
     **extra: object,
 ) -> None:
     """Raises domain.TransitionRefused (changing nothing) when the status does not allow it."""
     status = domain.next_status(
-        action, appointment.status, starts_at=appointment.starts_at, now=now
+        action, appointment.status, starts_at=appointment.starts_at, now=now, rules=rules
     )
     before = appointment_json(appointment)
     for name, value in (changes or {}).items():

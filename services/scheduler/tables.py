@@ -30,6 +30,10 @@ class Practice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     cancellation_window: Mapped[timedelta]
     phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # How long before a session the desk may check the client in (on the session's day).
+    check_in_opens_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
 
 
 class StaffUser(Base):
@@ -64,6 +68,7 @@ class Practitioner(Base):
     active: Mapped[bool] = mapped_column(default=True)
     buffer_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     location: Mapped[str | None] = mapped_column(String(300))
+    video_room_url: Mapped[str | None] = mapped_column(String(500))  # a standing video room
     # Secret of the practitioner's iCal feed URL; None until first asked for.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
@@ -143,6 +148,8 @@ class Appointment(Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     course_id: Mapped[str | None] = mapped_column(String(36))
     location: Mapped[str | None] = mapped_column(String(300))
+    # A video session's join link: set at booking, else the practitioner's standing room.
+    video_url: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[str | None] = mapped_column(Text)
     booked_by: Mapped[str] = mapped_column(String(36))
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
@@ -154,6 +161,11 @@ class Appointment(Base):
     # What the other services reported back, shown at the desk.
     reminder_status: Mapped[str | None] = mapped_column(String(20))
     reminders_planned: Mapped[int] = mapped_column(Integer, default=0)
+    # Reminders not planned because they would already have been due when booked.
+    reminders_not_planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The latest message and what became of it: confirmation_sent, reminder_delivered, ...
+    last_message: Mapped[str | None] = mapped_column(String(40))
+    confirmed_by: Mapped[str | None] = mapped_column(String(10))  # client (a reply) or desk
     invoice_status: Mapped[str | None] = mapped_column(String(20))
     invoice_number: Mapped[str | None] = mapped_column(String(20))
 

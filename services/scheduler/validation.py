@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from services.scheduler.domain import is_time_zone
 
@@ -23,6 +24,21 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number (include the country code if not US)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def join_link(raw: str | None) -> str | None:
+    """A video call's join link: an https URL with a host, or ValueError; blank is none."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("is not an https link such as https://meet.example.com/room")
+    return value
+
+
+# A request field holding a video call's join link (absent, null or blank: none).
+JoinLink = Annotated[str | None, Field(max_length=500), AfterValidator(join_link)]
 
 
 def normalise_email(raw: str) -> str:

@@ -26,6 +26,10 @@ class AppointmentFacts(Contract):
     time_zone: str
     course_id: str | None = None
     location: str | None = None
+    video_url: str | None = None  # added within v1: a video session's join link
+    # Added within v1: True when the change came with a course.* event (a course booked, or
+    # the rest of a course moved or cancelled) that speaks to the client for all its sessions.
+    course_change: bool = False
 
 
 class AppointmentBooked(AppointmentFacts):
@@ -44,6 +48,12 @@ class AppointmentCancelled(AppointmentFacts):
     late: bool = False
 
 
+class AppointmentLocationChanged(AppointmentFacts):
+    """Where the session takes place changed (its location or its video join link)."""
+
+    TYPE = "appointment.location_changed"
+
+
 class AppointmentConfirmed(AppointmentFacts):
     TYPE = "appointment.confirmed"
 
@@ -58,3 +68,41 @@ class AppointmentCompleted(AppointmentFacts):
 
 class AppointmentNoShow(AppointmentFacts):
     TYPE = "appointment.no_show"
+
+
+class CourseSession(Contract):
+    """One session of a course change, as it stands after the change."""
+
+    appointment_id: str
+    sequence: int
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    previous_starts_at: AwareDatetime | None = None
+
+
+class CourseFacts(Contract):
+    """Several sessions of one course changed together. Each session also has its own
+    appointment.* event (with ``course_change``); this one lets a consumer that speaks to the
+    client say it once for the whole course."""
+
+    course_id: str
+    client_id: str
+    practitioner_id: str
+    service_type_id: str
+    time_zone: str
+    location: str | None = None
+    every_weeks: int | None = None
+    sessions: list[CourseSession]
+
+
+class CourseBooked(CourseFacts):
+    TYPE = "course.booked"
+
+
+class CourseRescheduled(CourseFacts):
+    TYPE = "course.rescheduled"
+
+
+class CourseCancelled(CourseFacts):
+    TYPE = "course.cancelled"
+    cancelled_by: Literal["client", "practice"]

@@ -16,6 +16,9 @@ class RemindersPlanned(Contract):
     appointment_id: str
     appointment_sequence: int
     reminders: list[PlannedReminder]
+    # Added within v1: reminders the policy asks for that were not planned because they would
+    # already have been due (status "not_planned").
+    not_planned: list[PlannedReminder] = []
 
 
 class PlannedReminder(Contract):
@@ -78,6 +81,7 @@ class MessageDelivered(Contract):
     client_id: str
     channel: Literal["sms", "email"]
     delivered_at: AwareDatetime
+    kind: str | None = None  # added within v1: confirmation, reminder, ... of the message
 
 
 class MessageFailed(Contract):
@@ -92,6 +96,7 @@ class MessageFailed(Contract):
     status: Literal["failed", "undelivered"]
     error_code: str | None = None
     failed_at: AwareDatetime
+    kind: str | None = None  # added within v1: confirmation, reminder, ... of the message
 
 
 class ClientOptedOut(Contract):

@@ -1,4 +1,5 @@
-"""Reference data the scheduler owns and others project: clients, practitioners, service types.
+"""Reference data the scheduler owns and others project: the practice, clients, practitioners,
+service types.
 
 Each event carries the whole current snapshot with a ``revision`` so that a consumer can
 upsert from any of them and ignore one older than what it holds.
@@ -12,6 +13,20 @@ from typing import Literal
 from shared.contracts import Contract
 
 Channel = Literal["sms", "email"]
+
+
+class PracticeUpdated(Contract):
+    """How the practice presents itself to clients: the name, phone (E.164) and address its
+    messages give, and its own time zone and currency."""
+
+    TYPE = "practice.updated"
+    practice_id: str
+    revision: int
+    name: str
+    time_zone: str
+    currency: str
+    phone: str | None = None
+    address: str | None = None
 
 
 class ClientSnapshot(Contract):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from datetime import time, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,7 @@ from tests.fakes.twilio import Answer, FakeTwilioServer
 from tests.support import fresh_databases, fresh_vhost, now, service_env, wait_until
 
 pytestmark = pytest.mark.e2e
-NO_QUIET_HOURS = policy.DEFAULT.model_copy(
-    update={"quiet_hours": policy.QuietHoursDocument(start=time(0), end=time(0))}
-)
+NO_QUIET_HOURS = policy.DEFAULT.model_copy(update={"quiet_hours": None})
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -109,7 +109,7 @@ def test_book_remind_confirm_by_reply_and_cancel_with_one_notice(world: World) -
             {"kind": "confirmation", "channel": "sms"},
             {"kind": "reminder", "channel": "sms", "offset": iso_duration(lead)},
         ],
-        "quiet_hours": {"start": "00:00", "end": "00:00"},
+        "quiet_hours": None,
         "sms_caps": {"per_day": 3, "per_week": 10},
     }
     assert (

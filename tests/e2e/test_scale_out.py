@@ -134,7 +134,7 @@ def test_replicas_share_the_work_and_every_effect_happens_once(
                 {"kind": "confirmation", "channel": "email"},
                 {"kind": "confirmation", "channel": "sms"},
             ],
-            "quiet_hours": {"start": "00:00", "end": "00:00"},
+            "quiet_hours": None,
         },
     )
     assert policy.status_code == 200, policy.text

@@ -108,8 +108,10 @@ def appointment(
         "ends_at": starts_at + timedelta(minutes=50),
         "time_zone": "America/New_York",
     }
+    # A fact given by the caller (another practitioner or zone) replaces the default.
+    facts |= {name: extra.pop(name) for name in list(extra) if name in facts}
     if kind == "book":
-        return AppointmentBooked(**facts)
+        return AppointmentBooked(**facts, **extra)
     if kind == "reschedule":
         return AppointmentRescheduled(**facts, **extra)
     if kind == "cancel":

@@ -28,7 +28,7 @@ def test_smtp_logs_in_when_a_username_is_set() -> None:
         with pytest.raises(PermanentFailure, match="smtp 530"):
             SmtpEmail(server.env()).send(EMAIL)  # no login where the server needs one
 
-    assert provider_id == "m-1@rapport.invalid"
+    assert provider_id == "m-1@harbourstreet.example"  # in the sender's (EMAIL_FROM's) domain
     [mail] = mailbox.received()
     assert mail["Subject"] == "Subject"
 

@@ -52,8 +52,8 @@ def test_a_client_update_with_a_locale_changes_what_later_messages_say(
     notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
     dispatcher.run_once(threading.Event())
     [first] = twilio.sent()
-    assert "Wednesday, April 15, 2026 at 3:00 PM EDT." in first["Body"]
-    assert "at the practice" not in first["Body"]
+    assert "Wed, Apr 15 at 3:00 PM EDT with" in first["Body"]
+    assert "there)" not in first["Body"]
     assert mailbox.received()[-1]["Subject"] == "Your appointment on Wednesday, April 15, 2026"
 
     notifier.deliver(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.notifier import policy
-from services.notifier.tables import AppointmentView, Reminder
+from services.notifier.tables import AppointmentView, PolicyRecord, Reminder
 from tests.fakes.notifier import (
     SERVICE_TYPE,
     Notifier,
@@ -216,3 +216,79 @@ def test_policy_api_shows_the_default_and_only_an_admin_may_change_it(notifier: 
         f"/api/v1/reminder-policy/{SERVICE_TYPE}", headers=bearer(notifier.rt, "admin")
     )
     assert again.status_code == 404
+
+
+def test_quiet_hours_switched_off_with_null_and_equal_bounds_refused(notifier: Notifier) -> None:
+    from shared.web import create_service_app
+    from tests.fakes.notifier import bearer
+
+    http = create_service_app(notifier.rt).test_client()
+    admin = bearer(notifier.rt, "admin")
+    rules = [{"kind": "reminder", "channel": "sms", "offset": "PT24H"}]
+    before = http.get("/api/v1/reminder-policy", headers=admin).json
+
+    refused = http.put(
+        "/api/v1/reminder-policy",
+        json={"rules": rules, "quiet_hours": {"start": "22:00", "end": "22:00"}},
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert "null" in refused.json["detail"]
+    assert http.get("/api/v1/reminder-policy", headers=admin).json == before
+
+    off = http.put(
+        "/api/v1/reminder-policy", json={"rules": rules, "quiet_hours": None}, headers=admin
+    )
+    assert off.status_code == 200, off.json
+    assert off.json["policy"]["quiet_hours"] is None
+    a = new_id()
+    notifier.deliver(appointment("book", a, 1, ny(4, 15, 23, 30)))  # 23:30 in New York
+    assert plan_of(notifier, a) == [("reminder", "sms", ny(4, 14, 23, 30), "planned")]
+
+
+def test_a_policy_saved_with_equal_quiet_hours_still_means_none(notifier: Notifier) -> None:
+    # How quiet hours were switched off before null was allowed.
+    with notifier.rt.db.transaction() as session:
+        session.add(
+            PolicyRecord(
+                scope=policy.PRACTICE,
+                document={
+                    "rules": [{"kind": "reminder", "channel": "sms", "offset": "PT24H"}],
+                    "quiet_hours": {"start": "00:00:00", "end": "00:00:00"},
+                },
+                updated_at=notifier.clock.now(),
+                updated_by="admin@example.com",
+            )
+        )
+    a = new_id()
+    notifier.deliver(appointment("book", a, 1, ny(4, 15, 23, 30)))
+    assert plan_of(notifier, a) == [("reminder", "sms", ny(4, 14, 23, 30), "planned")]
+
+
+def test_reminders_that_would_already_be_due_are_not_planned_and_say_so(
+    notifier: Notifier,
+) -> None:
+    from shared.web import create_service_app
+    from tests.fakes.notifier import bearer
+
+    a = new_id()
+    notifier.deliver(appointment("book", a, 1, ny(4, 7, 18)))  # booked 30 hours ahead
+
+    assert sorted(plan_of(notifier, a)) == sorted(
+        [
+            ("confirmation", "email", ny(4, 6, 12), "planned"),
+            ("confirmation", "sms", ny(4, 6, 12), "planned"),
+            ("reminder", "email", ny(4, 5, 18), "not_planned"),
+            ("reminder", "sms", ny(4, 6, 18), "planned"),
+        ]
+    )
+    [published] = notifier.outbox("reminder.planned")
+    assert len(published["reminders"]) == 3
+    assert [(r["kind"], r["channel"]) for r in published["not_planned"]] == [("reminder", "email")]
+    http = create_service_app(notifier.rt).test_client()
+    listed = http.get(
+        "/api/v1/reminders", query_string={"appointment_id": a}, headers=bearer(notifier.rt)
+    ).json["items"]
+    [missed] = [r for r in listed if r["status"] == "not_planned"]
+    assert "already have been due" in missed["note"]

@@ -237,6 +237,37 @@ def test_templates_can_be_edited_by_an_admin_but_never_to_suggest_cancel(desk: D
     )
 
 
+def test_the_template_api_reports_what_an_sms_costs_and_refuses_more_than_three_segments(
+    desk: Desk,
+) -> None:
+    admin = bearer(desk.notifier.rt, "admin")
+    listed = desk.get("/api/v1/notifier/templates").json["items"]
+    sms_defaults = [t for t in listed if t["channel"] == "sms"]
+    assert {(t["sample"]["encoding"], t["sample"]["segments"]) for t in sms_defaults} == {
+        ("GSM-7", 1)
+    }
+    assert all(t["sample"]["characters"] <= 160 for t in sms_defaults)
+
+    path = "/api/v1/notifier/templates/reminder/sms"
+    emoji = {"text": "{{ practice_name }}: see you {{ short_date }} at {{ time }} 🙂"}
+    answer = desk.http.put(path, json=emoji, headers=admin)
+    assert answer.status_code == 200
+    assert (answer.json["sample"]["encoding"], answer.json["sample"]["segments"]) == ("UCS-2", 1)
+    assert "Wed, Sep 30 at 3:00 PM EDT" in answer.json["sample"]["text"]
+
+    long = {"text": "{{ practice_name }}: " + "Please bring your forms and arrive early. " * 12}
+    refused = desk.http.put(path, json=long, headers=admin)
+    assert refused.status_code == 422
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert "4 segments" in refused.json["detail"]
+    [kept] = [
+        t
+        for t in desk.get("/api/v1/notifier/templates").json["items"]
+        if t["kind"] == "reminder" and t["channel"] == "sms"
+    ]
+    assert kept["text"] == emoji["text"]  # the refused edit changed nothing
+
+
 def test_the_sandbox_records_what_would_have_been_sent() -> None:
     with notifier_on_postgres(ny(4, 6, 12)) as notifier:
         notifier.client()
@@ -259,6 +290,10 @@ def test_the_sandbox_records_what_would_have_been_sent() -> None:
         ("sms", PHONE, False),
     ]
     assert all("Dr. Ana Rivera" in m["body"] for m in items)
+    # The desk sees the invite that would have been sent.
+    [email] = [m for m in items if m["channel"] == "email"]
+    assert "METHOD:REQUEST" in email["calendar"]
+    assert "ATTENDEE;" in email["calendar"] and "ORGANIZER;" in email["calendar"]
 
 
 def test_an_undelivered_reminder_sms_is_followed_by_an_email(desk: Desk) -> None:

@@ -220,6 +220,13 @@ def test_a_weekly_course_keeps_its_time_across_dst_and_conflicts_are_reported(
     assert len(utc_hours) == 2
     events = outbox_events(sched, "appointment.booked")
     assert sum(e["course_id"] == booked.json["course_id"] for e in events) == 3
+    assert all(e["course_change"] for e in events if e["course_id"] == booked.json["course_id"])
+    assert not next(e for e in events if e["appointment_id"] == clash["id"])["course_change"]
+    # One course event speaks for the sessions booked together (the notifier's one message).
+    [whole] = outbox_events(sched, "course.booked")
+    assert whole["course_id"] == booked.json["course_id"]
+    assert [x["appointment_id"] for x in whole["sessions"]] == [s["id"] for s in sessions]
+    assert whole["every_weeks"] == 1 and whole["time_zone"] == "America/New_York"
     listed = sched.call("scheduler", "GET", f"/api/v1/courses/{booked.json['course_id']}")
     assert [a["id"] for a in listed.json["appointments"]] == [s["id"] for s in sessions]
 
@@ -255,6 +262,15 @@ def test_rescheduling_the_rest_of_a_course_keeps_the_new_wall_clock_time(
     assert local[0] == at(first_day, 11)
     assert [t.strftime("%a %H:%M") for t in local[1:]] == ["Tue 16:00"] * 3
     assert [rows[i].sequence for i in ids] == [1, 2, 2, 2]
+    [whole] = outbox_events(sched, "course.rescheduled")
+    assert [(x["appointment_id"], x["sequence"]) for x in whole["sessions"]] == [
+        (i, 2) for i in ids[1:]
+    ]
+    assert [
+        datetime.fromisoformat(x["previous_starts_at"]).astimezone(NY).strftime("%a %H:%M")
+        for x in whole["sessions"]
+    ] == ["Mon 11:00"] * 3
+    assert all(e["course_change"] for e in outbox_events(sched, "appointment.rescheduled"))
     # Moving the rest onto a time someone else holds is refused as a whole.
     blocker = book(sched, at(first_day + timedelta(weeks=3, days=2), 9), client="client-marek")
     refused = sched.call(
@@ -303,4 +319,9 @@ def test_cancelling_the_rest_of_a_course(sched: SchedulerSystem) -> None:
     assert [rows[i].status for i in ids] == ["booked", "cancelled", "cancelled", "cancelled"]
     events = [e for e in outbox_events(sched, "appointment.cancelled")]
     assert sorted(e["appointment_id"] for e in events) == sorted(ids[1:])
-    assert {(e["reason"], e["sequence"]) for e in events} == {("Moving away", 2)}
+    assert {(e["reason"], e["sequence"], e["course_change"]) for e in events} == {
+        ("Moving away", 2, True)
+    }
+    [whole] = outbox_events(sched, "course.cancelled")
+    assert [x["appointment_id"] for x in whole["sessions"]] == ids[1:]
+    assert whole["cancelled_by"] == "client"

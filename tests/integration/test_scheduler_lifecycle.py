@@ -26,7 +26,7 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
-from tests.support import now
+from tests.support import days_ahead, now
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -85,12 +85,18 @@ def act(s: SchedulerSystem, appointment_id: str, action: str, **body: Any) -> An
 def test_confirm_check_in_complete_raise_the_sequence_and_emit_events(
     sched: SchedulerSystem,
 ) -> None:
-    appointment = book(sched, NOW + timedelta(days=2))
+    # A practice-zone afternoon: check-in opens on the session's own day there, an hour before.
+    starts_at = days_ahead(2, hour=15)
+    appointment = book(sched, starts_at)
     aid = appointment["id"]
     assert act(sched, aid, "confirm").json["sequence"] == 2
-    clock(sched).set(NOW + timedelta(days=2, minutes=-10))
+    clock(sched).set(starts_at - timedelta(minutes=10))
     checked_in = act(sched, aid, "check-in")
     assert (checked_in.json["status"], checked_in.json["sequence"]) == ("checked_in", 3)
+    early = act(sched, aid, "complete")
+    assert early.status_code == 409
+    assert "once it has started" in early.json["detail"]
+    clock(sched).set(starts_at + timedelta(minutes=50))
     done = act(sched, aid, "complete")
     assert (done.json["status"], done.json["sequence"]) == ("completed", 4)
     for event_type, sequence in [

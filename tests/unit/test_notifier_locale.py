@@ -38,9 +38,14 @@ def test_date_and_time_follow_the_clients_locale(locale: str, date: str, time: s
 
 def test_english_stays_the_default_and_the_wording_is_not_translated() -> None:
     assert values()["date"] == "Monday, November 2, 2026"
-    spanish = templates.render(templates.DEFAULTS[("reminder", "sms")], values(locale="es_US"))
-    assert spanish.text.startswith("Harbour Street Practice: reminder of your appointment")
+    spanish = templates.render(templates.DEFAULTS[("reminder", "email")], values(locale="es_US"))
+    assert spanish.text.startswith("This is a reminder of your appointment")
     assert "lunes, 2 de noviembre de 2026 at 10:00 a.m. EST" in spanish.text
+    # An SMS says the date short, still in the client's locale.
+    sms = templates.render(templates.DEFAULTS[("reminder", "sms")], values(locale="es_US"))
+    assert sms.text.startswith(
+        "Harbour Street Practice: reminder of lun, 2 de nov at 10:00 a.m. EST"
+    )
 
 
 def test_no_special_spaces_that_would_push_an_sms_out_of_gsm_7() -> None:
@@ -54,8 +59,8 @@ def test_a_client_in_another_zone_also_gets_the_time_at_the_practice() -> None:
     assert (got["time"], got["practice_time"]) == ("9:00 AM CST", "10:00 AM")
 
     rendered = templates.render(templates.DEFAULTS[("confirmation", "sms")], got)
-    assert "Monday, November 2, 2026 at 9:00 AM CST (10:00 AM at the practice)" in rendered.text
-    assert len(rendered.text) <= 320
+    assert "Mon, Nov 2 at 9:00 AM CST (10:00 AM there)" in rendered.text
+    assert len(rendered.text) <= 160  # one segment
     email = templates.render(templates.DEFAULTS[("reminder", "email")], got)
     assert "(10:00 AM at the practice)" in email.text
     assert email.html is not None and "(10:00 AM at the practice)" in email.html
@@ -72,7 +77,7 @@ def test_same_clock_means_no_practice_time() -> None:
     for got in (same_zone, same_clock):
         assert got["practice_time"] == ""
         rendered = templates.render(templates.DEFAULTS[("reminder", "sms")], got)
-        assert "at the practice" not in rendered.text
+        assert "there)" not in rendered.text
 
 
 def test_across_dst_each_side_keeps_its_own_wall_clock() -> None:

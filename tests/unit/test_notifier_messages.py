@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
 from twilio.base.exceptions import TwilioRestException
 
-from services.notifier import invites, templates
+from services.notifier import invites, sms_text, templates
 from services.notifier.channels import (
     OutboundMessage,
     PermanentFailure,
@@ -38,7 +38,18 @@ VALUES = templates.context(
 )
 
 
-@pytest.mark.parametrize("key", sorted(templates.DEFAULTS))
+COURSE_VALUES = templates.course_context(
+    practice_name="Harbour Street Practice",
+    practice_phone="+1 617 555 0100",
+    practitioner="Dr. Ana Rivera",
+    starts=[datetime(2026, 11, 2, 15, 0, tzinfo=UTC), datetime(2026, 11, 9, 15, 0, tzinfo=UTC)],
+    time_zone="America/New_York",
+)
+PER_SESSION = [k for k in sorted(templates.DEFAULTS) if not k[0].startswith("course_")]
+PER_COURSE = [k for k in sorted(templates.DEFAULTS) if k[0].startswith("course_")]
+
+
+@pytest.mark.parametrize("key", PER_SESSION)
 def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing_more(
     key: tuple[str, str],
 ) -> None:
@@ -48,11 +59,117 @@ def test_default_wording_says_who_when_and_how_to_reach_the_practice_and_nothing
         assert not any(word in part.lower() for word in THERAPY_WORDS), part
         assert not templates.FORBIDDEN.search(part), part
     assert "Dr. Ana Rivera" in rendered.text
-    assert "Monday, November 2, 2026 at 10:00 AM EST" in rendered.text
+    when = "Mon, Nov 2" if key[1] == "sms" else "Monday, November 2, 2026"
+    assert f"{when} at 10:00 AM EST" in rendered.text
     assert "+1 617 555 0100" in rendered.text
-    templates.check(templates.DEFAULTS[key], key[1])
-    if key[1] == "sms":
-        assert len(rendered.text) <= 320  # two segments at most
+    templates.check(templates.DEFAULTS[key], key[1], key[0])
+
+
+SHIPPED_LOCALES = ("en_US", "es_US", "pl_PL")
+SMS_KINDS = [k for k, channel in sorted(templates.DEFAULTS) if channel == "sms"]
+
+
+@pytest.mark.parametrize("locale", SHIPPED_LOCALES)
+@pytest.mark.parametrize("kind", SMS_KINDS)
+@pytest.mark.parametrize("practice_zone", [None, "America/Chicago"], ids=["same-zone", "other"])
+def test_every_default_sms_is_one_gsm7_segment_in_every_shipped_locale(
+    kind: str, locale: str, practice_zone: str | None
+) -> None:
+    # A Wednesday in September: the longest short month and weekday in the three locales
+    # ("mié, 30 de sep", "śr., 30 wrz" - written "sr." in GSM-7).
+    starts_at = datetime(2026, 9, 30, 19, 0, tzinfo=UTC)
+    if kind.startswith("course_"):
+        values = templates.course_context(
+            practice_name="Harbour Street Therapy",
+            practice_phone="+1 617 555 0100",
+            practitioner="Dr. Ana Rivera",
+            starts=[starts_at + timedelta(weeks=i) for i in range(4)],  # before DST ends
+            time_zone="America/New_York",
+            locale=locale,
+        )
+    else:
+        values = templates.context(
+            practice_name="Harbour Street Therapy",
+            practice_phone="+1 617 555 0100",
+            practitioner="Dr. Ana Rivera",
+            starts_at=starts_at,
+            time_zone="America/New_York",
+            locale=locale,
+            practice_time_zone=practice_zone,
+        )
+    body = templates.sms_body(templates.render(templates.DEFAULTS[(kind, "sms")], values).text)
+
+    assert sms_text.count(body) == sms_text.Count("GSM-7", len(body), 1), body
+
+
+def test_gsm7_lacks_some_letters_of_the_locales_and_they_are_written_plainly() -> None:
+    assert sms_text.plain("śr., 30 wrz · sábado · Łódź") == "sr., 30 wrz · sabado · Lodz"
+    assert sms_text.plain("mié, ñ, ü, €") == "mié, ñ, ü, €"  # all in GSM-7 already
+    assert sms_text.count("€" * 80) == sms_text.Count("GSM-7", 160, 1)  # two septets each
+    assert sms_text.count("a" * 161) == sms_text.Count("GSM-7", 161, 2)
+    assert sms_text.count("See you 🙂") == sms_text.Count("UCS-2", 10, 1)
+    assert sms_text.count("🙂" * 36) == sms_text.Count("UCS-2", 72, 2)
+
+
+def test_the_template_check_reports_the_cost_and_refuses_more_than_three_segments() -> None:
+    found = templates.check(templates.DEFAULTS[("reminder", "sms")], "sms", "reminder")
+    assert (found.encoding, found.segments) == ("GSM-7", 1)
+    assert "Dr. Ana Rivera" in found.text
+
+    emoji = templates.check(templates.Template("See you {{ date }} 🙂"), "sms", "reminder")
+    assert (emoji.encoding, emoji.segments) == ("UCS-2", 1)
+
+    long = templates.Template("{{ practice_name }}: " + "Please bring your forms. " * 18)
+    with pytest.raises(templates.TemplateProblem, match="4 segments"):
+        templates.check(long, "sms", "reminder")
+
+
+@pytest.mark.parametrize("key", PER_COURSE)
+def test_a_course_is_named_once_with_how_many_how_often_and_from_when(
+    key: tuple[str, str],
+) -> None:
+    rendered = templates.render(templates.DEFAULTS[key], COURSE_VALUES)
+
+    for part in (rendered.text, rendered.subject or "", rendered.html or ""):
+        assert not any(word in part.lower() for word in THERAPY_WORDS), part
+        assert not templates.FORBIDDEN.search(part), part
+    assert "2 appointments with Dr. Ana Rivera" in rendered.text
+    assert "Nov 2, 2026" in rendered.text or "November 2, 2026" in rendered.text
+    assert "+1 617 555 0100" in rendered.text
+    if key[0] != "course_cancellation_notice":
+        assert "every Monday at 10:00 AM EST from Nov 2, 2026" in rendered.text
+    if key[1] == "email":
+        assert "Monday, November 9, 2026 at 10:00 AM EST" in rendered.text
+        assert "Monday, November 9, 2026 at 10:00 AM EST" in (rendered.html or "")
+    templates.check(templates.DEFAULTS[key], key[1], key[0])
+
+
+def test_a_course_that_skips_a_week_lists_its_dates() -> None:
+    starts = [datetime(2026, 11, d, 15, 0, tzinfo=UTC) for d in (2, 9, 23)]
+    values = templates.course_context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts=starts,
+        time_zone="America/New_York",
+    )
+    rendered = templates.render(templates.DEFAULTS[("course_confirmation", "sms")], values)
+
+    assert "3 appointments with X booked, from Nov 2, 2026 at 10:00 AM EST" in rendered.text
+    assert "Dates: Nov 2, Nov 9, Nov 23." in rendered.text
+
+
+def test_a_fortnightly_course_says_so() -> None:
+    starts = [datetime(2026, 11, d, 15, 0, tzinfo=UTC) for d in (2, 16, 30)]
+    values = templates.course_context(
+        practice_name="P",
+        practice_phone="1",
+        practitioner="X",
+        starts=starts,
+        time_zone="America/New_York",
+    )
+    assert values["course"] == "every 2 weeks on Monday at 10:00 AM EST from Nov 2, 2026"
+    assert values["dates"] == ""
 
 
 def test_time_is_the_clients_wall_clock_across_dst() -> None:
@@ -111,14 +228,21 @@ def test_an_email_template_needs_a_subject() -> None:
 def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -> None:
     raw = invites.invite(
         kind=kind,
-        appointment_id="a-1",
-        sequence=3,
-        starts_at=datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 11, 2, 15, 50, tzinfo=UTC),
+        sessions=[
+            invites.Occurrence(
+                "a-1",
+                3,
+                datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+                datetime(2026, 11, 2, 15, 50, tzinfo=UTC),
+            )
+        ],
         practitioner="Dr. Ana Rivera",
         practice_name="Harbour Street Practice",
         organizer_email="desk@example.com",
         now=datetime(2026, 10, 1, tzinfo=UTC),
+        attendee_email="jordan@example.com",
+        attendee_name="Jordan",
+        time_zone="America/New_York",
     )
     assert raw is not None
     calendar = Calendar.from_ical(raw)
@@ -126,6 +250,14 @@ def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -
     assert str(calendar["METHOD"]) == method
     assert (str(event["UID"]), int(event["SEQUENCE"])) == ("a-1@rapport", 3)
     assert str(event["SUMMARY"]) == "Appointment with Dr. Ana Rivera"
+    assert str(event["ORGANIZER"]) == "mailto:desk@example.com"
+    assert event["ORGANIZER"].params["CN"] == "Harbour Street Practice"
+    assert str(event["ATTENDEE"]) == "mailto:jordan@example.com"
+    assert event["ATTENDEE"].params["CN"] == "Jordan"
+    # In the session's own zone, with its VTIMEZONE.
+    assert event["DTSTART"].params["TZID"] == "America/New_York"
+    assert event.decoded("DTSTART") == datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["America/New_York"]
 
 
 def test_no_calendar_invite_for_a_plain_reminder() -> None:
@@ -133,10 +265,7 @@ def test_no_calendar_invite_for_a_plain_reminder() -> None:
     assert (
         invites.invite(
             kind="reminder",
-            appointment_id="a",
-            sequence=1,
-            starts_at=now,
-            ends_at=now,
+            sessions=[invites.Occurrence("a", 1, now, now)],
             practitioner="X",
             practice_name="P",
             organizer_email="e@x",
@@ -146,7 +275,7 @@ def test_no_calendar_invite_for_a_plain_reminder() -> None:
     )
 
 
-def test_email_has_text_html_and_the_ics() -> None:
+def test_email_is_an_invite_with_text_html_date_and_message_id() -> None:
     email = smtp_email.build(
         OutboundMessage(
             "m-1",
@@ -156,18 +285,17 @@ def test_email_has_text_html_and_the_ics() -> None:
             "Subject",
             "<p>html</p>",
             b"BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\n",
+            written_at=datetime(2026, 10, 1, 14, 5, tzinfo=UTC),
         ),
-        "from@example.com",
+        "Harbour Street <from@harbour.example>",
     )
     types = [part.get_content_type() for part in email.walk()]
-    assert types == [
-        "multipart/mixed",
-        "multipart/alternative",
-        "text/plain",
-        "text/html",
-        "text/calendar",
-    ]
-    assert email["Message-ID"] == "<m-1@rapport.invalid>"
+    # The calendar is an alternative of the message, as mail clients expect of an invite.
+    assert types == ["multipart/alternative", "text/plain", "text/html", "text/calendar"]
+    calendar = list(email.walk())[-1]
+    assert calendar.get_param("method") == "CANCEL"
+    assert email["Message-ID"] == "<m-1@harbour.example>"
+    assert email["Date"] == "Thu, 01 Oct 2026 14:05:00 +0000"
 
 
 # -- failure classification ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from services.notifier import planning
 from services.notifier.planning import (
     Planned,
     QuietHours,
@@ -188,3 +189,34 @@ def test_no_notice_for_a_session_already_past() -> None:
 def test_the_other_channel_is_one_the_client_allows() -> None:
     assert other_channel("sms", Recipient("UTC", BOTH)) == "email"
     assert other_channel("sms", Recipient("UTC", frozenset({"sms"}))) is None
+
+
+def test_quiet_hours_can_be_switched_off_with_null_and_equal_bounds_are_refused() -> None:
+    off = PolicyDocument.model_validate({"rules": [], "quiet_hours": None})
+    assert Policy(off).quiet is None
+    # A reminder due at 23:30 stays at 23:30; a confirmation written then goes at once.
+    late = datetime(2026, 4, 15, 3, 30, tzinfo=UTC)  # 23:30 in New York
+    recipient = planning.Recipient("America/New_York", frozenset({"sms"}))
+    [reminder] = planning.plan(
+        late + timedelta(hours=24),
+        recipient,
+        late - timedelta(days=2),
+        (planning.Rule("reminder", "sms", timedelta(hours=24)),),
+        None,
+    )
+    assert reminder.due_at == late
+    [confirmation] = planning.plan(
+        late + timedelta(days=2),
+        recipient,
+        late,
+        (planning.Rule("confirmation", "sms", None),),
+        None,
+    )
+    assert confirmation.due_at == late
+
+    with pytest.raises(ValidationError, match="quiet_hours.*null"):
+        PolicyDocument.model_validate(
+            {"rules": [], "quiet_hours": {"start": "00:00", "end": "00:00"}}
+        )
+    # Left out, they are the default 21:00-08:00.
+    assert PolicyDocument.model_validate({"rules": []}).quiet_hours == DEFAULT.quiet_hours

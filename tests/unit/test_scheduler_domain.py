@@ -31,8 +31,12 @@ def ny(*args: int) -> datetime:
     ],
 )
 def test_allowed_transitions(action: str, status: str, expected: str) -> None:
-    later = T0 + timedelta(days=1)
-    assert domain.next_status(action, status, starts_at=later, now=T0) == expected
+    # Check-in opens shortly before the start, completing needs it begun; the rest happen ahead.
+    starts_at = {
+        "check_in": T0 + timedelta(minutes=10),
+        "complete": T0 - timedelta(minutes=30),
+    }.get(action, T0 + timedelta(days=1))
+    assert domain.next_status(action, status, starts_at=starts_at, now=T0) == expected
 
 
 @pytest.mark.parametrize(
@@ -48,6 +52,45 @@ def test_allowed_transitions(action: str, status: str, expected: str) -> None:
 def test_refused_transitions_say_why(action: str, status: str, words: str) -> None:
     with pytest.raises(domain.TransitionRefused, match=words):
         domain.next_status(action, status, starts_at=T0 + timedelta(days=1), now=T0)
+
+
+def test_check_in_opens_on_the_sessions_day_a_set_time_before_and_says_when() -> None:
+    rules = domain.DeskRules("America/New_York", timedelta(minutes=60))
+    starts_at = ny(2030, 6, 11, 15, 0)  # Tuesday 3 PM in New York
+    for now in (starts_at - timedelta(days=7), starts_at - timedelta(minutes=61)):
+        with pytest.raises(
+            domain.TransitionRefused,
+            match="Check-in for this session opens at 2:00 PM EDT on Tuesday, June 11, 2030",
+        ):
+            domain.next_status("check_in", "booked", starts_at=starts_at, now=now, rules=rules)
+    opens = starts_at - timedelta(minutes=60)
+    assert domain.next_status("check_in", "booked", starts_at=starts_at, now=opens, rules=rules)
+    # A long window still opens no earlier than midnight of the session's day, there.
+    early = domain.DeskRules("America/New_York", timedelta(hours=12))
+    morning = ny(2030, 6, 11, 8, 0)
+    with pytest.raises(domain.TransitionRefused, match="12:00 AM EDT on Tuesday, June 11"):
+        domain.next_status("check_in", "booked", starts_at=morning, now=ny(2030, 6, 10, 23, 59),
+                           rules=early)  # fmt: skip
+    assert domain.next_status(
+        "check_in", "booked", starts_at=morning, now=ny(2030, 6, 11, 0, 0), rules=early
+    )
+
+
+def test_complete_and_no_show_need_the_session_to_have_started() -> None:
+    rules = domain.DeskRules("America/New_York")
+    starts_at = ny(2030, 6, 11, 15, 0)
+    for action, status in (("complete", "checked_in"), ("no_show", "booked")):
+        with pytest.raises(
+            domain.TransitionRefused, match="starts at 3:00 PM EDT on Tuesday, June 11, 2030"
+        ):
+            domain.next_status(
+                action,
+                status,
+                starts_at=starts_at,
+                now=starts_at - timedelta(minutes=1),
+                rules=rules,
+            )
+        assert domain.next_status(action, status, starts_at=starts_at, now=starts_at, rules=rules)
 
 
 def test_time_rules_of_transitions() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -19,6 +20,7 @@ class OutboundMessage:
     subject: str | None = None
     html: str | None = None
     calendar: bytes | None = None  # an iCalendar document (METHOD REQUEST or CANCEL)
+    written_at: datetime | None = None  # the application clock's now, for the Date: header
 
 
 class SendFailure(Exception):

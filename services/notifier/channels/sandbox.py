@@ -26,6 +26,7 @@ class Sandbox:
                     subject=message.subject,
                     body=message.text,
                     has_calendar=message.calendar is not None,
+                    calendar=message.calendar.decode() if message.calendar else None,
                     created_at=self.clock.now(),
                 )
             )

@@ -6,28 +6,39 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
 
 from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
 
 
 def build(message: OutboundMessage, sender: str) -> EmailMessage:
+    """Text, HTML and - for an invite - the calendar as a third alternative with its METHOD,
+    which is what makes mail clients offer it as an invite rather than an attachment."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = message.to
     email["Subject"] = message.subject or ""
-    email["Message-ID"] = f"<{message.message_id}@rapport.invalid>"
+    if message.written_at is not None:  # the application clock's, never the machine's
+        email["Date"] = format_datetime(message.written_at)
+    email["Message-ID"] = f"<{message.message_id}@{_domain(sender)}>"
     email.set_content(message.text)
     if message.html:
         email.add_alternative(message.html, subtype="html")
     if message.calendar:
-        email.add_attachment(
+        email.add_alternative(
             message.calendar,
             maintype="text",
             subtype="calendar",
-            filename="appointment.ics",
-            params={"method": _method(message.calendar)},
+            params={"method": _method(message.calendar), "charset": "utf-8"},
+            disposition="inline",
+            filename="invite.ics",
         )
     return email
+
+
+def _domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2] or "rapport.invalid"
 
 
 def _method(calendar: bytes) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import jsonify
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
@@ -12,7 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import domain, metrics
-from services.scheduler.api.common import api, appointment_json, audit, retry_on_race
+from services.scheduler.api.common import (
+    api,
+    appointment_json,
+    audit,
+    desk_rules,
+    patch_body,
+    retry_on_race,
+)
 from services.scheduler.events import appointment_event
 from services.scheduler.tables import (
     IDEMPOTENT_REQUESTS,
@@ -21,8 +29,9 @@ from services.scheduler.tables import (
     Practitioner,
     ServiceType,
 )
+from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
-from shared.contracts.appointments import AppointmentBooked
+from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
 from shared.http import Problem, conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
 from shared.web import runtime
@@ -40,6 +49,7 @@ class BookAppointment(BaseModel):
     service_type_id: str = Field(min_length=1, max_length=36)
     starts_at: AwareDatetime
     location: str | None = Field(default=None, max_length=300)
+    video_url: JoinLink = None
 
     @field_validator("starts_at")
     @classmethod
@@ -103,6 +113,7 @@ def new_appointment(
     booked_by: str,
     now: datetime,
     course_id: str | None = None,
+    video_url: str | None = None,
 ) -> Appointment:
     """Insert a booked appointment, emit appointment.booked and audit it (caller checked
     overlaps; the database refuses any that slipped through)."""
@@ -118,6 +129,7 @@ def new_appointment(
         ends_at=wanted.end,
         time_zone=practitioner.time_zone,
         location=location if location is not None else practitioner.location,
+        video_url=video_url if video_url is not None else practitioner.video_room_url,
         course_id=course_id,
         booked_by=booked_by,
         created_at=now,
@@ -125,7 +137,8 @@ def new_appointment(
     )
     session.add(appointment)
     session.flush()
-    rt.emitter.emit(session, appointment_event(AppointmentBooked, appointment))
+    booked = appointment_event(AppointmentBooked, appointment, course_change=course_id is not None)
+    rt.emitter.emit(session, booked)
     audit(
         session,
         "appointment.booked",
@@ -165,6 +178,7 @@ def book_appointment() -> Any:
                         location=body.location,
                         booked_by=user.user_id,
                         now=now,
+                        video_url=body.video_url,
                     )
                     outcome.booked = 1
                     return appointment_json(appointment), 201
@@ -199,11 +213,13 @@ def overlapping(
     return next((row for row in rows if row.id not in ignore), None)
 
 
-def conflict_problem(clash: Appointment, practitioner_id: str) -> Problem:
+def conflict_problem(clash: Appointment, practitioner_id: str, zone: str = "UTC") -> Problem:
+    """409 naming the clash on the practice's clock; the fields keep the UTC instants."""
     who = "practitioner" if clash.practitioner_id == practitioner_id else "client"
+    ends = clash.ends_at.astimezone(ZoneInfo(zone))
     return conflict(
-        f"The {who} already has a session from {clash.starts_at.isoformat()} "
-        f"to {clash.ends_at.isoformat()}.",
+        f"The {who} already has a session from {domain.local_when(clash.starts_at, zone)} "
+        f"to {ends.strftime('%I').lstrip('0')}:{ends:%M %p} {ends.tzname()}.",
         conflicting_appointment_id=clash.id,
         conflicting_starts_at=clash.starts_at.isoformat(),
         conflicting_ends_at=clash.ends_at.isoformat(),
@@ -219,7 +235,7 @@ def refuse_overlap(
 ) -> None:
     clash = overlapping(session, wanted, practitioner_id, client_id, ignore)
     if clash is not None:
-        raise conflict_problem(clash, practitioner_id)
+        raise conflict_problem(clash, practitioner_id, desk_rules(session).time_zone)
 
 
 @api.get("/appointments/<appointment_id>")
@@ -249,3 +265,46 @@ def list_appointments() -> Any:
         statement = statement.where(Appointment.status == query.status)
     with runtime().db.sessions() as session:
         return jsonify(items=[appointment_json(a) for a in session.scalars(statement)])
+
+
+class SessionPlace(BaseModel):
+    location: str | None = Field(default=None, max_length=300)
+    video_url: JoinLink = None
+
+
+@api.patch("/appointments/<appointment_id>")
+def change_place(appointment_id: str) -> Any:
+    """Where a session takes place: its location or its video join link (null clears one).
+    The client's next message and their feed carry the change."""
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        appointment = session.get(Appointment, appointment_id, with_for_update=True)
+        if appointment is None:
+            raise not_found("appointment")
+        current = {"location": appointment.location, "video_url": appointment.video_url}
+        body = patch_body(SessionPlace, current)
+        if appointment.status not in domain.ACTIVE_STATUSES:
+            raise conflict(
+                f"This session is {appointment.status.replace('_', ' ')}, so where it takes "
+                "place can no longer change.",
+                appointment_status=appointment.status,
+            )
+        if body.model_dump() != current:
+            before = appointment_json(appointment)
+            appointment.location, appointment.video_url = body.location, body.video_url
+            appointment.sequence += 1
+            appointment.updated_at = now
+            session.flush()
+            rt.emitter.emit(session, appointment_event(AppointmentLocationChanged, appointment))
+            audit(
+                session,
+                "appointment.location_changed",
+                "appointment",
+                appointment.id,
+                before,
+                appointment_json(appointment),
+            )
+        result = appointment_json(appointment)
+    rt.outbox_written()
+    return jsonify(result)

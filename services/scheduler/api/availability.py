@@ -21,6 +21,7 @@ from services.scheduler.api.appointments import (
 )
 from services.scheduler.api.common import api, appointment_json, retry_on_race
 from services.scheduler.authorizations import course_authorization
+from services.scheduler.events import course_event
 from services.scheduler.tables import (
     IDEMPOTENT_REQUESTS,
     Appointment,
@@ -29,7 +30,9 @@ from services.scheduler.tables import (
     TimeOff,
     WorkingHours,
 )
+from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
+from shared.contracts.appointments import CourseBooked
 from shared.http import Problem, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
 from shared.web import runtime
@@ -188,6 +191,7 @@ class BookCourse(BaseModel):
     every_weeks: Literal[1, 2] = 1
     mode: Literal["all_or_nothing", "free_only"] = "all_or_nothing"
     location: str | None = Field(default=None, max_length=300)
+    video_url: JoinLink = None
 
     @model_validator(mode="after")
     def _whole_minutes(self) -> BookCourse:
@@ -306,9 +310,14 @@ def book_course() -> Any:
                             booked_by=user.user_id,
                             now=now,
                             course_id=course_id,
+                            video_url=body.video_url,
                         )
                         for wanted in free
                     ]
+                    # One word to the client for the whole course, beside each session's own.
+                    rt.emitter.emit(
+                        session, course_event(CourseBooked, booked, every_weeks=body.every_weeks)
+                    )
                     outcome.booked = len(booked)
                     return {
                         "course_id": course_id,

@@ -8,11 +8,20 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.scheduler import domain
 from services.scheduler.metrics import ACTIVE_APPOINTMENTS, active_counts
-from services.scheduler.tables import AUDIT, Appointment, Client, Practitioner, ServiceType
+from services.scheduler.tables import (
+    AUDIT,
+    Appointment,
+    Client,
+    Practice,
+    Practitioner,
+    ServiceType,
+)
 from shared.auth import current_principal
 from shared.http import Problem, conflict, json_body
 from shared.web import runtime
@@ -141,8 +150,12 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "time_zone": a.time_zone,
         "course_id": a.course_id,
         "location": a.location,
+        "video_url": a.video_url,
         "reminder_status": a.reminder_status,
         "reminders_planned": a.reminders_planned,
+        "reminders_not_planned": a.reminders_not_planned or 0,
+        "last_message": a.last_message,
+        "confirmed_by": a.confirmed_by,
         "invoice_status": a.invoice_status,
         "invoice_number": a.invoice_number,
         "cancelled_by": a.cancelled_by,
@@ -177,6 +190,7 @@ def practitioner_json(p: Practitioner) -> dict[str, Any]:
         "time_zone": p.time_zone,
         "buffer_minutes": p.buffer_minutes,
         "location": p.location,
+        "video_room_url": p.video_room_url,
         "active": p.active,
     }
 
@@ -198,3 +212,11 @@ def iso_duration(value: timedelta) -> str:
     minutes = int(value.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes or not hours else "")
+
+
+def desk_rules(session: Session) -> domain.DeskRules:
+    """The practice's zone and check-in window (UTC and an hour before it is set up)."""
+    practice = session.scalars(select(Practice)).first()
+    if practice is None:
+        return domain.DeskRules()
+    return domain.DeskRules(practice.time_zone, timedelta(minutes=practice.check_in_opens_minutes))

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from services.scheduler import domain, lifecycle
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
-from services.scheduler.api.common import api, appointment_json, retry_on_race
+from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
+from services.scheduler.events import course_event
 from services.scheduler.tables import Appointment, Practice
 from shared.auth import current_principal
 from shared.contracts.appointments import (
@@ -26,6 +27,8 @@ from shared.contracts.appointments import (
     AppointmentFacts,
     AppointmentNoShow,
     AppointmentRescheduled,
+    CourseCancelled,
+    CourseRescheduled,
 )
 from shared.http import Problem, conflict, not_found, parse_body
 from shared.web import runtime
@@ -89,7 +92,16 @@ def _simple(appointment_id: str, action: str) -> Any:
     now = rt.clock.now()
     with rt.db.transaction() as session:
         appointment = locked(session, appointment_id)
-        step(session, appointment, action_name, event, now)
+        changes = {"confirmed_by": "desk"} if action == "confirm" else None
+        step(
+            session,
+            appointment,
+            action_name,
+            event,
+            now,
+            rules=desk_rules(session),
+            changes=changes,
+        )
         body = appointment_json(appointment)
     rt.outbox_written()
     return jsonify(body)
@@ -187,6 +199,12 @@ def cancel_appointment(appointment_id: str) -> Any:
                 cancelled_by=body.cancelled_by,
                 reason=body.reason,
                 late=late,
+                course_change=body.scope == "rest_of_course",
+            )
+        if body.scope == "rest_of_course":
+            rt.emitter.emit(
+                session,
+                course_event(CourseCancelled, sessions, cancelled_by=body.cancelled_by),
             )
         items = [appointment_json(a) for a in sessions]
     rt.outbox_written()
@@ -228,6 +246,7 @@ def reschedule_appointment(appointment_id: str) -> Any:
                     appointment.starts_at, first.starts_at, body.starts_at, appointment.time_zone
                 )
                 moves.append((appointment, domain.Interval(start, start + _length(appointment))))
+            previous_starts: dict[str, object] = {a.id: a.starts_at for a in sessions}
             moving = frozenset(a.id for a in sessions)
             for appointment, wanted in moves:
                 refuse_overlap(
@@ -244,9 +263,19 @@ def reschedule_appointment(appointment_id: str) -> Any:
                     "reschedule",
                     AppointmentRescheduled,
                     now,
-                    changes={"starts_at": wanted.start, "ends_at": wanted.end},
+                    changes={
+                        "starts_at": wanted.start,
+                        "ends_at": wanted.end,
+                        "confirmed_by": None,
+                    },
                     audit_reason=body.reason,
                     previous_starts_at=previous,
+                    course_change=body.scope == "rest_of_course",
+                )
+            if body.scope == "rest_of_course":
+                moved = [a for a, _ in moves]
+                rt.emitter.emit(
+                    session, course_event(CourseRescheduled, moved, previous=previous_starts)
                 )
             return [appointment_json(a) for a, _ in moves]
 

@@ -24,7 +24,7 @@ from services.scheduler.api.common import (
 from services.scheduler.domain import is_time_zone
 from services.scheduler.events import client_snapshot, practitioner_snapshot, service_type_snapshot
 from services.scheduler.tables import Client, Practitioner, ServiceType, TimeOff, WorkingHours
-from services.scheduler.validation import ClientFields, normalise_email
+from services.scheduler.validation import ClientFields, JoinLink, normalise_email
 from shared.auth import current_principal, require_role
 from shared.http import Problem, not_found, parse_body
 from shared.web import runtime
@@ -41,6 +41,7 @@ class PractitionerFields(BaseModel):
     time_zone: str
     buffer_minutes: int = Field(default=0, ge=0, le=240)
     location: str | None = Field(default=None, max_length=300)
+    video_room_url: JoinLink = None
     active: bool = True
 
     @field_validator("display_name")

@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from services.scheduler.api.common import api, audit
 from services.scheduler.domain import is_time_zone
+from services.scheduler.events import practice_updated
 from services.scheduler.tables import Practice, Practitioner, StaffUser
 from services.scheduler.validation import normalise_email, normalise_phone
 from shared.auth import require_role
@@ -27,6 +28,13 @@ class PracticeSettings(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     cancellation_window_hours: float = Field(ge=0, le=24 * 14)
     phone: str | None = Field(default=None, max_length=40)
+    address: str | None = Field(default=None, max_length=300)
+    check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
 
     @field_validator("time_zone")
     @classmethod
@@ -48,6 +56,9 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "currency": p.currency,
         "cancellation_window_hours": p.cancellation_window.total_seconds() / 3600,
         "phone": p.phone,
+        "address": p.address,
+        "check_in_opens_minutes": p.check_in_opens_minutes,
+        "revision": p.revision,
     }
 
 
@@ -64,20 +75,28 @@ def get_practice() -> Any:
 @require_role("admin")
 def put_practice() -> Any:
     body = parse_body(PracticeSettings)
-    with runtime().db.transaction() as session:
+    rt = runtime()
+    with rt.db.transaction() as session:
         practice = session.scalars(select(Practice)).first()
         before = practice_json(practice) if practice else None
         if practice is None:
-            practice = Practice(id=str(uuid.uuid4()))
+            practice = Practice(id=str(uuid.uuid4()), revision=0)
             session.add(practice)
+        practice.revision += 1
         practice.name = body.name
         practice.time_zone = body.time_zone
         practice.currency = body.currency
         practice.cancellation_window = timedelta(hours=body.cancellation_window_hours)
         practice.phone = body.phone
+        practice.address = body.address
+        practice.check_in_opens_minutes = body.check_in_opens_minutes
         session.flush()
         after = practice_json(practice)
+        # The notifier (and billing, when it wants them) hear the practice's name, phone and
+        # address from here, not from their own configuration.
+        rt.emitter.emit(session, practice_updated(practice))
         audit(session, "practice.updated", "practice", practice.id, before, after)
+    rt.outbox_written()
     return jsonify(after)
 
 

@@ -65,6 +65,7 @@
     if (a.status === "checked_in") list.push(["complete", "Complete"]);
     if (open && started) list.push(["no-show", "No-show"]);
     if (open && !started) list.push(["reschedule", "Reschedule"], ["cancel", "Cancel"]);
+    if (open || a.status === "checked_in") list.push(["where", "Where"]);
     return list;
   }
 
@@ -73,15 +74,18 @@
     const st = R.serviceTypes[a.service_type_id];
     const p = R.practitioners[a.practitioner_id];
     const label = who + ", " + R.time(a.starts_at);
+    const confirmedBy = a.status === "confirmed" && {client: " by client", desk: " at the desk"}[a.confirmed_by];
     const badges = R.el("p", {class: "badges"},
-      badge(R.STATUS[a.status] || a.status, "status status-" + a.status));
+      badge((R.STATUS[a.status] || a.status) + (confirmedBy || ""), "status status-" + a.status));
     if (a.late_cancellation) badges.append(badge("Late cancellation", "late"));
     if (a.status === "cancelled") {
       badges.append(badge("Reminders cancelled", "reminder reminder-cancelled"));
       if (a.reminder_status && a.reminder_status !== "none") badges.append(badge("Cancellation notice " + a.reminder_status, "reminder reminder-" + a.reminder_status));
     } else if (a.reminder_status) {
-      badges.append(badge(R.REMINDER[a.reminder_status] || "Reminders: " + a.reminder_status, "reminder reminder-" + a.reminder_status));
+      const latest = !["planned", "none"].includes(a.reminder_status) && R.MESSAGE[a.last_message];
+      badges.append(badge(latest || R.REMINDER[a.reminder_status] || "Reminders: " + a.reminder_status, "reminder reminder-" + a.reminder_status));
     }
+    if (a.reminders_not_planned) badges.append(badge(a.reminders_not_planned + " not planned: already due when booked", "not-planned"));
     if (a.invoice_status) badges.append(badge((R.INVOICE[a.invoice_status] || "Invoice " + a.invoice_status) + (a.invoice_number ? " · " + a.invoice_number : ""), "invoice invoice-" + a.invoice_status));
     const actions = R.el("div", {class: "actions", role: "group", "aria-label": "Actions for " + label});
     for (const [action, text] of actionsFor(a)) {
@@ -98,7 +102,16 @@
           a.course_id ? R.el("span", {class: "course", title: "Part of a course", text: " · course"}) : null),
         R.el("p", {class: "client", title: who, text: who}),
         R.el("p", {class: "service", title: st ? st.name : "", text: (st ? st.name : "Session") + (view === "week" && p ? " · " + p.display_name : "")}),
-        badges, actions));
+        where(a), badges, actions));
+  }
+
+  /* Where to be: the video join link (a link the desk can open) or the address. */
+  function where(a) {
+    if (a.video_url) {
+      return R.el("p", {class: "where"}, "Video: ",
+        R.el("a", {href: a.video_url, target: "_blank", rel: "noopener", text: a.video_url}));
+    }
+    return a.location ? R.el("p", {class: "where", title: a.location, text: a.location}) : null;
   }
 
   function render() {
@@ -188,6 +201,21 @@
           scope: form.querySelector('input[name="scope"]:checked').value,
         });
         if (res.ok) R.toast("Cancelled: " + summary(a) + (res.data.late_cancellation ? " (late cancellation)" : ""));
+        return res;
+      });
+    } else if (action === "where") {
+      const dialog = document.getElementById("where-dialog");
+      withDialog(dialog, (form) => {
+        form.reset();
+        form.querySelector(".summary").textContent = summary(a);
+        form.elements.location.value = a.location || "";
+        form.elements.video_url.value = a.video_url || "";
+      }, async (form) => {
+        const res = await R.api("PATCH", "/api/v1/appointments/" + a.id, {
+          location: form.elements.location.value.trim() || null,
+          video_url: form.elements.video_url.value.trim() || null,
+        });
+        if (res.ok) R.toast("Saved where: " + summary(a));
         return res;
       });
     } else if (action === "reschedule") {

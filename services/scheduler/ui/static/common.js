@@ -16,12 +16,19 @@ const Rapport = (() => {
   const now = () => new Date(Date.now() + (Number.isFinite(skew) ? skew : 0));
 
   const STATUS = {
-    booked: "Booked", confirmed: "Confirmed by client", checked_in: "Checked in",
+    booked: "Booked", confirmed: "Confirmed", checked_in: "Checked in",
     completed: "Completed", no_show: "No-show", cancelled: "Cancelled",
   };
   const REMINDER = {
     planned: "Reminders planned", sent: "Reminder sent", delivered: "Reminder delivered",
     failed: "Reminder failed", cancelled: "Reminders cancelled", none: "No reminders",
+  };
+  /* The latest message and its fate, so that a confirmation is not mistaken for a reminder. */
+  const MESSAGE = {
+    confirmation_sent: "Confirmation sent", confirmation_delivered: "Confirmation delivered",
+    confirmation_failed: "Confirmation failed", reminder_sent: "Reminder sent",
+    reminder_delivered: "Reminder delivered", reminder_failed: "Reminder failed",
+    notice_sent: "Notice sent", notice_delivered: "Notice delivered", notice_failed: "Notice failed",
   };
   const INVOICE = {issued: "Invoice issued", paid: "Invoice paid", void: "Invoice void"};
 
@@ -174,5 +181,5 @@ const Rapport = (() => {
 
   return {now, api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
           reference, clients, practitioners, serviceTypes, clientName, el, toast, key,
-          STATUS, REMINDER, INVOICE};
+          STATUS, REMINDER, MESSAGE, INVOICE};
 })();
