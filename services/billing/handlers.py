@@ -27,6 +27,7 @@ from services.billing.tables import (
 from shared.contracts.appointments import AppointmentCancelled, AppointmentFacts
 from shared.contracts.registry_data import (
     ClientSnapshot,
+    PracticeUpdated,
     PractitionerSnapshot,
     ServiceTypeSnapshot,
 )
@@ -45,6 +46,21 @@ class ProjectionMissing(RuntimeError):
 
 class FeeNotConfigured(RuntimeError):
     """No fee for a billable service type: retried, then dead-lettered until ops set one."""
+
+
+def remember_practice(event: PracticeUpdated, ctx: HandlerContext) -> None:
+    """The practice as the scheduler keeps it: invoices print its name and address, and its
+    zone decides which day and which year (invoice numbers) a moment belongs to."""
+    row = ledger.settings(ctx.session, ctx.now)
+    if row.practice_revision >= event.revision:
+        return
+    row.practice_name = event.name
+    row.address = event.address or ""
+    row.time_zone = event.time_zone
+    row.currency = event.currency
+    row.practice_revision = event.revision
+    row.updated_at = ctx.now
+    ctx.session.add(row)
 
 
 def remember_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
@@ -415,6 +431,7 @@ APPOINTMENT_EVENTS = (
 )
 
 HANDLERS = {
+    "practice.updated": [remember_practice],
     "client.registered": [remember_client],
     "client.updated": [remember_client],
     "practitioner.registered": [remember_practitioner],

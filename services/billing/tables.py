@@ -111,6 +111,9 @@ class BillingSettings(Base):
     no_show_kind: Mapped[str] = mapped_column(String(10))
     no_show_value: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
+    # The revision of the scheduler's practice.updated that set the name, address, zone and
+    # currency above (the scheduler owns the practice; older events change nothing).
+    practice_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ClientBillingProfile(Base):

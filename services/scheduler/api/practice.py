@@ -92,8 +92,8 @@ def put_practice() -> Any:
         practice.check_in_opens_minutes = body.check_in_opens_minutes
         session.flush()
         after = practice_json(practice)
-        # The notifier (and billing, when it wants them) hear the practice's name, phone and
-        # address from here, not from their own configuration.
+        # The notifier and billing hear the practice's name, phone, address, zone and currency
+        # from here, not from their own configuration.
         rt.emitter.emit(session, practice_updated(practice))
         audit(session, "practice.updated", "practice", practice.id, before, after)
     rt.outbox_written()
