@@ -19,7 +19,7 @@ def seed(rt: Any) -> bool:
         if session.get(BillingSettings, 1) is None:
             settings = ledger.settings(session, rt.clock.now())
             settings.practice_name = "Harbour Street Therapy"
-            settings.address = "41 Harbour Street, Portland, ME 04101"
+            settings.address = "12 Harbour Street, Boston, MA 02110"  # until practice.updated
             settings.npi = "1234567893"
             settings.tax_id = "12-3456789"
             settings.time_zone = "America/New_York"
