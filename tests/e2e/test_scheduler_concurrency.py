@@ -20,6 +20,7 @@ from services.scheduler.tables import Appointment
 from shared.demo import demo_id
 from tests.e2e.conftest import Processes
 from tests.support import (
+    PRACTICE_ZONE,
     days_ahead,
     free_port,
     fresh_databases,
@@ -131,7 +132,10 @@ def test_fifty_concurrent_bookings_of_one_slot_make_one_appointment(
             assert response.headers["Content-Type"].startswith("application/problem+json")
             assert problem["conflicting_starts_at"] == starts_at.isoformat()
             assert problem["conflicting_appointment_id"] == winner["id"]
-            assert starts_at.isoformat() in problem["detail"]
+            # The desk reads the conflicting time on the practice's clock.
+            local = starts_at.astimezone(PRACTICE_ZONE)
+            shown = f"{local.hour % 12 or 12}:{local:%M %p} {local.tzname()} on {local:%A, %B}"
+            assert f"{shown} {local.day}, {local.year}" in problem["detail"], problem["detail"]
     assert _active_count(env, starts_at) == 1
 
 
