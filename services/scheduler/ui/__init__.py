@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request
 from sqlalchemy import select
 
-from services.scheduler.api.common import client_json, practitioner_json, service_type_json
+from services.scheduler.api.common import practitioner_json, service_type_json
 from services.scheduler.api.practice import practice_json
 from services.scheduler.api.sign_in import TOKEN_TTL
 from services.scheduler.domain import wall_to_utc
-from services.scheduler.tables import Client, Practice, Practitioner, ServiceType
+from services.scheduler.tables import Practice, Practitioner, ServiceType
 from services.scheduler.ui import sessions
 from shared.auth import SESSION_COOKIE
 from shared.web import runtime
@@ -79,7 +79,9 @@ def _clear_session(response: Response) -> None:
 
 
 def _reference() -> dict[str, Any]:
-    """What every page shows or needs: practice, practitioners, service types, clients."""
+    """What every page shows or needs: practice, practitioners, service types (all small).
+    Clients are not here: a practice has thousands, and pages ask the API for the ones they
+    show or search for."""
     with runtime().db.sessions() as db:
         practice = db.scalars(select(Practice)).first()
         return {
@@ -93,10 +95,6 @@ def _reference() -> dict[str, Any]:
             "service_types": [
                 service_type_json(s)
                 for s in db.scalars(select(ServiceType).order_by(ServiceType.name))
-            ],
-            "clients": [
-                client_json(c)
-                for c in db.scalars(select(Client).order_by(Client.last_name, Client.first_name))
             ],
         }
 
@@ -265,7 +263,12 @@ def week_view() -> Any:
 @ui.get("/book")
 @signed_in
 def book() -> Any:
-    return page("ui/book.html", client_id=request.args.get("client", ""))
+    # Prefilled from a free time clicked on the calendar (?date=&time=&practitioner=).
+    return page(
+        "ui/book.html",
+        client_id=request.args.get("client", ""),
+        prefill={k: request.args.get(k, "")[:64] for k in ("date", "time", "practitioner")},
+    )
 
 
 @ui.get("/clients")

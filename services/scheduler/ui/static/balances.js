@@ -21,6 +21,7 @@
       return;
     }
     error.hidden = true;
+    await R.loadClients(results.flatMap((r) => r.data.items.map((i) => i.client_id)));
     document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
     const invoices = results.flatMap((r) => r.data.items).filter((i) => i.balance_minor > 0)
       .sort((a, b) => R.clientName(a.client_id).localeCompare(R.clientName(b.client_id)) || (a.issued_at || "").localeCompare(b.issued_at || ""));
