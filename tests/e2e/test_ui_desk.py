@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from sqlalchemy import create_engine, insert
 
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
+from services.scheduler.tables import Client
 from shared.config import SERVICES
 from tests.e2e.conftest import Processes, _answers
 from tests.fakes.gateway import Gateway
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 PRACTICE_ZONE = ZoneInfo("America/New_York")  # the demo practice's zone
 PRIYA_ZONE = ZoneInfo("America/Chicago")  # a demo client's zone
+COLUMN_HEADS = "#calendar .ec-header .ec-col-head"  # the time grid's column headings
 
 
 @dataclass
@@ -131,7 +134,7 @@ def column_of(page: Page, card: Locator) -> str:
     box = card.bounding_box()
     assert box is not None
     middle = box["x"] + box["width"] / 2
-    for header in page.locator("#calendar").get_by_role("columnheader").all():
+    for header in page.locator(COLUMN_HEADS).all():
         head = header.bounding_box()
         if head and head["x"] <= middle < head["x"] + head["width"]:
             return header.inner_text().strip()
@@ -395,7 +398,7 @@ def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
         expect(page).to_have_url(re.compile(r"practitioner=[0-9a-f-]+"))
         expect(page.locator("#practitioner-filter")).to_have_value(re.compile(r".+"))
         page.goto("/day" + page.url.split("/week", 1)[1])
-        columns = page.locator("#calendar").get_by_role("columnheader")
+        columns = page.locator(COLUMN_HEADS)
         expect(columns).to_have_count(1)
         expect(columns).to_have_text("Sam Okafor, LCSW")
 
@@ -686,7 +689,7 @@ def drag(page: Page, card: Locator, to_x: float, to_y: float) -> None:
 
 
 def header_middle(page: Page, name: str) -> float:
-    headers = page.locator("#calendar").get_by_role("columnheader")
+    headers = page.locator(COLUMN_HEADS)
     box = headers.filter(has_text=re.compile(f"^{re.escape(name)}$")).bounding_box()
     assert box is not None
     return box["x"] + box["width"] / 2
@@ -719,7 +722,7 @@ def test_day_and_week_are_a_time_grid_with_shaded_hours_and_colours(desk: Desk) 
     api.book(client, "Sam Okafor, LCSW", "Phone check-in", at(day, 13))
     with signed_in(desk) as page:
         page.goto(f"/day?date={day}")
-        columns = page.locator("#calendar").get_by_role("columnheader")
+        columns = page.locator(COLUMN_HEADS)
         expect(columns).to_have_text(["Dr. Ana Rivera", "Sam Okafor, LCSW"])
         rivera = card_for(page, "Gita Gridley", "11:00 AM")
         sam = card_for(page, "Gita Gridley", "1:00 PM")
@@ -750,7 +753,7 @@ def test_day_and_week_are_a_time_grid_with_shaded_hours_and_colours(desk: Desk) 
         page.screenshot(path=str(ARTIFACTS / "grid-day.png"))
 
         page.goto(f"/week?date={day}")
-        expect(page.locator("#calendar").get_by_role("columnheader")).to_have_count(7)
+        expect(page.locator(COLUMN_HEADS)).to_have_count(7)
         rivera = card_for(page, "Gita Gridley", "11:00 AM")
         assert column_of(page, rivera) == column_header(day.isoformat())
         page.screenshot(path=str(ARTIFACTS / "grid-week.png"))
@@ -917,3 +920,101 @@ def test_drag_a_course_session_this_session_then_rest_of_course_and_onto_a_busy_
             at(tuesday + timedelta(weeks=n), 16) for n in range(4)
         ]
         page.screenshot(path=str(ARTIFACTS / "drag-rest-of-course.png"))
+
+
+@pytest.mark.clock  # the agenda shows this week's sessions, whatever the instant
+def test_every_page_fits_a_phone_and_axe_finds_no_violations(desk: Desk) -> None:
+    # The pages' CSP forbids inline scripts, Playwright's way of adding axe; the test bypasses it.
+    context = desk.context(bypass_csp=True)
+    page = context.new_page()
+    page.goto("/sign-in")
+    assert axe_violations(page) == [], "sign-in"
+    context.close()
+    for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
+        with signed_in(desk, viewport=viewport, bypass_csp=True) as page:
+            for path in PAGES:
+                page.goto(path)
+                page.wait_for_load_state("networkidle")
+                name = f"{path.strip('/')}-{viewport['width']}"
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], f"{name} scrolls sideways ({width}px)"
+                assert axe_violations(page) == [], name
+                if viewport["width"] == 390:
+                    page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
+            # On a phone the calendar is a one-column agenda, and the help dialog fits too.
+            page.goto("/week")
+            expect(page.locator("#refreshed")).to_contain_text("updated")
+            agenda = page.locator("#calendar .ec-list")
+            expect(agenda).to_have_count(1 if viewport["width"] == 390 else 0)
+            page.keyboard.press("?")
+            help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+            expect(help_dialog).to_contain_text("New booking")
+            assert axe_violations(page) == [], "shortcuts dialog"
+            page.screenshot(path=str(ARTIFACTS / f"shortcuts-{viewport['width']}.png"))
+            page.keyboard.press("Escape")
+            expect(help_dialog).to_be_hidden()
+
+
+def test_client_search_with_5000_clients_answers_from_the_api_page_by_page(desk: Desk) -> None:
+    engine = create_engine(desk.databases["scheduler"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Client.__table__),
+                [
+                    {
+                        "id": f"00000000-0000-4000-9000-{n:012d}",
+                        "revision": 1,
+                        "first_name": "Quinn",
+                        "last_name": f"Zephyr {n:04d}",
+                        "email": f"quinn.zephyr{n}@example.com",
+                        "phone": f"+1212555{n:04d}",
+                        "time_zone": "America/New_York",
+                        "locale": "en_US",
+                        "preferred_channels": "sms,email",
+                        "sms_consent": False,
+                        "email_consent": False,
+                        "active": True,
+                        "created_at": now(),
+                    }
+                    for n in range(5000)
+                ],
+            )
+    finally:
+        engine.dispose()
+    api = Api(desk)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = api.get(
+            "/api/v1/clients", q="zephyr", limit=500, **({"cursor": cursor} if cursor else {})
+        )
+        assert page.status_code == 200, page.text
+        pages += 1
+        seen += [c["id"] for c in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert pages == 10 and len(set(seen)) == 5000
+    with signed_in(desk) as page:
+        # No page ships the client list any more.
+        assert "zephyr" not in page.content().lower()
+        requests_seen: list[str] = []
+        page.on("request", lambda r: requests_seen.append(r.url))
+        page.keyboard.press("/")
+        expect(page.get_by_role("searchbox", name=re.compile("Search clients"))).to_be_focused()
+        page.keyboard.type("zephyr 00")
+        results = page.get_by_role("list", name="Search results")
+        expect(results.locator("li.hit")).to_have_count(8)
+        expect(results.locator("li.hit").first).to_contain_text("Quinn Zephyr 0000")
+        results.get_by_role("button", name="More results").click()
+        expect(results.locator("li.hit")).to_have_count(16)
+        expect(results.locator("li.hit").last).to_contain_text("Quinn Zephyr 0015")
+        page.screenshot(path=str(ARTIFACTS / "search-5000.png"))
+        assert any("/api/v1/search?" in u and "cursor=" in u for u in requests_seen)
+        # The clients page reads the list a page at a time too.
+        page.goto("/clients")
+        people = page.get_by_role("list", name="Clients")
+        expect(people.get_by_role("button", name="More clients")).to_be_visible()
+        expect(people.locator("li:not(.more)")).to_have_count(25)
+        people.get_by_role("button", name="More clients").click()
+        expect(people.locator("li:not(.more)")).to_have_count(50)

@@ -93,7 +93,7 @@
     const who = R.clientName(a.client_id);
     const st = R.serviceTypes[a.service_type_id];
     const p = R.practitioners[a.practitioner_id];
-    const label = who + ", " + R.time(a.starts_at);
+    const label = who + ", " + R.time(a.starts_at) + (view === "week" ? ", " + R.day(a.starts_at) : "") + (p ? ", " + p.display_name : "");
     const badges = R.el("p", {class: "badges"},
       badge(R.STATUS[a.status] || a.status, "status status-" + a.status));
     if (a.late_cancellation) badges.append(badge("Late cancellation", "late"));
@@ -269,6 +269,24 @@
     const heads = root.querySelectorAll(".ec-header .ec-col-head");
     if (column >= 0 && heads[column]) heads[column].classList.add("today");
   }
+
+  /* The component marks its grid up as an ARIA table whose rows hold non-cells (axe:
+     aria-required-children); it is not a data table to read cell by cell anyway. Its roles are
+     removed so that the sessions read as what they are: each card is labelled with client,
+     time and practitioner, and the grid is one scrollable, focusable region. */
+  const GRID_ROLES = ".ec[role], .ec [role=rowgroup], .ec [role=row], .ec [role=columnheader], .ec [role=rowheader], .ec [role=cell], .ec [role=listitem]";
+  function tidyAria() {
+    root.querySelectorAll(GRID_ROLES).forEach((n) => n.removeAttribute("role"));
+    root.querySelectorAll("[aria-colindex]").forEach((n) => n.removeAttribute("aria-colindex"));
+    // The agenda's day headings come as h4 under the page's h1.
+    root.querySelectorAll(".ec h4:not([aria-level])").forEach((h) => h.setAttribute("aria-level", "2"));
+    const scroller = root.querySelector(".ec-main, .ec-list");
+    if (scroller && !scroller.hasAttribute("tabindex")) {
+      scroller.setAttribute("tabindex", "0");
+      scroller.setAttribute("aria-label", "Sessions, by time");
+    }
+  }
+  new MutationObserver(tidyAria).observe(root, {childList: true, subtree: true});
 
   function bookAt(day, time, practitioner) {
     const params = new URLSearchParams({date: day, time});
