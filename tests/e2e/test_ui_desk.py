@@ -150,7 +150,8 @@ def test_sign_in_failure_then_success_sets_a_strict_http_only_secure_cookie(desk
     context = desk.context()
     page = context.new_page()
     page.goto("/")
-    expect(page).to_have_url(f"{desk.url}/sign-in")
+    # Signed out, a page sends the desk to sign in and back to it afterwards.
+    expect(page).to_have_url(f"{desk.url}/sign-in?next=%2Fday")
     page.get_by_label("Email").fill(DEMO_LOGIN[0])
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
@@ -171,7 +172,7 @@ def test_sign_in_failure_then_success_sets_a_strict_http_only_secure_cookie(desk
     expect(page).to_have_url(f"{desk.url}/sign-in")
     assert not [c for c in context.cookies() if c["name"] == "rapport_session"]
     page.goto("/week")
-    expect(page).to_have_url(f"{desk.url}/sign-in")
+    expect(page).to_have_url(f"{desk.url}/sign-in?next=%2Fweek")
     context.close()
 
 
@@ -1018,3 +1019,48 @@ def test_client_search_with_5000_clients_answers_from_the_api_page_by_page(desk:
         expect(people.locator("li:not(.more)")).to_have_count(25)
         people.get_by_role("button", name="More clients").click()
         expect(people.locator("li:not(.more)")).to_have_count(50)
+
+
+def test_an_ending_session_warns_extends_and_signing_in_again_returns_to_the_page(
+    desk: Desk,
+) -> None:
+    with signed_in(desk) as page:
+        page.clock.install()  # the browser's clock, run forward below; the server's stays
+        page.goto("/clients")
+        page.get_by_role("button", name="New client").click()
+        page.get_by_label("First name").fill("Half")
+        before = next(c for c in page.context.cookies() if c["name"] == "rapport_session")
+        # Five minutes before the 12-hour session ends, the desk is warned over its work.
+        page.clock.fast_forward("11:56:00")
+        warning = page.get_by_role("dialog", name="Your session is ending")
+        expect(warning).to_contain_text("you will be signed out at")
+        page.screenshot(path=str(ARTIFACTS / "session-ending.png"))
+        warning.get_by_role("button", name="Stay signed in").click()
+        expect(warning).to_be_hidden()
+        expect(page.locator("#toast")).to_contain_text("You stay signed in until")
+        after = next(c for c in page.context.cookies() if c["name"] == "rapport_session")
+        assert after["value"] != before["value"]
+        # Nothing typed was lost, and the renewed session's CSRF token works.
+        expect(page.get_by_label("First name")).to_have_value("Half")
+        page.get_by_label("Last name").fill("Typed")
+        page.get_by_role("button", name="Add client").click()
+        expect(page.locator("#client-form-title")).to_have_text("Edit Half Typed")
+
+        # Signed out meanwhile: signing in again lands on the page that was asked for.
+        page.context.clear_cookies()
+        day = ahead((0, 1, 2, 3))
+        page.goto(f"/week?date={day}")
+        expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+        page.get_by_label("Email").fill(DEMO_LOGIN[0])
+        page.get_by_label("Password").fill(DEMO_LOGIN[1])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{desk.url}/week?date={day}")
+        # Only pages of this site: anything else goes to the day view. (Leave the calendar
+        # first: its next refresh, refused, would itself go to sign in and back to it.)
+        page.goto("about:blank")
+        page.context.clear_cookies()
+        page.goto("/sign-in?next=//elsewhere.example/")
+        page.get_by_label("Email").fill(DEMO_LOGIN[0])
+        page.get_by_label("Password").fill(DEMO_LOGIN[1])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{desk.url}/day")

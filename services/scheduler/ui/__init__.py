@@ -8,9 +8,19 @@ import math
 from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, g, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from sqlalchemy import select
 
 from services.scheduler.api.common import practitioner_json, service_type_json
@@ -64,7 +74,11 @@ def signed_in(view: Any) -> Any:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         found = sessions.current_session()
         if found is None:
-            response = redirect("/sign-in", code=303)
+            # Back to this page after signing in again.
+            back = sessions.safe_next(request.full_path.rstrip("?"))
+            response = redirect(
+                "/sign-in" + (f"?next={quote(back, safe='')}" if back else ""), code=303
+            )
             if request.cookies.get(SESSION_COOKIE):
                 _clear_session(response)
             return response
@@ -105,6 +119,7 @@ def page(template: str, **context: Any) -> str:
         template,
         user=g.ui_user,
         csrf=sessions.session_csrf(g.ui_token),
+        session_expires=sessions.session_expires(g.ui_token).isoformat(),
         practice=reference["practice"],
         reference=reference,
         # The page's JavaScript follows the application clock, not the desk computer's.
@@ -116,6 +131,10 @@ def page(template: str, **context: Any) -> str:
 # -- sign in and out -------------------------------------------------------------------------
 
 
+def _next_page() -> str:
+    return sessions.safe_next(request.values.get("next")) or "/day"
+
+
 def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) -> Any:
     with runtime().db.sessions() as db:
         practice = db.scalars(select(Practice)).first()
@@ -124,6 +143,7 @@ def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) 
         csrf=sessions.pre_session_csrf(),
         error=error,
         email=email,
+        next=sessions.safe_next(request.values.get("next")) or "",
         practice_name=practice.name if practice else "Rapport",
     )
     return make_response(body, status)
@@ -132,7 +152,7 @@ def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) 
 @ui.get("/sign-in")
 def sign_in_form() -> Any:
     if sessions.current_session() is not None:
-        return redirect("/day", code=303)
+        return redirect(_next_page(), code=303)
     return _sign_in_form()
 
 
@@ -165,16 +185,36 @@ def sign_in() -> Any:
         return _sign_in_form("The email or password is not right.", email, status=401)
     sessions.SIGN_INS.labels("success").inc()
     sessions.EMAIL_LIMIT.clear(keys[0])
-    response = redirect("/day", code=303)
+    response = redirect(_next_page(), code=303)
+    _set_session(response, sessions.issue_session(principal))
+    return response
+
+
+def _set_session(response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        sessions.issue_session(principal),
+        token,
         max_age=int(TOKEN_TTL.total_seconds()),
         path="/",
         secure=True,
         httponly=True,
         samesite="Strict",
     )
+
+
+@ui.post("/session/extend")
+@signed_in
+def extend_session() -> Any:
+    """A new session for the signed-in user, before theirs runs out (the page warns them); the
+    CSRF token is tied to the session, so the page gets the new one."""
+    if not sessions.same(request.headers.get("X-CSRF-Token"), sessions.session_csrf(g.ui_token)):
+        return _refused()
+    token = sessions.issue_session(g.ui_user)
+    response = jsonify(
+        expires_at=sessions.session_expires(token).isoformat(),
+        csrf_token=sessions.session_csrf(token),
+    )
+    _set_session(response, token)
     return response
 
 

@@ -4,7 +4,7 @@
 
 const Rapport = (() => {
   const meta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = meta ? meta.content : "";
+  let csrf = meta ? meta.content : "";  // renewed with the session (see watchSession)
   const refNode = document.getElementById("reference");
   const reference = refNode ? JSON.parse(refNode.textContent) : {practice: {time_zone: "UTC"}};
   const zone = reference.practice.time_zone || "UTC";
@@ -40,7 +40,7 @@ const Rapport = (() => {
       return {ok: false, status: 0, data: {detail: "The server could not be reached. Check the connection and try again."}};
     }
     if (response.status === 401) {
-      window.location.assign("/sign-in");
+      window.location.assign(signInAndBack());
       return {ok: false, status: 401, data: {detail: "Your session ended. Sign in again."}};
     }
     let data = {};
@@ -54,6 +54,47 @@ const Rapport = (() => {
         : "The request was refused (" + response.status + ").";
     }
     return {ok: response.ok, status: response.status, data};
+  }
+
+  function signInAndBack() {
+    return "/sign-in?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+  }
+
+  /* Warns five minutes before the session ends, offers to extend it (a dialog open under the
+     warning keeps what was typed), and at the end goes to sign-in, which brings the desk back
+     to this page. Times by the application clock, as the server counts them. */
+  function watchSession() {
+    const expiresMeta = document.querySelector('meta[name="rapport-session-expires"]');
+    const dialog = document.getElementById("session-dialog");
+    if (!expiresMeta || !dialog) return;
+    let expires = Date.parse(expiresMeta.content);
+    let warned = 0;
+    const form = dialog.querySelector("form");
+    function check() {
+      const left = expires - now().getTime();
+      if (left <= 0) { window.location.assign(signInAndBack()); return; }
+      if (left <= 5 * 60000 && warned !== expires && !dialog.open) {
+        warned = expires;
+        clearProblem(form);
+        document.getElementById("session-text").textContent = "For your security you will be signed out at " +
+          time(new Date(expires).toISOString()) + ". Stay signed in to keep working; nothing you have typed is lost.";
+        dialog.showModal();
+      }
+    }
+    form.addEventListener("submit", async (event) => {
+      if (!event.submitter || event.submitter.value !== "ok") return;
+      event.preventDefault();
+      const res = await api("POST", "/session/extend");
+      if (!res.ok) { showProblem(form, res.data); return; }
+      expires = Date.parse(res.data.expires_at);
+      csrf = res.data.csrf_token;
+      if (meta) meta.content = csrf;
+      document.querySelectorAll('input[name="csrf_token"]').forEach((i) => { i.value = csrf; });
+      dialog.close("extended");
+      toast("You stay signed in until " + day(res.data.expires_at) + " " + time(res.data.expires_at) + ".");
+    });
+    check();
+    setInterval(check, 15000);
   }
 
   function message(problem) {
@@ -258,6 +299,7 @@ const Rapport = (() => {
       s.addEventListener("change", () => s.form.submit()));
     document.addEventListener("keydown", onShortcut);
     globalSearch();
+    watchSession();
   });
 
   return {now, api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
