@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, insert
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
 from services.scheduler.tables import Client
 from shared.config import SERVICES
+from shared.demo import demo_id
 from tests.e2e.conftest import Processes, _answers
 from tests.fakes.gateway import Gateway
 from tests.support import free_port, fresh_databases, fresh_vhost, now, service_env, wait_until
@@ -130,8 +131,13 @@ def column_header(day: str) -> str:
 
 def column_of(page: Page, card: Locator) -> str:
     """The heading of the grid column a session's card sits in (by where it is drawn)."""
-    expect(card).to_be_visible()
-    box = card.bounding_box()
+    box = None
+    for _ in range(50):  # the grid redraws its cards when a refresh brings news
+        expect(card).to_be_visible()
+        box = card.bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(100)
     assert box is not None
     middle = box["x"] + box["width"] / 2
     for header in page.locator(COLUMN_HEADS).all():
@@ -598,7 +604,15 @@ def test_an_admin_copies_and_rotates_a_practitioner_feed(desk: Desk) -> None:
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 SLOT_PX = 26  # the grid's 15-minute row, in pixels (calendar.js)
-PAGES = ("/day", "/week", "/book", "/clients", "/balances", "/messages")
+PAGES = (
+    "/day",
+    "/week",
+    "/book",
+    "/clients",
+    f"/clients/{demo_id('client-jordan')}",
+    "/balances",
+    "/messages",
+)
 
 
 class Api:
@@ -758,6 +772,15 @@ def test_day_and_week_are_a_time_grid_with_shaded_hours_and_colours(desk: Desk) 
         rivera = card_for(page, "Gita Gridley", "11:00 AM")
         assert column_of(page, rivera) == column_header(day.isoformat())
         page.screenshot(path=str(ARTIFACTS / "grid-week.png"))
+
+        # An empty day says so and offers to book one there.
+        empty = (now() + timedelta(days=300)).astimezone(PRACTICE_ZONE).date()
+        page.goto(f"/day?date={empty}")
+        expect(page.locator("#calendar-empty")).to_contain_text("No sessions this day")
+        expect(page.get_by_role("link", name="Book one")).to_have_attribute(
+            "href", f"/book?date={empty}"
+        )
+        page.screenshot(path=str(ARTIFACTS / "grid-empty.png"))
 
         # Today: a line at the application clock's time, when the grid shows that hour.
         page.goto("/day")
@@ -936,7 +959,8 @@ def test_every_page_fits_a_phone_and_axe_finds_no_violations(desk: Desk) -> None
             for path in PAGES:
                 page.goto(path)
                 page.wait_for_load_state("networkidle")
-                name = f"{path.strip('/')}-{viewport['width']}"
+                kind = "client" if path.count("/") > 1 else path.strip("/")
+                name = f"{kind}-{viewport['width']}"
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], f"{name} scrolls sideways ({width}px)"
                 assert axe_violations(page) == [], name
@@ -1064,3 +1088,36 @@ def test_an_ending_session_warns_extends_and_signing_in_again_returns_to_the_pag
         page.get_by_label("Password").fill(DEMO_LOGIN[1])
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{desk.url}/day")
+
+
+@pytest.mark.clock  # upcoming and past are the application clock's
+def test_a_clients_page_shows_sessions_charges_messages_and_feed(desk: Desk) -> None:
+    api = Api(desk)
+    client = api.client("Carla", "Pagewood")
+    day = ahead((0, 1, 2, 3))
+    api.book(client, "Sam Okafor, LCSW", "IPT intake assessment", at(day, 17))
+    with signed_in(desk) as page:
+        page.goto(f"/clients/{client}")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Carla Pagewood")
+        upcoming = page.locator("#upcoming")
+        expect(upcoming).to_contain_text("5:00 PM")
+        expect(upcoming).to_contain_text("IPT intake assessment with Sam Okafor, LCSW")
+        expect(page.locator("#past")).to_contain_text("No past sessions.")
+        # Billing invoices the booking: the charge for the coming session and the balance.
+        expect(page.locator("#charges")).to_contain_text("for an upcoming session", timeout=30_000)
+        page.reload()
+        expect(page.locator("#balance")).to_contain_text("Balance: $")
+        expect(page.get_by_label(re.compile("Feed URL"))).to_have_value(
+            re.compile(rf"^{re.escape(desk.url)}/feeds/client/.+")
+        )
+        expect(page.locator("#client-messages")).not_to_contain_text("Loading")
+        page.screenshot(path=str(ARTIFACTS / "client-page.png"), full_page=True)
+        # From the calendar, a session's client name leads here.
+        page.goto(f"/day?date={day}")
+        page.locator("article.appointment", has_text="Carla Pagewood").get_by_role(
+            "link", name="Carla Pagewood"
+        ).click()
+        expect(page).to_have_url(f"{desk.url}/clients/{client}")
+        missing = page.goto("/clients/no-such-client")
+        assert missing is not None and missing.status == 404
+        expect(page.get_by_role("alert")).to_have_text("There is no such client.")

@@ -23,11 +23,11 @@ from flask import (
 )
 from sqlalchemy import select
 
-from services.scheduler.api.common import practitioner_json, service_type_json
+from services.scheduler.api.common import client_json, practitioner_json, service_type_json
 from services.scheduler.api.practice import practice_json
 from services.scheduler.api.sign_in import TOKEN_TTL
 from services.scheduler.domain import wall_to_utc
-from services.scheduler.tables import Practice, Practitioner, ServiceType
+from services.scheduler.tables import Client, Practice, Practitioner, ServiceType
 from services.scheduler.ui import sessions
 from shared.auth import SESSION_COOKIE
 from shared.web import runtime
@@ -75,7 +75,11 @@ def signed_in(view: Any) -> Any:
         found = sessions.current_session()
         if found is None:
             # Back to this page after signing in again.
-            back = sessions.safe_next(request.full_path.rstrip("?"))
+            back = (
+                sessions.safe_next(request.full_path.rstrip("?"))
+                if request.method == "GET"
+                else None
+            )
             response = redirect(
                 "/sign-in" + (f"?next={quote(back, safe='')}" if back else ""), code=303
             )
@@ -209,7 +213,16 @@ def extend_session() -> Any:
     CSRF token is tied to the session, so the page gets the new one."""
     if not sessions.same(request.headers.get("X-CSRF-Token"), sessions.session_csrf(g.ui_token)):
         return _refused()
-    token = sessions.issue_session(g.ui_user)
+    user = sessions.still_active(g.ui_user)
+    if user is None:
+        response = make_response(
+            jsonify(title="Signed out", status=401, detail="This account is no longer active."),
+            401,
+        )
+        response.mimetype = "application/problem+json"
+        _clear_session(response)
+        return response
+    token = sessions.issue_session(user)
     response = jsonify(
         expires_at=sessions.session_expires(token).isoformat(),
         csrf_token=sessions.session_csrf(token),
@@ -322,6 +335,18 @@ def clients() -> Any:
         and (user.is_admin or (user.role == "practitioner" and user.practitioner_id == p["id"]))
     ]
     return page("ui/clients.html", client_id=request.args.get("client", ""), own_feeds=own_feeds)
+
+
+@ui.get("/clients/<client_id>")
+@signed_in
+def client_page(client_id: str) -> Any:
+    with runtime().db.sessions() as db:
+        client = db.get(Client, client_id[:36])
+        found = client_json(client) if client else None
+    if found is None:
+        body = render_template("ui/refused.html", message="There is no such client.")
+        return make_response(body, 404)
+    return page("ui/client.html", client=found)
 
 
 @ui.get("/balances")

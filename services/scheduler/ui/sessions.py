@@ -113,6 +113,16 @@ def check_credentials(email: str, password: str) -> Principal | None:
     return Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
 
 
+def still_active(principal: Principal) -> Principal | None:
+    """The staff user behind a session as they are now (None once deactivated), so that
+    extending a session never outlives the account."""
+    with runtime().db.sessions() as db:
+        user = db.get(StaffUser, principal.user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
+
+
 def issue_session(principal: Principal) -> str:
     rt = runtime()
     return issue_token(rt.settings.secret_key, principal, rt.clock.now(), TOKEN_TTL)
@@ -140,7 +150,7 @@ def safe_next(target: str | None) -> str | None:
     """A page of this site to return to after signing in (never another origin)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
-    if target.startswith(("/sign-in", "/sign-out")):
+    if target.startswith(("/sign-in", "/sign-out", "/session/")):
         return None
     return target[:2000]
 

@@ -34,20 +34,6 @@
     (!root.dataset.practitioner || p.id === root.dataset.practitioner));
   const accent = (id) => "accent-" + (Math.max(0, R.reference.practitioners.findIndex((p) => p.id === id)) % 6);
 
-  async function fetchAll(path) {
-    // Follows the API's cursor until the whole range is read.
-    let items = [];
-    let cursor = "";
-    for (let page = 0; page < 50; page += 1) {
-      const res = await R.api("GET", path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-      if (!res.ok) return res;
-      items = items.concat(res.data.items);
-      cursor = res.data.next_cursor;
-      if (!cursor) break;
-    }
-    return {ok: true, data: {items}};
-  }
-
   function query() {
     const params = new URLSearchParams({from: root.dataset.from, to: root.dataset.to, limit: "500"});
     if (root.dataset.practitioner) params.set("practitioner_id", root.dataset.practitioner);
@@ -56,7 +42,7 @@
 
   async function load() {
     if (busy) return;
-    const res = await fetchAll(query());
+    const res = await R.fetchAll(query());
     const error = document.getElementById("calendar-error");
     if (!res.ok) {
       error.textContent = "Could not refresh the calendar: " + R.message(res.data);
@@ -122,7 +108,7 @@
         R.el("time", {datetime: a.starts_at, text: R.time(a.starts_at) + "–" + R.time(a.ends_at)}),
         a.course_id ? R.el("span", {class: "course", title: "Part of a course", text: " · course"}) : null),
       R.el("p", {class: "client", title: who},
-        R.el("a", {href: "/clients?client=" + encodeURIComponent(a.client_id), text: who})),
+        R.el("a", {href: "/clients/" + encodeURIComponent(a.client_id), text: who})),
       R.el("p", {class: "service", title: st ? st.name : "", text: (st ? st.name : "Session") + (view === "week" && p ? " · " + p.display_name : "")}),
       badges, actions);
   }

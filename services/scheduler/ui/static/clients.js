@@ -48,6 +48,9 @@
     document.getElementById("save-client").textContent = c ? "Save changes" : "Add client";
     const book = document.getElementById("book-client");
     book.hidden = !c;
+    const own = document.getElementById("client-page-link");
+    own.hidden = !c;
+    if (c) own.href = "/clients/" + encodeURIComponent(c.id);
     feed.hidden = !c;
     document.getElementById("feed-url").value = "";
     R.clearProblem(feed);

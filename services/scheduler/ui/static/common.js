@@ -56,6 +56,20 @@ const Rapport = (() => {
     return {ok: response.ok, status: response.status, data};
   }
 
+  /* Every page of a paginated list (`path` already has a query), following `next_cursor`. */
+  async function fetchAll(path, maxPages) {
+    let items = [];
+    let cursor = "";
+    for (let page = 0; page < (maxPages || 50); page += 1) {
+      const res = await api("GET", path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      if (!res.ok) return res;
+      items = items.concat(res.data.items);
+      cursor = res.data.next_cursor;
+      if (!cursor) break;
+    }
+    return {ok: true, status: 200, data: {items}};
+  }
+
   function signInAndBack() {
     return "/sign-in?next=" + encodeURIComponent(window.location.pathname + window.location.search);
   }
@@ -277,7 +291,7 @@ const Rapport = (() => {
         }
         if (!sessions.children.length) sessions.append(el("li", {class: "muted", text: "No upcoming sessions"}));
         box.append(el("li", {class: "hit"},
-          el("a", {class: "name", href: "/clients?client=" + encodeURIComponent(c.id), text: c.first_name + " " + c.last_name}),
+          el("a", {class: "name", href: "/clients/" + encodeURIComponent(c.id), text: c.first_name + " " + c.last_name}),
           el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}),
           sessions));
       }
@@ -302,7 +316,7 @@ const Rapport = (() => {
     watchSession();
   });
 
-  return {now, api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
+  return {now, api, fetchAll, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
           reference, clients, loadClients, practitioners, serviceTypes, clientName, el, toast, key,
           STATUS, REMINDER, INVOICE};
 })();
