@@ -1121,3 +1121,40 @@ def test_a_clients_page_shows_sessions_charges_messages_and_feed(desk: Desk) -> 
         missing = page.goto("/clients/no-such-client")
         assert missing is not None and missing.status == 404
         expect(page.get_by_role("alert")).to_have_text("There is no such client.")
+
+
+def test_a_deactivated_account_cannot_extend_its_session(desk: Desk) -> None:
+    token = requests.post(
+        f"{desk.url}/api/v1/auth/token",
+        json={"email": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]},
+        timeout=10,
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    login = ("leaving@harbourstreet.example", "leaving-desk-password")
+    created = requests.post(
+        f"{desk.url}/api/v1/staff",
+        headers=admin,
+        json={
+            "email": login[0],
+            "name": "Leaving Desk",
+            "role": "front_desk",
+            "password": login[1],
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    with signed_in(desk, login) as page:
+        extend = (
+            "() => fetch('/session/extend', {method: 'POST', headers: {'X-CSRF-Token':"
+            " document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)"
+        )
+        assert page.evaluate(extend) == 200
+        deactivated = requests.post(
+            f"{desk.url}/api/v1/staff/{created.json()['id']}/deactivate", headers=admin, timeout=10
+        )
+        assert deactivated.status_code == 200, deactivated.text
+        page.reload()  # the extended session's CSRF token
+        assert page.evaluate(extend) == 401
+        # The refusal also ended the session in this browser.
+        page.reload()
+        expect(page).to_have_url(re.compile(r"/sign-in\?next="))
