@@ -693,13 +693,17 @@ def label_y(page: Page, label: str) -> float:
     return box["y"] + box["height"] / 2
 
 
-def drag(page: Page, card: Locator, to_x: float, to_y: float) -> None:
+def drag(page: Page, card: Locator, to_x: float, to_line: float) -> None:
+    """Drags a card by its time so that its top lands on the grid line ``to_line``."""
+    top = card.bounding_box()
     box = card.locator(".when").bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + 8, box["y"] + box["height"] / 2)
+    assert top is not None and box is not None
+    grab_x, grab_y = box["x"] + 8, box["y"] + box["height"] / 2
+    page.mouse.move(grab_x, grab_y)
     page.mouse.down()
-    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2 + 10, steps=4)
-    page.mouse.move(to_x, to_y, steps=12)
+    page.mouse.move(grab_x + 12, grab_y + 10, steps=4)
+    # The grid moves a session by how far the pointer went, rounded down to a quarter-hour.
+    page.mouse.move(to_x, to_line + (grab_y - top["y"]) + 4, steps=12)
     page.mouse.up()
 
 
@@ -785,9 +789,15 @@ def test_day_and_week_are_a_time_grid_with_shaded_hours_and_colours(desk: Desk) 
         # Today: a line at the application clock's time, when the grid shows that hour.
         page.goto("/day")
         expect(page.locator("#refreshed")).to_contain_text("updated")
-        hour = now().astimezone(PRACTICE_ZONE).hour
-        if 7 <= hour < 21:
+        local = now().astimezone(PRACTICE_ZONE)
+        if 7 <= local.hour < 21:
             expect(page.locator(".now-line")).to_have_count(1)
+            hour_line = label_y(page, datetime(2000, 1, 1, local.hour).strftime("%-I:00 %p"))
+            box = page.locator(".now-line").bounding_box()
+            grid = page.locator("#calendar .ec-body").bounding_box()
+            assert box is not None and grid is not None
+            assert abs(box["y"] - (hour_line + local.minute / 15 * SLOT_PX)) <= 4, box
+            assert grid["x"] < box["x"] and box["x"] + box["width"] <= grid["x"] + grid["width"]
             page.screenshot(path=str(ARTIFACTS / "grid-now-line.png"))
 
 
@@ -843,6 +853,25 @@ def test_book_a_free_slot_by_click_and_by_keyboard_then_move_it_by_keyboard(desk
         page.goto(f"/day?date={day}&practitioner={rivera}")
         expect(card_for(page, "Kim Keyes", " ".join(chosen[-2:]))).to_have_count(1)
 
+        # Or choose the free time on the grid itself: focus it, arrows, Enter.
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        tab_to(page, page.locator("#calendar .ec-main"))
+        for _ in range(4 * 3 + 2):  # from 9:00 to 12:30
+            page.keyboard.press("ArrowDown")
+        expect(page.locator("#slot-status")).to_contain_text(
+            "12:30 PM, Dr. Ana Rivera: press Enter"
+        )
+        line = label_y(page, "12:00 PM")
+        cursor = page.locator(".slot-cursor").bounding_box()
+        assert cursor is not None and abs(cursor["y"] - (line + 2 * SLOT_PX)) <= 3, cursor
+        page.screenshot(path=str(ARTIFACTS / "keyboard-slot.png"))
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"/book\?"))
+        expect(page.get_by_label("Start time")).to_have_value("12:30")
+        expect(page.get_by_label("Date")).to_have_value(day.isoformat())
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+
         # Move the 2 PM session a quarter-hour later with Alt+Down, confirmed in the dialog.
         card = card_for(page, "Kim Keyes", "2:00 PM")
         appointment = card.get_attribute("data-id")
@@ -892,7 +921,7 @@ def test_drag_a_course_session_this_session_then_rest_of_course_and_onto_a_busy_
             page,
             card,
             header_middle(page, column_header(tuesday.isoformat())),
-            label_y(page, "4:00 PM") + 8,
+            label_y(page, "4:00 PM"),
         )
         dialog = page.get_by_role("dialog", name="Reschedule session")
         expect(dialog.get_by_label("New date")).to_have_value(tuesday.isoformat())
@@ -914,7 +943,7 @@ def test_drag_a_course_session_this_session_then_rest_of_course_and_onto_a_busy_
             page,
             card,
             header_middle(page, column_header((monday + timedelta(days=2)).isoformat())),
-            label_y(page, "4:00 PM") + 8,
+            label_y(page, "4:00 PM"),
         )
         dialog = page.get_by_role("dialog", name="Reschedule session")
         dialog.get_by_role("button", name="Reschedule").click()
@@ -934,7 +963,7 @@ def test_drag_a_course_session_this_session_then_rest_of_course_and_onto_a_busy_
             page,
             card,
             header_middle(page, column_header((tuesday + timedelta(weeks=1)).isoformat())),
-            label_y(page, "4:00 PM") + 8,
+            label_y(page, "4:00 PM"),
         )
         dialog = page.get_by_role("dialog", name="Reschedule session")
         dialog.get_by_label("This and the rest of the course").check()

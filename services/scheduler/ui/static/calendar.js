@@ -186,6 +186,7 @@
     if (ec) {
       ec.setOption("events", events);
       placeNowLine();
+      drawSlot();
       return;
     }
     ec = EventCalendar.create(root, {
@@ -269,10 +270,68 @@
     const scroller = root.querySelector(".ec-main, .ec-list");
     if (scroller && !scroller.hasAttribute("tabindex")) {
       scroller.setAttribute("tabindex", "0");
-      scroller.setAttribute("aria-label", "Sessions, by time");
+      scroller.setAttribute("aria-label", "Sessions, by time: arrow keys choose a free time");
+      scroller.setAttribute("aria-describedby", "slot-status");
     }
   }
   new MutationObserver(tidyAria).observe(root, {childList: true, subtree: true});
+
+  /* Choosing a free time with the keyboard: with the grid focused, arrows move a highlighted
+     quarter-hour (up/down) between columns (left/right), the status line says what is there,
+     and Enter books it (the same as clicking it). */
+  const slot = {column: -1, minute: 0};
+  function columns() {
+    return view === "week" ? days.map((d) => ({day: d, practitioner: root.dataset.practitioner}))
+      : shown.map((p) => ({day: root.dataset.date, practitioner: p.id, name: p.display_name}));
+  }
+  function describeSlot() {
+    const c = columns()[slot.column];
+    const at = R.zonedIso(c.day, clock(slot.minute));
+    const taken = items.find((a) => a.status !== "cancelled" && (view === "week" || a.practitioner_id === c.practitioner) &&
+      new Date(a.starts_at) <= new Date(at) && new Date(at) < new Date(a.ends_at));
+    return R.day(at) + " " + R.time(at) + (c.name ? ", " + c.name : "") +
+      (taken ? ": " + R.clientName(taken.client_id) + " has a session then" : ": press Enter to book");
+  }
+  function drawSlot() {
+    root.querySelectorAll(".slot-cursor").forEach((n) => n.remove());
+    const events = root.querySelector(".ec-body .ec-events");
+    const first = root.querySelector(".ec-body .ec-sidebar time");
+    if (!events || !first || slot.column < 0) return;
+    const cursor = R.el("div", {class: "slot-cursor", "aria-hidden": "true"});
+    cursor.style.top = (slot.minute - minutes(first.getAttribute("datetime").slice(11, 16))) / 15 * SLOT_PX + "px";
+    cursor.style.height = SLOT_PX + "px";
+    cursor.style.gridColumn = String(slot.column + 1);
+    events.append(cursor);
+    cursor.scrollIntoView({block: "nearest"});
+    document.getElementById("slot-status").textContent = describeSlot();
+  }
+  root.addEventListener("keydown", (event) => {
+    const scroller = root.querySelector(".ec-main");
+    if (!scroller || event.target !== scroller || event.altKey || event.ctrlKey || event.metaKey) return;
+    const cols = columns().length;
+    if (slot.column < 0) {
+      const now = R.now().toISOString();
+      slot.column = view === "week" ? Math.max(0, days.indexOf(R.isoDay(now))) : 0;
+      slot.minute = 9 * 60;
+    }
+    const moves = {ArrowUp: [0, -15], ArrowDown: [0, 15], ArrowLeft: [-1, 0], ArrowRight: [1, 0]};
+    if (moves[event.key]) {
+      event.preventDefault();
+      slot.column = Math.min(cols - 1, Math.max(0, slot.column + moves[event.key][0]));
+      slot.minute = Math.min(24 * 60 - 15, Math.max(0, slot.minute + moves[event.key][1]));
+      drawSlot();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      const c = columns()[slot.column];
+      bookAt(c.day, clock(slot.minute), c.practitioner);
+    }
+  });
+  root.addEventListener("focusin", (event) => {
+    if (event.target === root.querySelector(".ec-main") && slot.column < 0) {
+      document.getElementById("slot-status").textContent =
+        "Use the arrow keys to choose a time and Enter to book it; Tab goes on to the sessions.";
+    }
+  });
 
   function bookAt(day, time, practitioner) {
     const params = new URLSearchParams({date: day, time});
