@@ -1054,6 +1054,7 @@ def test_client_search_with_5000_clients_answers_from_the_api_page_by_page(desk:
         assert "zephyr" not in page.content().lower()
         requests_seen: list[str] = []
         page.on("request", lambda r: requests_seen.append(r.url))
+        expect(page.locator("#refreshed")).to_contain_text("updated")  # the page is ready
         page.keyboard.press("/")
         expect(page.get_by_role("searchbox", name=re.compile("Search clients"))).to_be_focused()
         page.keyboard.type("zephyr 00")
