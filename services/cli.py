@@ -38,7 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="bring a service's database up to date")
     migrate.add_argument("service", choices=(*SERVICES, "all"))
 
-    commands.add_parser("seed-demo", help="load the demo practice into every service's database")
+    seed = commands.add_parser(
+        "seed-demo", help="load the demo practice into every service's database"
+    )
+    seed.add_argument(
+        "--week", action="store_true", help="also book this week's demo sessions (once)"
+    )
 
     user = commands.add_parser("create-user", help="add a staff user to the scheduler")
     user.add_argument("--email", required=True)
@@ -109,7 +114,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_demo(_args: argparse.Namespace) -> int:
+def _seed_demo(args: argparse.Namespace) -> int:
     from services.bootstrap import bootstrap
 
     for name in SERVICES:
@@ -117,6 +122,10 @@ def _seed_demo(_args: argparse.Namespace) -> int:
         if rt.service.seed_demo is not None:
             loaded = rt.service.seed_demo(rt)
             print(f"{name}: {'demo data loaded' if loaded else 'demo data already present'}")
+        if name == "scheduler" and args.week:
+            from services.scheduler.demo_week import seed_week
+
+            print(f"scheduler: {seed_week(rt)} demo sessions booked this week")
     return 0
 
 

@@ -99,6 +99,10 @@ def serve(host: str, port: int, seed: bool = True) -> int:
     system.migrate()
     if seed:
         system.seed_demo()
+        # The first screen shows this week's sessions (booked once, on a new practice).
+        from services.scheduler.demo_week import seed_week
+
+        seed_week(system.runtimes["scheduler"])
     system.start_workers()
     server.app = system.wsgi_app()
     stopping = threading.Event()

@@ -7,16 +7,20 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from sqlalchemy import create_engine, insert
 
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
+from services.scheduler.tables import Client
 from shared.config import SERVICES
+from shared.demo import demo_id
 from tests.e2e.conftest import Deployment, Processes, _answers
 from tests.fakes.gateway import Gateway
 from tests.support import (
@@ -41,12 +45,15 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 PRACTICE_ZONE = ZoneInfo("America/New_York")  # the demo practice's zone
+PRIYA_ZONE = ZoneInfo("America/Chicago")  # a demo client's zone
+COLUMN_HEADS = "#calendar .ec-header .ec-col-head"  # the time grid's column headings
 
 
 @dataclass
 class Desk:
     url: str
     browser: Browser
+    databases: dict[str, str]
 
     def context(self, **kw: object) -> BrowserContext:
         options: dict[str, object] = {
@@ -93,7 +100,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
                 )
                 try:
-                    yield Desk(public_url, browser)
+                    yield Desk(public_url, browser, databases)
                 finally:
                     browser.close()
         except BaseException:
@@ -127,6 +134,36 @@ def signed_in(desk: Desk, login: tuple[str, str] = DEMO_LOGIN, **kw: object) -> 
     assert errors == [], f"JavaScript errors: {errors}"
 
 
+def column_header(day: str) -> str:
+    """A week view's column heading for an ISO date, e.g. "Wed, Dec 9"."""
+    return date.fromisoformat(day).strftime("%a, %b %-d")
+
+
+def column_of(page: Page, card: Locator) -> str:
+    """The heading of the grid column a session's card sits in (by where it is drawn)."""
+    box = None
+    for _ in range(50):  # the grid redraws its cards when a refresh brings news
+        expect(card).to_be_visible()
+        box = card.bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(100)
+    assert box is not None
+    middle = box["x"] + box["width"] / 2
+    for header in page.locator(COLUMN_HEADS).all():
+        head = header.bounding_box()
+        if head and head["x"] <= middle < head["x"] + head["width"]:
+            return header.inner_text().strip()
+    raise AssertionError(f"no column under the card at x={middle}")
+
+
+def in_column(page: Page, cards: Locator, heading: str) -> Locator:
+    """The one card among ``cards`` drawn in the column headed ``heading``."""
+    found = [card for card in cards.all() if column_of(page, card) == heading]
+    assert len(found) == 1, f"{len(found)} cards under {heading}"
+    return found[0]
+
+
 def wall(instant: datetime) -> tuple[str, str]:
     local = instant.astimezone(PRACTICE_ZONE)
     return local.date().isoformat(), local.strftime("%H:%M")
@@ -136,7 +173,8 @@ def test_sign_in_failure_then_success_sets_a_strict_http_only_secure_cookie(desk
     context = desk.context()
     page = context.new_page()
     page.goto("/")
-    expect(page).to_have_url(f"{desk.url}/sign-in")
+    # Signed out, a page sends the desk to sign in and back to it afterwards.
+    expect(page).to_have_url(f"{desk.url}/sign-in?next=%2Fday")
     page.get_by_label("Email").fill(DEMO_LOGIN[0])
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
@@ -157,7 +195,7 @@ def test_sign_in_failure_then_success_sets_a_strict_http_only_secure_cookie(desk
     expect(page).to_have_url(f"{desk.url}/sign-in")
     assert not [c for c in context.cookies() if c["name"] == "rapport_session"]
     page.goto("/week")
-    expect(page).to_have_url(f"{desk.url}/sign-in")
+    expect(page).to_have_url(f"{desk.url}/sign-in?next=%2Fweek")
     context.close()
 
 
@@ -260,7 +298,7 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
     day, time = wall(first)
     with signed_in(desk) as page:
         page.screenshot(path=str(ARTIFACTS / "day-empty.png"))
-        page.get_by_role("link", name="Book").click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Book").click()
         page.get_by_label("Find a client by name, phone or email").fill("priya")
         page.get_by_label("Priya Natarajan").check()
         page.get_by_label("Practitioner").select_option(label="Dr. Ana Rivera")
@@ -347,8 +385,9 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         second = first + timedelta(weeks=1)
         second_day, second_time = wall(second)
         page.goto(f"/week?date={second_day}")
-        card = page.locator(f'.column[data-day="{second_day}"] article.appointment')
-        expect(card).to_contain_text("Priya Natarajan")
+        priya = page.locator("article.appointment", has_text="Priya Natarajan")
+        expect(priya.first).to_be_visible()
+        card = in_column(page, priya, column_header(second_day))
         page.screenshot(path=str(ARTIFACTS / "week.png"))
         # The session's reminders and messages, from the notifier: "planned" until one of its
         # messages goes out. Whether a confirmation goes out at once depends on the hour where
@@ -368,12 +407,10 @@ def test_book_a_course_see_it_cancel_late_and_reschedule(desk: Desk) -> None:
         dialog.get_by_label("New time").fill(moved_time)
         dialog.get_by_role("button", name="Reschedule").click()
         expect(dialog).to_be_hidden()
-        if moved_day in {c.get_attribute("data-day") for c in page.locator(".column").all()}:
-            moved = page.locator(f'.column[data-day="{moved_day}"] article.appointment')
-        else:
-            page.goto(f"/week?date={moved_day}")
-            moved = page.locator(f'.column[data-day="{moved_day}"] article.appointment')
-        expect(moved).to_contain_text("Priya Natarajan")
+        page.goto(f"/week?date={moved_day}")
+        priya = page.locator("article.appointment", has_text="Priya Natarajan")
+        expect(priya.first).to_be_visible()
+        moved = in_column(page, priya, column_header(moved_day))
         expect(moved).to_contain_text("Booked")
 
         # Checking in the third session two weeks early is refused, saying when check-in opens
@@ -410,8 +447,9 @@ def test_tablet_layout_and_api_errors_as_plain_messages(desk: Desk) -> None:
         expect(page).to_have_url(re.compile(r"practitioner=[0-9a-f-]+"))
         expect(page.locator("#practitioner-filter")).to_have_value(re.compile(r".+"))
         page.goto("/day" + page.url.split("/week", 1)[1])
-        expect(page.locator(".column")).to_have_count(1)
-        expect(page.locator(".column h2")).to_have_text("Sam Okafor, LCSW")
+        columns = page.locator(COLUMN_HEADS)
+        expect(columns).to_have_count(1)
+        expect(columns).to_have_text("Sam Okafor, LCSW")
 
         # Free times for Dr. Rivera on a weekday at least two days ahead (her hours: 9-17).
         today = now().astimezone(PRACTICE_ZONE).date()
@@ -608,3 +646,593 @@ def test_an_admin_copies_and_rotates_a_practitioner_feed(desk: Desk) -> None:
     with signed_in(desk) as page:
         page.goto("/clients")
         expect(page.locator(".practitioner-feeds")).to_have_count(0)
+
+
+# -- the calendar as a time grid ------------------------------------------------------------
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+SLOT_PX = 26  # the grid's 15-minute row, in pixels (calendar.js)
+PAGES = (
+    "/day",
+    "/week",
+    "/book",
+    "/clients",
+    f"/clients/{demo_id('client-jordan')}",
+    "/balances",
+    "/messages",
+)
+
+
+class Api:
+    """The scheduler API with the desk's bearer token, for arranging what a test shows."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.url = desk.url
+        token = requests.post(
+            f"{desk.url}/api/v1/auth/token",
+            json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
+            timeout=10,
+        ).json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **params: object) -> requests.Response:
+        return requests.get(self.url + path, headers=self.headers, params=params, timeout=10)  # type: ignore[arg-type]
+
+    def post(self, path: str, body: dict[str, object]) -> requests.Response:
+        return requests.post(self.url + path, headers=self.headers, json=body, timeout=10)
+
+    def named(self, path: str, field: str, name: str) -> str:
+        return next(x["id"] for x in self.get(path).json()["items"] if x[field] == name)
+
+    def client(self, first: str, last: str) -> str:
+        response = self.post(
+            "/api/v1/clients",
+            {"first_name": first, "last_name": last, "time_zone": "America/New_York"},
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def book(self, client: str, practitioner: str, service: str, starts: datetime) -> str:
+        response = self.post(
+            "/api/v1/appointments",
+            {
+                "client_id": client,
+                "practitioner_id": self.named(
+                    "/api/v1/practitioners", "display_name", practitioner
+                ),
+                "service_type_id": self.named("/api/v1/service-types", "name", service),
+                "starts_at": starts.isoformat(),
+            },
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def starts(self, appointment_id: str) -> datetime:
+        body = self.get(f"/api/v1/appointments/{appointment_id}").json()
+        return datetime.fromisoformat(body["starts_at"])
+
+
+def ahead(weekdays: tuple[int, ...], later_than: date | None = None) -> date:
+    """The first day 2–8 days ahead in the practice's zone on one of ``weekdays`` (Monday 0):
+    never today's or tomorrow's weekday, which the course test above books."""
+    start = now().astimezone(PRACTICE_ZONE).date()
+    return next(
+        start + timedelta(days=n)
+        for n in range(2, 9)
+        if (start + timedelta(days=n)).weekday() in weekdays
+        and (later_than is None or start + timedelta(days=n) > later_than)
+    )
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, dt_time(hour, minute), PRACTICE_ZONE)
+
+
+def card_for(page: Page, name: str, time: str) -> Locator:
+    return page.locator("article.appointment", has_text=name).filter(has_text=time)
+
+
+def label_y(page: Page, label: str) -> float:
+    """Where the grid's row line for an hour label ("2:00 PM") is drawn, scrolled into view."""
+    row = page.locator(".ec-body .ec-sidebar time", has_text=re.compile(f"^{label}$"))
+    row.evaluate("node => node.scrollIntoView({block: 'center'})")
+    box = row.bounding_box()
+    assert box is not None, f"no {label} row"
+    return box["y"] + box["height"] / 2
+
+
+def drag(page: Page, card: Locator, to_x: float, to_line: float) -> None:
+    """Drags a card by its time so that its top lands on the grid line ``to_line``."""
+    top = card.bounding_box()
+    box = card.locator(".when").bounding_box()
+    assert top is not None and box is not None
+    grab_x, grab_y = box["x"] + 8, box["y"] + box["height"] / 2
+    page.mouse.move(grab_x, grab_y)
+    page.mouse.down()
+    page.mouse.move(grab_x + 12, grab_y + 10, steps=4)
+    # The grid moves a session by how far the pointer went, rounded down to a quarter-hour.
+    page.mouse.move(to_x, to_line + (grab_y - top["y"]) + 4, steps=12)
+    page.mouse.up()
+
+
+def header_middle(page: Page, name: str) -> float:
+    headers = page.locator(COLUMN_HEADS)
+    box = headers.filter(has_text=re.compile(f"^{re.escape(name)}$")).bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2
+
+
+def tab_to(page: Page, target: Locator, limit: int = 120) -> None:
+    """Presses Tab (only the keyboard) until ``target`` has the focus."""
+    for _ in range(limit):
+        if target.evaluate("node => node === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def axe_violations(page: Page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document)).violations"
+        ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    return list(found)
+
+
+@pytest.mark.clock  # runs again at the fixed instants of `make test`
+def test_day_and_week_are_a_time_grid_with_shaded_hours_and_colours(desk: Desk) -> None:
+    api = Api(desk)
+    day = ahead((0, 1, 2, 3))  # both practitioners work Monday to Thursday
+    client = api.client("Gita", "Gridley")
+    api.book(client, "Dr. Ana Rivera", "IPT session (50 min)", at(day, 11))
+    api.book(client, "Sam Okafor, LCSW", "Phone check-in", at(day, 13))
+    with signed_in(desk) as page:
+        page.goto(f"/day?date={day}")
+        columns = page.locator(COLUMN_HEADS)
+        expect(columns).to_have_text(["Dr. Ana Rivera", "Sam Okafor, LCSW"])
+        rivera = card_for(page, "Gita Gridley", "11:00 AM")
+        sam = card_for(page, "Gita Gridley", "1:00 PM")
+        expect(rivera).to_have_count(1)
+        assert column_of(page, rivera) == "Dr. Ana Rivera"
+        assert column_of(page, sam) == "Sam Okafor, LCSW"
+        # 15-minute rows: a 50-minute session spans 50/15 rows and starts on its hour's line.
+        event = page.locator(".ec-event", has=rivera)
+        line = label_y(page, "11:00 AM")  # scrolls the grid there first
+        box = event.bounding_box()
+        assert box is not None
+        assert abs(box["height"] - 50 / 15 * SLOT_PX) <= 3, box
+        assert abs(box["y"] - line) <= 3, (box, line)
+        # Every card keeps its statuses and its actions.
+        expect(rivera).to_contain_text("Booked")
+        expect(rivera.locator(".badge.reminder")).to_have_count(1, timeout=30_000)
+        expect(rivera).to_contain_text("Invoice issued", timeout=30_000)
+        for action in ("Check in", "Reschedule", "Cancel", "Messages"):
+            expect(rivera.get_by_role("button", name=action)).to_have_count(1)
+        # Colour by status, the practitioner's colour on the left edge.
+        style = "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderLeftColor]"
+        rivera_colours = event.evaluate(style)
+        sam_colours = page.locator(".ec-event", has=sam).evaluate(style)
+        assert rivera_colours[0] == sam_colours[0]  # both booked
+        assert rivera_colours[1] != sam_colours[1]  # two practitioners
+        # Outside working hours is shaded, per practitioner (Sam starts at 10 in Chicago).
+        assert page.locator(".ec-bg-event.off-hours").count() >= 4
+        page.screenshot(path=str(ARTIFACTS / "grid-day.png"))
+
+        page.goto(f"/week?date={day}")
+        expect(page.locator(COLUMN_HEADS)).to_have_count(7)
+        rivera = card_for(page, "Gita Gridley", "11:00 AM")
+        assert column_of(page, rivera) == column_header(day.isoformat())
+        page.screenshot(path=str(ARTIFACTS / "grid-week.png"))
+
+        # An empty day says so and offers to book one there.
+        empty = (now() + timedelta(days=300)).astimezone(PRACTICE_ZONE).date()
+        page.goto(f"/day?date={empty}")
+        expect(page.locator("#calendar-empty")).to_contain_text("No sessions this day")
+        expect(page.get_by_role("link", name="Book one")).to_have_attribute(
+            "href", f"/book?date={empty}"
+        )
+        page.screenshot(path=str(ARTIFACTS / "grid-empty.png"))
+
+        # Today: a line at the application clock's time, when the grid shows that hour.
+        page.goto("/day")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        local = now().astimezone(PRACTICE_ZONE)
+        if 7 <= local.hour < 21:
+            expect(page.locator(".now-line")).to_have_count(1)
+            hour_line = label_y(page, datetime(2000, 1, 1, local.hour).strftime("%-I:00 %p"))
+            box = page.locator(".now-line").bounding_box()
+            grid = page.locator("#calendar .ec-body").bounding_box()
+            assert box is not None and grid is not None
+            assert abs(box["y"] - (hour_line + local.minute / 15 * SLOT_PX)) <= 4, box
+            assert grid["x"] < box["x"] and box["x"] + box["width"] <= grid["x"] + grid["width"]
+            page.screenshot(path=str(ARTIFACTS / "grid-now-line.png"))
+
+
+@pytest.mark.clock  # runs again at the fixed instants of `make test`
+def test_book_a_free_slot_by_click_and_by_keyboard_then_move_it_by_keyboard(desk: Desk) -> None:
+    api = Api(desk)
+    day = ahead((0, 1, 2, 3))
+    rivera = api.named("/api/v1/practitioners", "display_name", "Dr. Ana Rivera")
+    api.client("Kim", "Keyes")
+    with signed_in(desk) as page:
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        # Click the free quarter-hour below the 2 PM line: booking opens with it filled in.
+        x, y = header_middle(page, "Dr. Ana Rivera"), label_y(page, "2:00 PM") + SLOT_PX / 2
+        page.mouse.click(x, y)
+        expect(page).to_have_url(re.compile(r"/book\?"))
+        expect(page.get_by_label("Date")).to_have_value(day.isoformat())
+        expect(page.get_by_label("Start time")).to_have_value("14:00")
+        expect(page.get_by_label("Practitioner")).to_have_value(rivera)
+        page.get_by_label("Find a client by name, phone or email").fill("Keyes")
+        page.get_by_label("Kim Keyes").check()
+        page.get_by_label("Service type").select_option(label="IPT session (50 min)")
+        page.screenshot(path=str(ARTIFACTS / "book-from-slot.png"))
+        page.get_by_role("button", name="Review and book").click()
+        page.get_by_role("dialog").get_by_role("button", name="Book").click()
+        expect(page.locator("#booked")).to_contain_text("Booked 1 session for Kim Keyes")
+
+        # Only the keyboard: "b" from the calendar opens booking on its date and practitioner
+        # with the free times listed; Tab and Enter book one.
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        page.keyboard.press("b")
+        expect(page).to_have_url(re.compile(r"/book\?"))
+        slots = page.get_by_role("group", name=f"Free times on {day}")
+        last = slots.get_by_role("button").last
+        expect(last).to_be_visible()
+        chosen = last.inner_text().rsplit(" ", 2)
+        tab_to(page, page.get_by_label("Find a client by name, phone or email"))
+        page.keyboard.type("Keyes")
+        radio = page.get_by_label("Kim Keyes")
+        expect(radio).to_be_visible()
+        tab_to(page, radio)
+        page.keyboard.press("Space")
+        expect(radio).to_be_checked()
+        tab_to(page, last)
+        page.keyboard.press("Enter")
+        tab_to(page, page.get_by_role("button", name="Review and book"))
+        page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog")
+        tab_to(page, dialog.get_by_role("button", name="Book"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#booked")).to_contain_text("Booked 1 session for Kim Keyes")
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+        expect(card_for(page, "Kim Keyes", " ".join(chosen[-2:]))).to_have_count(1)
+
+        # Or choose the free time on the grid itself: focus it, arrows, Enter.
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        tab_to(page, page.locator("#calendar .ec-main"))
+        for _ in range(4 * 3 + 2):  # from 9:00 to 12:30
+            page.keyboard.press("ArrowDown")
+        expect(page.locator("#slot-status")).to_contain_text(
+            "12:30 PM, Dr. Ana Rivera: press Enter"
+        )
+        line = label_y(page, "12:00 PM")
+        cursor = page.locator(".slot-cursor").bounding_box()
+        assert cursor is not None and abs(cursor["y"] - (line + 2 * SLOT_PX)) <= 3, cursor
+        page.screenshot(path=str(ARTIFACTS / "keyboard-slot.png"))
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"/book\?"))
+        expect(page.get_by_label("Start time")).to_have_value("12:30")
+        expect(page.get_by_label("Date")).to_have_value(day.isoformat())
+        page.goto(f"/day?date={day}&practitioner={rivera}")
+
+        # Move the 2 PM session a quarter-hour later with Alt+Down, confirmed in the dialog.
+        card = card_for(page, "Kim Keyes", "2:00 PM")
+        appointment = card.get_attribute("data-id")
+        assert appointment
+        tab_to(page, card)
+        page.keyboard.press("Alt+ArrowDown")
+        dialog = page.get_by_role("dialog", name="Reschedule session")
+        expect(dialog.get_by_label("New time")).to_have_value("14:15")
+        page.screenshot(path=str(ARTIFACTS / "keyboard-move.png"))
+        tab_to(page, dialog.get_by_role("button", name="Reschedule"))
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_hidden()
+        expect(card_for(page, "Kim Keyes", "2:15 PM")).to_have_count(1)
+        assert api.starts(appointment) == at(day, 14, 15)
+
+
+@pytest.mark.clock  # runs again at the fixed instants of `make test`
+def test_drag_a_course_session_this_session_then_rest_of_course_and_onto_a_busy_slot(
+    desk: Desk,
+) -> None:
+    api = Api(desk)
+    monday = ahead((0, 1))  # three working days for Sam in its week
+    client = api.client("Dora", "Dragwell")
+    course = api.post(
+        "/api/v1/courses",
+        {
+            "client_id": client,
+            "practitioner_id": api.named(
+                "/api/v1/practitioners", "display_name", "Sam Okafor, LCSW"
+            ),
+            "service_type_id": api.named("/api/v1/service-types", "name", "IPT session (50 min)"),
+            "first_starts_at": at(monday, 16).isoformat(),
+            "sessions": 4,
+        },
+    )
+    assert course.status_code == 201, course.text
+    sessions = [a["id"] for a in course.json()["booked"]]
+    busy = api.client("Bea", "Busy")
+    api.book(busy, "Sam Okafor, LCSW", "IPT session (50 min)", at(monday + timedelta(days=2), 16))
+    tuesday = monday + timedelta(days=1)
+    with signed_in(desk) as page:
+        # The first session, dragged a day later: "only this session".
+        page.goto(f"/week?date={monday}")
+        card = card_for(page, "Dora Dragwell", "4:00 PM")
+        expect(card).to_have_count(1)
+        drag(
+            page,
+            card,
+            header_middle(page, column_header(tuesday.isoformat())),
+            label_y(page, "4:00 PM"),
+        )
+        dialog = page.get_by_role("dialog", name="Reschedule session")
+        expect(dialog.get_by_label("New date")).to_have_value(tuesday.isoformat())
+        expect(dialog.get_by_label("New time")).to_have_value("16:00")
+        expect(dialog.get_by_role("group", name="Which sessions?")).to_be_visible()
+        dialog.get_by_label("Only this session").check()
+        page.screenshot(path=str(ARTIFACTS / "drag-course-dialog.png"))
+        dialog.get_by_role("button", name="Reschedule").click()
+        expect(dialog).to_be_hidden()
+        expect(card).to_have_count(1)
+        assert column_of(page, card) == column_header(tuesday.isoformat())
+        assert [api.starts(s) for s in sessions] == [
+            at(tuesday, 16),
+            *(at(monday + timedelta(weeks=n), 16) for n in (1, 2, 3)),
+        ]
+
+        # Onto Bea's session: refused with the reason, and the card goes back.
+        drag(
+            page,
+            card,
+            header_middle(page, column_header((monday + timedelta(days=2)).isoformat())),
+            label_y(page, "4:00 PM"),
+        )
+        dialog = page.get_by_role("dialog", name="Reschedule session")
+        dialog.get_by_role("button", name="Reschedule").click()
+        expect(dialog.locator(".error[role=alert]")).to_contain_text(
+            "practitioner already has a session"
+        )
+        page.screenshot(path=str(ARTIFACTS / "drag-busy-refused.png"))
+        dialog.get_by_role("button", name="Go back").click()
+        expect(dialog).to_be_hidden()
+        assert column_of(page, card) == column_header(tuesday.isoformat())
+        assert api.starts(sessions[0]) == at(tuesday, 16)
+
+        # The second session and the rest of the course, a day later.
+        page.goto(f"/week?date={monday + timedelta(weeks=1)}")
+        card = card_for(page, "Dora Dragwell", "4:00 PM")
+        drag(
+            page,
+            card,
+            header_middle(page, column_header((tuesday + timedelta(weeks=1)).isoformat())),
+            label_y(page, "4:00 PM"),
+        )
+        dialog = page.get_by_role("dialog", name="Reschedule session")
+        dialog.get_by_label("This and the rest of the course").check()
+        dialog.get_by_role("button", name="Reschedule").click()
+        expect(dialog).to_be_hidden()
+        assert [api.starts(s) for s in sessions] == [
+            at(tuesday + timedelta(weeks=n), 16) for n in range(4)
+        ]
+        page.screenshot(path=str(ARTIFACTS / "drag-rest-of-course.png"))
+
+
+@pytest.mark.clock  # the agenda shows this week's sessions, whatever the instant
+def test_every_page_fits_a_phone_and_axe_finds_no_violations(desk: Desk) -> None:
+    # The pages' CSP forbids inline scripts, Playwright's way of adding axe; the test bypasses it.
+    context = desk.context(bypass_csp=True)
+    page = context.new_page()
+    page.goto("/sign-in")
+    assert axe_violations(page) == [], "sign-in"
+    context.close()
+    for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
+        with signed_in(desk, viewport=viewport, bypass_csp=True) as page:
+            for path in PAGES:
+                page.goto(path)
+                page.wait_for_load_state("networkidle")
+                kind = "client" if path.count("/") > 1 else path.strip("/")
+                name = f"{kind}-{viewport['width']}"
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], f"{name} scrolls sideways ({width}px)"
+                assert axe_violations(page) == [], name
+                if viewport["width"] == 390:
+                    page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
+            # On a phone the calendar is a one-column agenda, and the help dialog fits too.
+            page.goto("/week")
+            expect(page.locator("#refreshed")).to_contain_text("updated")
+            agenda = page.locator("#calendar .ec-list")
+            expect(agenda).to_have_count(1 if viewport["width"] == 390 else 0)
+            page.keyboard.press("?")
+            help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+            expect(help_dialog).to_contain_text("New booking")
+            assert axe_violations(page) == [], "shortcuts dialog"
+            page.screenshot(path=str(ARTIFACTS / f"shortcuts-{viewport['width']}.png"))
+            page.keyboard.press("Escape")
+            expect(help_dialog).to_be_hidden()
+
+
+def test_client_search_with_5000_clients_answers_from_the_api_page_by_page(desk: Desk) -> None:
+    engine = create_engine(desk.databases["scheduler"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Client.__table__),
+                [
+                    {
+                        "id": f"00000000-0000-4000-9000-{n:012d}",
+                        "revision": 1,
+                        "first_name": "Quinn",
+                        "last_name": f"Zephyr {n:04d}",
+                        "email": f"quinn.zephyr{n}@example.com",
+                        "phone": f"+1212555{n:04d}",
+                        "time_zone": "America/New_York",
+                        "locale": "en_US",
+                        "preferred_channels": "sms,email",
+                        "sms_consent": False,
+                        "email_consent": False,
+                        "active": True,
+                        "created_at": now(),
+                    }
+                    for n in range(5000)
+                ],
+            )
+    finally:
+        engine.dispose()
+    api = Api(desk)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = api.get(
+            "/api/v1/clients", q="zephyr", limit=500, **({"cursor": cursor} if cursor else {})
+        )
+        assert page.status_code == 200, page.text
+        pages += 1
+        seen += [c["id"] for c in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert pages == 10 and len(set(seen)) == 5000
+    with signed_in(desk) as page:
+        # No page ships the client list any more.
+        assert "zephyr" not in page.content().lower()
+        requests_seen: list[str] = []
+        page.on("request", lambda r: requests_seen.append(r.url))
+        expect(page.locator("#refreshed")).to_contain_text("updated")  # the page is ready
+        page.keyboard.press("/")
+        expect(page.get_by_role("searchbox", name=re.compile("Search clients"))).to_be_focused()
+        page.keyboard.type("zephyr 00")
+        results = page.get_by_role("list", name="Search results")
+        expect(results.locator("li.hit")).to_have_count(8)
+        expect(results.locator("li.hit").first).to_contain_text("Quinn Zephyr 0000")
+        results.get_by_role("button", name="More results").click()
+        expect(results.locator("li.hit")).to_have_count(16)
+        expect(results.locator("li.hit").last).to_contain_text("Quinn Zephyr 0015")
+        page.screenshot(path=str(ARTIFACTS / "search-5000.png"))
+        assert any("/api/v1/search?" in u and "cursor=" in u for u in requests_seen)
+        # The clients page reads the list a page at a time too.
+        page.goto("/clients")
+        people = page.get_by_role("list", name="Clients")
+        expect(people.get_by_role("button", name="More clients")).to_be_visible()
+        expect(people.locator("li:not(.more)")).to_have_count(25)
+        people.get_by_role("button", name="More clients").click()
+        expect(people.locator("li:not(.more)")).to_have_count(50)
+
+
+def test_an_ending_session_warns_extends_and_signing_in_again_returns_to_the_page(
+    desk: Desk,
+) -> None:
+    with signed_in(desk) as page:
+        page.clock.install()  # the browser's clock, run forward below; the server's stays
+        page.goto("/clients")
+        page.get_by_role("button", name="New client").click()
+        page.get_by_label("First name").fill("Half")
+        before = next(c for c in page.context.cookies() if c["name"] == "rapport_session")
+        # Five minutes before the 12-hour session ends, the desk is warned over its work.
+        page.clock.fast_forward("11:56:00")
+        warning = page.get_by_role("dialog", name="Your session is ending")
+        expect(warning).to_contain_text("you will be signed out at")
+        page.screenshot(path=str(ARTIFACTS / "session-ending.png"))
+        warning.get_by_role("button", name="Stay signed in").click()
+        expect(warning).to_be_hidden()
+        expect(page.locator("#toast")).to_contain_text("You stay signed in until")
+        after = next(c for c in page.context.cookies() if c["name"] == "rapport_session")
+        assert after["value"] != before["value"]
+        # Nothing typed was lost, and the renewed session's CSRF token works.
+        expect(page.get_by_label("First name")).to_have_value("Half")
+        page.get_by_label("Last name").fill("Typed")
+        page.get_by_role("button", name="Add client").click()
+        expect(page.locator("#client-form-title")).to_have_text("Edit Half Typed")
+
+        # Signed out meanwhile: signing in again lands on the page that was asked for.
+        page.context.clear_cookies()
+        day = ahead((0, 1, 2, 3))
+        page.goto(f"/week?date={day}")
+        expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+        page.get_by_label("Email").fill(DEMO_LOGIN[0])
+        page.get_by_label("Password").fill(DEMO_LOGIN[1])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{desk.url}/week?date={day}")
+        # Only pages of this site: anything else goes to the day view. (Leave the calendar
+        # first: its next refresh, refused, would itself go to sign in and back to it.)
+        page.goto("about:blank")
+        page.context.clear_cookies()
+        page.goto("/sign-in?next=//elsewhere.example/")
+        page.get_by_label("Email").fill(DEMO_LOGIN[0])
+        page.get_by_label("Password").fill(DEMO_LOGIN[1])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{desk.url}/day")
+
+
+@pytest.mark.clock  # upcoming and past are the application clock's
+def test_a_clients_page_shows_sessions_charges_messages_and_feed(desk: Desk) -> None:
+    api = Api(desk)
+    client = api.client("Carla", "Pagewood")
+    day = ahead((0, 1, 2, 3))
+    api.book(client, "Sam Okafor, LCSW", "IPT intake assessment", at(day, 17))
+    with signed_in(desk) as page:
+        page.goto(f"/clients/{client}")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Carla Pagewood")
+        upcoming = page.locator("#upcoming")
+        expect(upcoming).to_contain_text("5:00 PM")
+        expect(upcoming).to_contain_text("IPT intake assessment with Sam Okafor, LCSW")
+        expect(page.locator("#past")).to_contain_text("No past sessions.")
+        # Billing invoices the booking: the charge for the coming session and the balance.
+        expect(page.locator("#charges")).to_contain_text("for an upcoming session", timeout=30_000)
+        page.reload()
+        expect(page.locator("#balance")).to_contain_text("Balance: $")
+        expect(page.get_by_label(re.compile("Feed URL"))).to_have_value(
+            re.compile(rf"^{re.escape(desk.url)}/feeds/client/.+")
+        )
+        expect(page.locator("#client-messages")).not_to_contain_text("Loading")
+        page.screenshot(path=str(ARTIFACTS / "client-page.png"), full_page=True)
+        # From the calendar, a session's client name leads here.
+        page.goto(f"/day?date={day}")
+        page.locator("article.appointment", has_text="Carla Pagewood").get_by_role(
+            "link", name="Carla Pagewood"
+        ).click()
+        expect(page).to_have_url(f"{desk.url}/clients/{client}")
+        missing = page.goto("/clients/no-such-client")
+        assert missing is not None and missing.status == 404
+        expect(page.get_by_role("alert")).to_have_text("There is no such client.")
+
+
+def test_a_deactivated_account_cannot_extend_its_session(desk: Desk) -> None:
+    token = requests.post(
+        f"{desk.url}/api/v1/auth/token",
+        json={"email": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]},
+        timeout=10,
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    login = ("leaving@harbourstreet.example", "leaving-desk-password")
+    created = requests.post(
+        f"{desk.url}/api/v1/staff",
+        headers=admin,
+        json={
+            "email": login[0],
+            "name": "Leaving Desk",
+            "role": "front_desk",
+            "password": login[1],
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    with signed_in(desk, login) as page:
+        extend = (
+            "() => fetch('/session/extend', {method: 'POST', headers: {'X-CSRF-Token':"
+            " document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)"
+        )
+        assert page.evaluate(extend) == 200
+        deactivated = requests.post(
+            f"{desk.url}/api/v1/staff/{created.json()['id']}/deactivate", headers=admin, timeout=10
+        )
+        assert deactivated.status_code == 200, deactivated.text
+        page.reload()  # the extended session's CSRF token
+        assert page.evaluate(extend) == 401
+        # The refusal also ended the session in this browser.
+        page.reload()
+        expect(page).to_have_url(re.compile(r"/sign-in\?next="))

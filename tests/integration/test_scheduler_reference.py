@@ -395,3 +395,89 @@ def test_a_client_locale_is_validated_normalised_and_published(
     assert [(e["first_name"], e["locale"]) for e in registered if e["first_name"] == "Zofia"] == [
         ("Zofia", "pl_PL")
     ]
+
+
+def _many_clients(system: SchedulerSystem, count: int) -> None:
+    rt = system.runtimes["scheduler"]
+    with rt.db.transaction() as session:
+        session.add_all(
+            Client(
+                id=f"00000000-0000-4000-8000-{n:012d}",
+                first_name="Paged",
+                last_name=f"Zuckerman {n:04d}",
+                email=f"paged{n}@example.com",
+                phone=f"+1617555{n:04d}",
+                time_zone="America/New_York",
+                created_at=rt.clock.now(),
+            )
+            for n in range(count)
+        )
+
+
+def test_clients_are_listed_and_searched_a_page_at_a_time(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    _many_clients(scheduler_system, 230)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = "/api/v1/clients?q=zuckerman&limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = scheduler_system.call("scheduler", "GET", query)
+        assert page.status_code == 200, page.json
+        pages += 1
+        seen += [c["last_name"] for c in page.json["items"]]
+        assert page.json["has_more"] is (page.json["next_cursor"] is not None)
+        cursor = page.json["next_cursor"]
+        if not cursor:
+            break
+    assert pages == 3
+    assert seen == [f"Zuckerman {n:04d}" for n in range(230)]  # in order, none twice
+    # By every word of the name, by email, by the phone's digits however they are typed.
+    for q, expected in (("paged zuckerman 0042", 1), ("paged42@", 1), ("(617) 555-0042", 1)):
+        found = scheduler_system.call("scheduler", "GET", f"/api/v1/clients?q={q}")
+        assert [c["email"] for c in found.json["items"]] == ["paged42@example.com"] * expected, q
+    jordan = demo_id("client-jordan")
+    named = scheduler_system.call(
+        "scheduler", "GET", f"/api/v1/clients?ids={jordan},00000000-0000-4000-8000-000000000007"
+    )
+    assert [c["first_name"] for c in named.json["items"]] == ["Jordan", "Paged"]
+    for bad in ("cursor=not-a-cursor", "limit=0", "limit=501"):
+        refused = scheduler_system.call("scheduler", "GET", f"/api/v1/clients?{bad}")
+        assert refused.status_code == 400, bad
+        assert refused.mimetype == "application/problem+json"
+
+
+def test_global_search_finds_clients_with_their_next_sessions(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    _many_clients(scheduler_system, 30)
+    first = scheduler_system.call("scheduler", "GET", "/api/v1/search?q=zuckerman")
+    assert first.status_code == 200
+    assert len(first.json["items"]) == 20 and first.json["has_more"] is True
+    rest = scheduler_system.call(
+        "scheduler", "GET", f"/api/v1/search?q=zuckerman&cursor={first.json['next_cursor']}"
+    )
+    assert len(rest.json["items"]) == 10 and rest.json["next_cursor"] is None
+    assert all(c["upcoming_sessions"] == [] for c in rest.json["items"])
+    empty = scheduler_system.call("scheduler", "GET", "/api/v1/search?q=")
+    assert empty.status_code == 400
+    assert empty.mimetype == "application/problem+json"
+
+
+def test_appointments_are_listed_a_page_at_a_time_and_say_when_there_is_more(
+    scheduler_system: SchedulerSystem,
+) -> None:
+    booked = [scheduler_system.book().json["id"] for _ in range(5)]
+    seen: list[str] = []
+    query = "/api/v1/appointments?limit=2"
+    while query:
+        page = scheduler_system.call("scheduler", "GET", query)
+        assert page.status_code == 200, page.json
+        seen += [a["id"] for a in page.json["items"]]
+        cursor = page.json["next_cursor"]
+        query = f"/api/v1/appointments?limit=2&cursor={cursor}" if cursor else ""
+    assert seen == booked
+    whole = scheduler_system.call("scheduler", "GET", "/api/v1/appointments")
+    assert [a["id"] for a in whole.json["items"]] == booked
+    assert whole.json["has_more"] is False

@@ -11,6 +11,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     openapi,
     people,
     practice,
+    search,
     sign_in,
 )
 from services.scheduler.api.common import api, appointment_json, client_json

@@ -34,6 +34,7 @@ from shared.auth import current_principal
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
 from shared.http import Problem, conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
+from shared.pagination import MAX_LIMIT, PageQuery, paginate
 from shared.web import runtime
 
 
@@ -57,7 +58,8 @@ class BookAppointment(BaseModel):
         return _whole_minutes(value)
 
 
-class AppointmentQuery(BaseModel):
+class AppointmentQuery(PageQuery):
+    limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
     starts_from: AwareDatetime | None = Field(default=None, alias="from")
     starts_to: AwareDatetime | None = Field(default=None, alias="to")
     practitioner_id: str | None = None
@@ -249,8 +251,9 @@ def get_appointment(appointment_id: str) -> Any:
 
 @api.get("/appointments")
 def list_appointments() -> Any:
+    """Appointments in start order, a page at a time (``limit``, ``cursor``)."""
     query = parse_query(AppointmentQuery)
-    statement = select(Appointment).order_by(Appointment.starts_at).limit(1000)
+    statement = select(Appointment)
     if query.starts_from:
         statement = statement.where(Appointment.starts_at >= query.starts_from)
     if query.starts_to:
@@ -263,8 +266,13 @@ def list_appointments() -> Any:
         statement = statement.where(Appointment.course_id == query.course_id)
     if query.status:
         statement = statement.where(Appointment.status == query.status)
+    keys = (Appointment.starts_at, Appointment.id)
     with runtime().db.sessions() as session:
-        return jsonify(items=[appointment_json(a) for a in session.scalars(statement)])
+        return jsonify(
+            paginate(
+                session, statement, keys, query, appointment_json, (datetime.fromisoformat, str)
+            )
+        )
 
 
 class SessionPlace(BaseModel):

@@ -9,7 +9,15 @@ from flask import jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from services.scheduler.api import appointments, audit, availability, lifecycle, people, practice
+from services.scheduler.api import (
+    appointments,
+    audit,
+    availability,
+    lifecycle,
+    people,
+    practice,
+    search,
+)
 from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
 from shared.auth import public
@@ -119,7 +127,8 @@ OPERATIONS: list[Operation] = [
         None,
         200,
     ),
-    ("get", "/api/v1/clients", "Clients", None, None, 200),
+    ("get", "/api/v1/clients", "Clients (paginated; q searches)", None, people.ClientQuery, 200),
+    ("get", "/api/v1/search", "Search clients and their sessions", None, search.SearchQuery, 200),
     ("post", "/api/v1/clients", "Register a client", people.ClientFields, None, 201),
     ("get", "/api/v1/clients/{client_id}", "A client", None, None, 200),
     ("patch", "/api/v1/clients/{client_id}", "Change a client", people.ClientPatch, None, 200),

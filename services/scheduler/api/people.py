@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flask import jsonify
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
-from sqlalchemy import delete, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 
 from services.scheduler.api.common import (
     api,
@@ -26,7 +26,8 @@ from services.scheduler.events import client_snapshot, practitioner_snapshot, se
 from services.scheduler.tables import Client, Practitioner, ServiceType, TimeOff, WorkingHours
 from services.scheduler.validation import ClientFields, JoinLink, normalise_email
 from shared.auth import current_principal, require_role
-from shared.http import Problem, not_found, parse_body
+from shared.http import Problem, not_found, parse_body, parse_query
+from shared.pagination import MAX_LIMIT, PageQuery, paginate
 from shared.web import runtime
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -329,11 +330,48 @@ class ClientPatch(ClientFields):
     active: bool = True
 
 
+class ClientQuery(PageQuery):
+    q: str = Field(default="", max_length=200)
+    ids: str = Field(default="", max_length=20_000)
+    active: bool | None = None
+
+
+CLIENT_ORDER = (Client.last_name, Client.first_name, Client.id)
+
+
+def client_search(statement: Select[Any], text: str) -> Select[Any]:
+    """Clients whose name or email holds every word typed, or whose phone holds its digits
+    (three or more: "617555" finds +1 617-555-…)."""
+    words = [w for w in text.lower().split() if w]
+    digits = re.sub(r"\D", "", text)
+    if not words:
+        return statement
+    every_word = and_(
+        *(
+            or_(
+                func.lower(Client.first_name).contains(w, autoescape=True),
+                func.lower(Client.last_name).contains(w, autoescape=True),
+                func.lower(func.coalesce(Client.email, "")).contains(w, autoescape=True),
+            )
+            for w in words
+        )
+    )
+    if len(digits) >= 3:
+        return statement.where(or_(every_word, Client.phone.contains(digits, autoescape=True)))
+    return statement.where(every_word)
+
+
 @api.get("/clients")
 def list_clients() -> Any:
+    """Clients by name, a page at a time; ``q`` searches, ``ids`` fetches named clients."""
+    query = parse_query(ClientQuery)
+    statement = client_search(select(Client), query.q)
+    if query.ids:
+        statement = statement.where(Client.id.in_(query.ids.split(",")[:MAX_LIMIT]))
+    if query.active is not None:
+        statement = statement.where(Client.active == query.active)
     with runtime().db.sessions() as session:
-        rows = session.scalars(select(Client).order_by(Client.last_name, Client.first_name))
-        return jsonify(items=[client_json(c) for c in rows])
+        return jsonify(paginate(session, statement, CLIENT_ORDER, query, client_json))
 
 
 @api.post("/clients")

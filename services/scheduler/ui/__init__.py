@@ -8,9 +8,19 @@ import math
 from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, g, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from sqlalchemy import select
 
 from services.scheduler import sign_in_guard
@@ -65,7 +75,15 @@ def signed_in(view: Any) -> Any:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         found = sessions.current_session()
         if found is None:
-            response = redirect("/sign-in", code=303)
+            # Back to this page after signing in again.
+            back = (
+                sessions.safe_next(request.full_path.rstrip("?"))
+                if request.method == "GET"
+                else None
+            )
+            response = redirect(
+                "/sign-in" + (f"?next={quote(back, safe='')}" if back else ""), code=303
+            )
             if request.cookies.get(SESSION_COOKIE):
                 _clear_session(response)
             return response
@@ -80,7 +98,9 @@ def _clear_session(response: Response) -> None:
 
 
 def _reference() -> dict[str, Any]:
-    """What every page shows or needs: practice, practitioners, service types, clients."""
+    """What every page shows or needs: practice, practitioners, service types (all small).
+    Clients are not here: a practice has thousands, and pages ask the API for the ones they
+    show or search for."""
     with runtime().db.sessions() as db:
         practice = db.scalars(select(Practice)).first()
         return {
@@ -95,10 +115,6 @@ def _reference() -> dict[str, Any]:
                 service_type_json(s)
                 for s in db.scalars(select(ServiceType).order_by(ServiceType.name))
             ],
-            "clients": [
-                client_json(c)
-                for c in db.scalars(select(Client).order_by(Client.last_name, Client.first_name))
-            ],
         }
 
 
@@ -108,6 +124,7 @@ def page(template: str, **context: Any) -> str:
         template,
         user=g.ui_user,
         csrf=sessions.session_csrf(g.ui_token),
+        session_expires=sessions.session_expires(g.ui_token).isoformat(),
         practice=reference["practice"],
         reference=reference,
         # The page's JavaScript follows the application clock, not the desk computer's.
@@ -119,6 +136,10 @@ def page(template: str, **context: Any) -> str:
 # -- sign in and out -------------------------------------------------------------------------
 
 
+def _next_page() -> str:
+    return sessions.safe_next(request.values.get("next")) or "/day"
+
+
 def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) -> Any:
     with runtime().db.sessions() as db:
         practice = db.scalars(select(Practice)).first()
@@ -127,6 +148,7 @@ def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) 
         csrf=sessions.pre_session_csrf(),
         error=error,
         email=email,
+        next=sessions.safe_next(request.values.get("next")) or "",
         practice_name=practice.name if practice else "Rapport",
     )
     return make_response(body, status)
@@ -135,7 +157,7 @@ def _sign_in_form(error: str | None = None, email: str = "", status: int = 200) 
 @ui.get("/sign-in")
 def sign_in_form() -> Any:
     if sessions.current_session() is not None:
-        return redirect("/day", code=303)
+        return redirect(_next_page(), code=303)
     return _sign_in_form()
 
 
@@ -165,16 +187,45 @@ def sign_in() -> Any:
         sessions.SIGN_INS.labels("failed").inc()
         return _sign_in_form("The email or password is not right.", email, status=401)
     sessions.SIGN_INS.labels("success").inc()
-    response = redirect("/day", code=303)
+    response = redirect(_next_page(), code=303)
+    _set_session(response, sessions.issue_session(principal))
+    return response
+
+
+def _set_session(response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        sessions.issue_session(principal),
+        token,
         max_age=int(TOKEN_TTL.total_seconds()),
         path="/",
         secure=True,
         httponly=True,
         samesite="Strict",
     )
+
+
+@ui.post("/session/extend")
+@signed_in
+def extend_session() -> Any:
+    """A new session for the signed-in user, before theirs runs out (the page warns them); the
+    CSRF token is tied to the session, so the page gets the new one."""
+    if not sessions.same(request.headers.get("X-CSRF-Token"), sessions.session_csrf(g.ui_token)):
+        return _refused()
+    user = sessions.still_active(g.ui_user)
+    if user is None:
+        response = make_response(
+            jsonify(title="Signed out", status=401, detail="This account is no longer active."),
+            401,
+        )
+        response.mimetype = "application/problem+json"
+        _clear_session(response)
+        return response
+    token = sessions.issue_session(user)
+    response = jsonify(
+        expires_at=sessions.session_expires(token).isoformat(),
+        csrf_token=sessions.session_csrf(token),
+    )
+    _set_session(response, token)
     return response
 
 
@@ -263,7 +314,12 @@ def week_view() -> Any:
 @ui.get("/book")
 @signed_in
 def book() -> Any:
-    return page("ui/book.html", client_id=request.args.get("client", ""))
+    # Prefilled from a free time clicked on the calendar (?date=&time=&practitioner=).
+    return page(
+        "ui/book.html",
+        client_id=request.args.get("client", ""),
+        prefill={k: request.args.get(k, "")[:64] for k in ("date", "time", "practitioner")},
+    )
 
 
 @ui.get("/clients")
@@ -277,6 +333,18 @@ def clients() -> Any:
         and (user.is_admin or (user.role == "practitioner" and user.practitioner_id == p["id"]))
     ]
     return page("ui/clients.html", client_id=request.args.get("client", ""), own_feeds=own_feeds)
+
+
+@ui.get("/clients/<client_id>")
+@signed_in
+def client_page(client_id: str) -> Any:
+    with runtime().db.sessions() as db:
+        client = db.get(Client, client_id[:36])
+        found = client_json(client) if client else None
+    if found is None:
+        body = render_template("ui/refused.html", message="There is no such client.")
+        return make_response(body, 404)
+    return page("ui/client.html", client=found)
 
 
 @ui.get("/balances")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import UTC, datetime
 
+import jwt
 from flask import request, session
 from prometheus_client import Counter
 
@@ -44,6 +46,21 @@ def current_session() -> tuple[Principal, str] | None:
         return verify_token(rt.settings.secret_key, token, rt.clock.now()), token
     except Problem:
         return None
+
+
+def session_expires(token: str) -> datetime:
+    """When a session token (already verified) runs out, by the application clock."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return datetime.fromtimestamp(int(claims["exp"]), UTC)
+
+
+def safe_next(target: str | None) -> str | None:
+    """A page of this site to return to after signing in (never another origin)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if target.startswith(("/sign-in", "/sign-out", "/session/")):
+        return None
+    return target[:2000]
 
 
 def session_csrf(token: str) -> str:

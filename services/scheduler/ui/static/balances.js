@@ -26,6 +26,7 @@
       return;
     }
     error.hidden = true;
+    await R.loadClients(results.flatMap((r) => r.data.items.map((i) => i.client_id)));
     document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
     const body = JSON.stringify(res.data);
     if (body === lastBody) return;

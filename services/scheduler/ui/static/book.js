@@ -13,20 +13,22 @@
   const dialog = document.getElementById("book-dialog");
   let clientId = form.dataset.client || "";
 
-  const digits = (s) => String(s || "").replace(/\D/g, "");
-  function matches(c, q) {
-    const text = (c.first_name + " " + c.last_name + " " + (c.email || "")).toLowerCase();
-    const words = q.toLowerCase().split(/\s+/).filter(Boolean);
-    const d = digits(q);
-    return words.every((w) => text.includes(w)) || (d.length >= 3 && digits(c.phone).includes(d));
-  }
-
-  function showClients() {
+  /* Matching clients come from the API's search, a page at a time ("More clients" reads on). */
+  let searched = 0;
+  async function showClients(more) {
     const q = search.value.trim();
-    const list = Object.values(R.clients).filter((c) => c.active !== false && (!q || matches(c, q))).slice(0, 8);
-    results.replaceChildren();
-    if (!list.length) results.append(R.el("li", {class: "muted", text: "No client matches “" + q + "”."}));
-    for (const c of list) {
+    const ticket = ++searched;
+    const params = new URLSearchParams({q, active: "true", limit: "8"});
+    if (more) params.set("cursor", more);
+    if (!more) results.replaceChildren(R.el("li", {class: "muted", text: "Searching…"}));
+    const res = await R.api("GET", "/api/v1/clients?" + params.toString());
+    if (ticket !== searched) return;  // a newer search is on its way
+    if (!more) results.replaceChildren();
+    results.querySelector(".more")?.remove();
+    if (!res.ok) { results.append(R.el("li", {class: "error", text: R.message(res.data)})); return; }
+    if (!res.data.items.length && !more) results.append(R.el("li", {class: "muted", text: "No client matches “" + q + "”."}));
+    for (const c of res.data.items) {
+      R.clients[c.id] = c;
       const id = "client-" + c.id;
       results.append(R.el("li", {},
         R.el("input", {type: "radio", name: "client_id", id, value: c.id, checked: c.id === clientId,
@@ -35,8 +37,13 @@
           R.el("span", {class: "name", text: c.first_name + " " + c.last_name}),
           R.el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}))));
     }
+    if (res.data.next_cursor) {
+      results.append(R.el("li", {class: "more"}, R.el("button", {type: "button", class: "small",
+        text: "More clients", onclick: () => showClients(res.data.next_cursor)})));
+    }
   }
-  search.addEventListener("input", showClients);
+  let typing = null;
+  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => showClients(), 150); });
 
   // Default date: tomorrow in the practice's zone.
   form.elements.date.value = R.isoDay(new Date(R.now().getTime() + 86400000).toISOString());
@@ -197,6 +204,16 @@
   });
   dialog.addEventListener("close", () => { if (dialog.returnValue === "ok") book(); });
 
-  if (R.clients[clientId]) search.value = R.clients[clientId].first_name + " " + R.clients[clientId].last_name;
-  showClients();
+  // Prefilled from the calendar (a free time clicked) or from a client's page.
+  if (form.dataset.date) form.elements.date.value = form.dataset.date;
+  if (form.dataset.time) form.elements.time.value = form.dataset.time;
+  if (R.practitioners[form.dataset.practitioner]) form.elements.practitioner_id.value = form.dataset.practitioner;
+  if (form.dataset.date && !form.dataset.time) freeTimes(form.dataset.date, slots);
+  (async () => {
+    if (clientId) {
+      await R.loadClients([clientId]);
+      if (R.clients[clientId]) search.value = R.clients[clientId].first_name + " " + R.clients[clientId].last_name;
+    }
+    showClients();
+  })();
 })();

@@ -12,29 +12,33 @@
   const feed = document.getElementById("client-feed");
   let current = null;
 
-  const digits = (s) => String(s || "").replace(/\D/g, "");
-  function matches(c, q) {
-    const text = (c.first_name + " " + c.last_name + " " + (c.email || "")).toLowerCase();
-    const d = digits(q);
-    return q.toLowerCase().split(/\s+/).filter(Boolean).every((w) => text.includes(w)) ||
-      (d.length >= 3 && digits(c.phone).includes(d));
-  }
-
-  function showList() {
-    const q = search.value.trim();
-    const rows = Object.values(R.clients).filter((c) => !q || matches(c, q))
-      .sort((a, b) => (a.last_name + a.first_name).localeCompare(b.last_name + b.first_name));
-    list.replaceChildren();
-    if (!rows.length) list.append(R.el("li", {class: "muted", text: "No client matches."}));
-    for (const c of rows) {
+  /* The list is the API's search, a page at a time ("More clients" reads the next page). */
+  let searched = 0;
+  async function showList(more) {
+    const ticket = ++searched;
+    const params = new URLSearchParams({q: search.value.trim(), limit: "25"});
+    if (more) params.set("cursor", more);
+    const res = await R.api("GET", "/api/v1/clients?" + params.toString());
+    if (ticket !== searched) return;  // a newer search is on its way
+    if (!more) list.replaceChildren();
+    list.querySelector(".more")?.remove();
+    if (!res.ok) { list.append(R.el("li", {class: "error", text: R.message(res.data)})); return; }
+    if (!res.data.items.length && !more) list.append(R.el("li", {class: "muted", text: "No client matches."}));
+    for (const c of res.data.items) {
+      R.clients[c.id] = c;
       const name = c.first_name + " " + c.last_name;
       list.append(R.el("li", {}, R.el("button", {type: "button", "aria-pressed": String(!!current && current.id === c.id),
         onclick: () => edit(c)},
         R.el("span", {class: "name", title: name, text: name + (c.active === false ? " (inactive)" : "")}),
         R.el("span", {class: "contact", text: [c.phone, c.email].filter(Boolean).join(" · ") || "no contact details"}))));
     }
+    if (res.data.next_cursor) {
+      list.append(R.el("li", {class: "more"}, R.el("button", {type: "button", class: "small",
+        text: "More clients", onclick: () => showList(res.data.next_cursor)})));
+    }
   }
-  search.addEventListener("input", showList);
+  let typing = null;
+  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => showList(), 150); });
 
   function edit(c) {
     current = c;
@@ -44,6 +48,9 @@
     document.getElementById("save-client").textContent = c ? "Save changes" : "Add client";
     const book = document.getElementById("book-client");
     book.hidden = !c;
+    const own = document.getElementById("client-page-link");
+    own.hidden = !c;
+    if (c) own.href = "/clients/" + encodeURIComponent(c.id);
     feed.hidden = !c;
     document.getElementById("feed-url").value = "";
     R.clearProblem(feed);
@@ -147,6 +154,9 @@
     });
   });
 
-  const wanted = R.clients[root.dataset.client];
-  if (wanted) edit(wanted); else showList();
+  (async () => {
+    if (root.dataset.client) await R.loadClients([root.dataset.client]);
+    const wanted = R.clients[root.dataset.client];
+    if (wanted) edit(wanted); else showList();
+  })();
 })();

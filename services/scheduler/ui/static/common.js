@@ -4,7 +4,7 @@
 
 const Rapport = (() => {
   const meta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = meta ? meta.content : "";
+  let csrf = meta ? meta.content : "";  // renewed with the session (see watchSession)
   const refNode = document.getElementById("reference");
   const reference = refNode ? JSON.parse(refNode.textContent) : {practice: {time_zone: "UTC"}};
   const zone = reference.practice.time_zone || "UTC";
@@ -47,7 +47,7 @@ const Rapport = (() => {
       return {ok: false, status: 0, data: {detail: "The server could not be reached. Check the connection and try again."}};
     }
     if (response.status === 401) {
-      window.location.assign("/sign-in");
+      window.location.assign(signInAndBack());
       return {ok: false, status: 401, data: {detail: "Your session ended. Sign in again."}};
     }
     let data = {};
@@ -61,6 +61,61 @@ const Rapport = (() => {
         : "The request was refused (" + response.status + ").";
     }
     return {ok: response.ok, status: response.status, data};
+  }
+
+  /* Every page of a paginated list (`path` already has a query), following `next_cursor`. */
+  async function fetchAll(path, maxPages) {
+    let items = [];
+    let cursor = "";
+    for (let page = 0; page < (maxPages || 50); page += 1) {
+      const res = await api("GET", path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      if (!res.ok) return res;
+      items = items.concat(res.data.items);
+      cursor = res.data.next_cursor;
+      if (!cursor) break;
+    }
+    return {ok: true, status: 200, data: {items}};
+  }
+
+  function signInAndBack() {
+    return "/sign-in?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+  }
+
+  /* Warns five minutes before the session ends, offers to extend it (a dialog open under the
+     warning keeps what was typed), and at the end goes to sign-in, which brings the desk back
+     to this page. Times by the application clock, as the server counts them. */
+  function watchSession() {
+    const expiresMeta = document.querySelector('meta[name="rapport-session-expires"]');
+    const dialog = document.getElementById("session-dialog");
+    if (!expiresMeta || !dialog) return;
+    let expires = Date.parse(expiresMeta.content);
+    let warned = 0;
+    const form = dialog.querySelector("form");
+    function check() {
+      const left = expires - now().getTime();
+      if (left <= 0) { window.location.assign(signInAndBack()); return; }
+      if (left <= 5 * 60000 && warned !== expires && !dialog.open) {
+        warned = expires;
+        clearProblem(form);
+        document.getElementById("session-text").textContent = "For your security you will be signed out at " +
+          time(new Date(expires).toISOString()) + ". Stay signed in to keep working; nothing you have typed is lost.";
+        dialog.showModal();
+      }
+    }
+    form.addEventListener("submit", async (event) => {
+      if (!event.submitter || event.submitter.value !== "ok") return;
+      event.preventDefault();
+      const res = await api("POST", "/session/extend");
+      if (!res.ok) { showProblem(form, res.data); return; }
+      expires = Date.parse(res.data.expires_at);
+      csrf = res.data.csrf_token;
+      if (meta) meta.content = csrf;
+      document.querySelectorAll('input[name="csrf_token"]').forEach((i) => { i.value = csrf; });
+      dialog.close("extended");
+      toast("You stay signed in until " + day(res.data.expires_at) + " " + time(res.data.expires_at) + ".");
+    });
+    check();
+    setInterval(check, 15000);
   }
 
   function message(problem) {
@@ -119,32 +174,44 @@ const Rapport = (() => {
   const isoDay = (iso) => isoDayFmt.format(new Date(iso));
   const isoTime = (iso) => isoTimeFmt.format(new Date(iso));
 
-  /* Offset (ms) of the practice zone from UTC at a given instant. */
-  function offsetAt(ms) {
+  /* Offset (ms) of a zone (the practice's unless named) from UTC at a given instant. */
+  function offsetAt(ms, inZone) {
     const parts = {};
     for (const p of new Intl.DateTimeFormat("en-US", {
-      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      timeZone: inZone || zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit",
     }).formatToParts(new Date(ms))) parts[p.type] = p.value;
     const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
     return asUtc - ms;
   }
 
-  /* A wall-clock date ("2027-01-05") and time ("15:00") in the practice zone, as a UTC ISO string. */
-  function zonedIso(dateStr, timeStr) {
+  /* A wall-clock date ("2027-01-05") and time ("15:00") in the practice zone (or another
+     named zone), as a UTC ISO string. */
+  function zonedIso(dateStr, timeStr, inZone) {
     const [y, m, d] = dateStr.split("-").map(Number);
     const [hh, mm] = timeStr.split(":").map(Number);
     const wall = Date.UTC(y, m - 1, d, hh, mm);
-    let guess = wall - offsetAt(wall);
-    guess = wall - offsetAt(guess);
+    let guess = wall - offsetAt(wall, inZone);
+    guess = wall - offsetAt(guess, inZone);
     return new Date(guess).toISOString().replace(".000Z", "Z");
   }
 
   const byId = (list) => Object.fromEntries((list || []).map((x) => [x.id, x]));
-  const clients = byId(reference.clients);
+  /* Clients seen so far on this page; pages ask the API for the ones they show. */
+  const clients = {};
   const practitioners = byId(reference.practitioners);
   const serviceTypes = byId(reference.service_types);
   const clientName = (id) => clients[id] ? clients[id].first_name + " " + clients[id].last_name : "Unknown client";
+
+  /* Fetches the named clients not seen yet (a page of ids at a time) into `clients`. */
+  async function loadClients(ids) {
+    const missing = [...new Set((ids || []).filter((id) => id && !clients[id]))];
+    for (let i = 0; i < missing.length; i += 200) {
+      const chunk = missing.slice(i, i + 200);
+      const res = await api("GET", "/api/v1/clients?limit=200&ids=" + chunk.map(encodeURIComponent).join(","));
+      if (res.ok) for (const c of res.data.items) clients[c.id] = c;
+    }
+  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -173,13 +240,94 @@ const Rapport = (() => {
     return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random();
   }
 
+  /* Keyboard shortcuts, listed in the help dialog ("?"); none fires while typing or while a
+     dialog is open. */
+  const SHORTCUTS = {
+    t: () => follow("today-link"), p: () => follow("previous-link"), n: () => follow("next-link"),
+    d: () => go("/day"), w: () => go("/week"), b: () => go("/book"),
+    "/": () => { const s = document.getElementById("global-search"); if (s) s.focus(); },
+    "?": () => { const h = document.getElementById("shortcuts-dialog"); if (h) h.showModal(); },
+  };
+  function follow(id) { const a = document.getElementById(id); if (a) a.click(); }
+  function go(path) {
+    // Keeps the date and practitioner the calendar shows.
+    const cal = document.getElementById("calendar");
+    const params = new URLSearchParams();
+    if (cal && cal.dataset.date) params.set("date", cal.dataset.date);
+    if (cal && cal.dataset.practitioner) params.set("practitioner", cal.dataset.practitioner);
+    window.location.assign(path + (params.toString() ? "?" + params.toString() : ""));
+  }
+  function onShortcut(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const t = event.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    if (document.querySelector("dialog[open]")) return;
+    const run = SHORTCUTS[event.key];
+    if (!run) return;
+    event.preventDefault();
+    run();
+  }
+
+  /* The header's search: clients by name, phone or email, with their next sessions, from the
+     API a page at a time. */
+  function globalSearch() {
+    const input = document.getElementById("global-search");
+    const box = document.getElementById("global-results");
+    if (!input || !box) return;
+    let ticket = 0;
+    let timer = null;
+    async function run(cursor) {
+      const q = input.value.trim();
+      const mine = ++ticket;
+      if (!q) { box.hidden = true; box.replaceChildren(); return; }
+      const params = new URLSearchParams({q, limit: "8"});
+      if (cursor) params.set("cursor", cursor);
+      const res = await api("GET", "/api/v1/search?" + params.toString());
+      if (mine !== ticket) return;
+      if (!cursor) box.replaceChildren();
+      box.querySelector(".more")?.remove();
+      box.hidden = false;
+      if (!res.ok) { box.append(el("li", {class: "error", text: message(res.data)})); return; }
+      if (!res.data.items.length && !cursor) box.append(el("li", {class: "muted", text: "No client matches “" + q + "”."}));
+      for (const c of res.data.items) {
+        clients[c.id] = c;
+        const sessions = el("ul", {class: "sessions"});
+        for (const a of c.upcoming_sessions || []) {
+          sessions.append(el("li", {}, el("a", {href: "/day?date=" + isoDay(a.starts_at),
+            text: day(a.starts_at) + " " + time(a.starts_at) + (practitioners[a.practitioner_id] ? " · " + practitioners[a.practitioner_id].display_name : "")})));
+        }
+        if (!sessions.children.length) sessions.append(el("li", {class: "muted", text: "No upcoming sessions"}));
+        box.append(el("li", {class: "hit"},
+          el("a", {class: "name", href: "/clients/" + encodeURIComponent(c.id), text: c.first_name + " " + c.last_name}),
+          el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}),
+          sessions));
+      }
+      if (res.data.next_cursor) {
+        box.append(el("li", {class: "more"}, el("button", {type: "button", class: "small", text: "More results",
+          onclick: () => run(res.data.next_cursor)})));
+      }
+    }
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => run(), 200); });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { input.value = ""; box.hidden = true; input.blur(); }
+    });
+    input.form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.documentElement.classList.add("js");
     document.querySelectorAll("select[data-autosubmit]").forEach((s) =>
       s.addEventListener("change", () => s.form.submit()));
+    document.addEventListener("keydown", onShortcut);
+    globalSearch();
+    watchSession();
   });
 
-  return {now, api, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
-          reference, clients, practitioners, serviceTypes, clientName, el, toast, key,
+  return {now, api, fetchAll, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
+          reference, clients, loadClients, practitioners, serviceTypes, clientName, el, toast, key,
           STATUS, REMINDER, MESSAGE, INVOICE};
 })();
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.getElementById("shortcuts-button");
+  if (button) button.addEventListener("click", () => document.getElementById("shortcuts-dialog").showModal());
+});

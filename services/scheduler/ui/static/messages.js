@@ -20,6 +20,7 @@
     const res = await R.api("GET", "/api/v1/inbox");
     fail("inbox-error", res);
     if (!res.ok) return;
+    await R.loadClients(res.data.items.map((m) => m.client_id));
     document.getElementById("refreshed").textContent = "Updated " + R.time(R.now().toISOString()) + ".";
     const body = JSON.stringify(res.data.items);
     if (body === lastInbox) return;

@@ -1,0 +1,100 @@
+/* A client's page: upcoming and past sessions (with check-ins and no-shows), balance and
+   charges from billing, messages and replies from the notifier, and the calendar feed link.
+   Each part loads on its own, so one service being slow leaves the others readable. */
+"use strict";
+
+(() => {
+  const R = Rapport;
+  const root = document.getElementById("client-page");
+  if (!root) return;
+  const id = root.dataset.client;
+  const money = (minor, currency) => new Intl.NumberFormat("en-US", {style: "currency",
+    currency: currency || root.dataset.currency}).format(minor / 100);
+  const when = (iso) => R.day(iso) + " " + R.time(iso);
+  const words = (s) => String(s || "").replace(/_/g, " ");
+
+  function fill(list, rows, empty) {
+    list.replaceChildren(...rows);
+    if (!rows.length) list.append(R.el("li", {class: "muted", text: empty}));
+  }
+  function failed(list, res) {
+    list.replaceChildren(R.el("li", {class: "error", text: R.message(res.data)}));
+  }
+
+  function session(a) {
+    const st = R.serviceTypes[a.service_type_id];
+    const p = R.practitioners[a.practitioner_id];
+    return R.el("li", {class: "status-" + a.status},
+      R.el("a", {href: "/day?date=" + R.isoDay(a.starts_at), text: when(a.starts_at)}),
+      " — " + (st ? st.name : "Session") + (p ? " with " + p.display_name : "") + (a.course_id ? " · course" : "") + " · ",
+      R.el("span", {class: "badge status status-" + a.status, text: R.STATUS[a.status] || a.status}),
+      a.late_cancellation ? R.el("span", {class: "badge late", text: "Late cancellation"}) : null);
+  }
+
+  async function sessions() {
+    const res = await R.fetchAll("/api/v1/appointments?limit=500&client_id=" + encodeURIComponent(id));
+    const upcoming = document.getElementById("upcoming");
+    const past = document.getElementById("past");
+    if (!res.ok) { failed(upcoming, res); failed(past, res); return []; }
+    const now = R.now();
+    const later = res.data.items.filter((a) => new Date(a.ends_at) > now && a.status !== "cancelled");
+    const before = res.data.items.filter((a) => !later.includes(a)).reverse();
+    fill(upcoming, later.map(session), "No upcoming sessions.");
+    fill(past, before.map(session), "No past sessions.");
+    return later.map((a) => a.id);
+  }
+
+  async function charges(upcomingIds) {
+    const [balance, invoices] = await Promise.all([
+      R.api("GET", "/api/v1/balances/" + encodeURIComponent(id)),
+      R.api("GET", "/api/v1/invoices?client_id=" + encodeURIComponent(id)),
+    ]);
+    const line = document.getElementById("balance");
+    const list = document.getElementById("charges");
+    if (balance.ok) {
+      line.classList.remove("muted");
+      line.textContent = "Balance: " + money(balance.data.balance_minor, balance.data.currency) +
+        " (invoiced " + money(balance.data.invoiced_minor, balance.data.currency) + ", paid " +
+        money(balance.data.paid_minor, balance.data.currency) + ")";
+    } else {
+      line.textContent = "Balance unavailable: " + R.message(balance.data);
+    }
+    if (!invoices.ok) { failed(list, invoices); return; }
+    fill(list, invoices.data.items.map((inv) => {
+      const upcoming = inv.lines.some((l) => upcomingIds.includes(l.appointment_id));
+      return R.el("li", {},
+        (inv.number || "Invoice") + " — " + words(inv.status) + ", " + money(inv.total_minor, inv.currency) +
+        (inv.balance_minor > 0 ? ", " + money(inv.balance_minor, inv.currency) + " due" : "") +
+        (upcoming ? " · for an upcoming session" : ""));
+    }), "No invoices yet.");
+  }
+
+  async function messages() {
+    const [sent, open, handled] = await Promise.all([
+      R.api("GET", "/api/v1/messages?client_id=" + encodeURIComponent(id)),
+      R.api("GET", "/api/v1/inbox"),
+      R.api("GET", "/api/v1/inbox?handled=true"),
+    ]);
+    const list = document.getElementById("client-messages");
+    if (!sent.ok) { failed(list, sent); return; }
+    const replies = [open, handled].filter((r) => r.ok).flatMap((r) => r.data.items)
+      .filter((m) => m.client_id === id)
+      .map((m) => ({at: m.received_at, node: R.el("li", {class: "reply"},
+        R.el("strong", {text: "Reply " + when(m.received_at) + ": "}), m.body,
+        m.handled_at ? R.el("span", {class: "muted", text: " (handled)"}) : null)}));
+    const out = sent.data.items.map((m) => ({at: m.updated_at, node: R.el("li", {text:
+      when(m.updated_at) + " — " + words(m.kind) + " by " + (m.channel === "sms" ? "SMS" : m.channel) + ", " + words(m.status)})}));
+    fill(list, out.concat(replies).sort((a, b) => b.at.localeCompare(a.at)).map((x) => x.node), "No messages yet.");
+  }
+
+  async function feed() {
+    const res = await R.api("GET", "/api/v1/clients/" + encodeURIComponent(id) + "/feed");
+    const input = document.getElementById("client-page-feed");
+    if (res.ok) input.value = res.data.url;
+    else R.showProblem(input.closest("section"), res.data);
+  }
+
+  sessions().then(charges);
+  messages();
+  feed();
+})();
