@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import requests
+from sqlalchemy import create_engine, insert
 
 from bench.load import Outcome, closed_loop, open_loop
 from bench.topology import Topology, plain_dsn
 from services.scheduler.demo import DEMO_ADMIN, DEMO_LOGIN
+from services.scheduler.tables import Appointment, Practitioner
 from shared.clock import SystemClock
 from shared.demo import demo_id
 
@@ -193,38 +195,38 @@ class Rapport:
         practitioner, token = str(uuid.uuid4()), uuid.uuid4().hex + uuid.uuid4().hex
         start = CLOCK.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=200)
         now = CLOCK.now()
-        with psycopg.connect(plain_dsn(self.top.databases["scheduler"])) as conn:
+        engine = create_engine(self.top.databases["scheduler"])
+        with engine.begin() as conn:
             conn.execute(
-                "INSERT INTO practitioner (id, revision, display_name, time_zone, active,"
-                " buffer_minutes, feed_token) VALUES (%s, 1, 'Bench Feed', 'America/New_York',"
-                " true, 0, %s)",
-                (practitioner, token),
+                insert(Practitioner.__table__),
+                {
+                    "id": practitioner,
+                    "display_name": "Bench Feed",
+                    "time_zone": "America/New_York",
+                    "feed_token": token,
+                },
             )
-            with conn.cursor().copy(
-                "COPY appointment (id, sequence, status, client_id, practitioner_id,"
-                " service_type_id, starts_at, ends_at, time_zone, location, booked_by,"
-                " late_cancellation, created_at, updated_at) FROM STDIN"
-            ) as copy:
-                for i in range(sessions):
-                    at = start + timedelta(hours=i)
-                    copy.write_row(
-                        (
-                            str(uuid.uuid4()),
-                            1,
-                            "booked",
-                            demo_id("client-marek"),
-                            practitioner,
-                            SESSION,
-                            at,
-                            at + timedelta(minutes=50),
-                            "America/New_York",
-                            "Room 2",
-                            demo_id("desk"),
-                            False,
-                            now,
-                            now,
-                        )
-                    )
+            conn.execute(
+                insert(Appointment.__table__),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "status": "booked",
+                        "client_id": demo_id("client-marek"),
+                        "practitioner_id": practitioner,
+                        "service_type_id": SESSION,
+                        "starts_at": start + timedelta(hours=i),
+                        "ends_at": start + timedelta(hours=i, minutes=50),
+                        "time_zone": "America/New_York",
+                        "location": "Room 2",
+                        "booked_by": demo_id("desk"),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(sessions)
+                ],
+            )
+        engine.dispose()
         return f"{self.top.web['scheduler']}/feeds/practitioner/{token}.ics"
 
 
