@@ -140,3 +140,48 @@ def fake_twilio(base_url: str, account_sid: str, token: str, count: int, clients
         return answer.status_code == 201
 
     return closed_loop(send, count, clients)
+
+
+def relay_drain(database_url: str, broker_url: str, count: int) -> float:
+    """Rapport's own relay (shared/relay.py) draining ``count`` outbox rows into a quorum queue:
+    events/s, to set beside the publish floors above."""
+    from shared.bus.connection import connect
+    from shared.bus.publisher import Publisher
+    from shared.clock import SystemClock
+    from shared.config import load_settings
+    from shared.db import Database, new_metadata
+    from shared.envelope import new_envelope
+    from shared.outbox import EventTables
+    from shared.relay import Relay
+
+    _declare(broker_url)
+    settings = load_settings(
+        "scheduler", {"RAPPORT_BROKER_URL": broker_url, "SCHEDULER_DATABASE_URL": database_url}
+    )
+    db, metadata, clock = Database(database_url), new_metadata(), SystemClock()
+    tables = EventTables(metadata)
+    metadata.create_all(db.engine)
+    with db.transaction() as session:
+        for n in range(count):
+            envelope = new_envelope(
+                "bench.drained", 1, {"n": n}, source="bench", occurred_at=clock.now()
+            )
+            tables.append(session, envelope)
+    publisher = Publisher(connect(settings), "", settings.confirm_timeout)
+    relay = Relay("scheduler", db, tables, publisher, clock, batch_size=settings.relay_batch_size)
+    # The default exchange routes by queue name: every event goes to the floor's queue.
+    tables_type = tables.outbox.c.type
+    with db.transaction() as session:
+        session.execute(tables.outbox.update().values({tables_type: QUEUE}))
+    began, published = time.perf_counter(), 0
+    while published < count:
+        done, failed = relay.publish_batch()
+        if failed:
+            raise RuntimeError("the relay could not publish to the floor's queue")
+        published += done
+    rate = count / (time.perf_counter() - began)
+    publisher.close()
+    db.dispose()
+    with Connection(broker_url) as conn:
+        conn.default_channel.queue_purge(QUEUE)
+    return rate

@@ -29,7 +29,7 @@ from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.support import wait_until
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("floors", "bookings", "open", "sms", "feed")
+SCENARIOS = ("floors", "relay", "bookings", "open", "sms", "feed")
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,31 @@ class Bench:
                 "pika publish with confirm, pipelined",
                 floors.pika_publish(broker, n, pipelined=True),
                 "msg/s",
+            ),
+        )
+
+    def relay(self) -> None:
+        """Rapport's relay draining an outbox, beside the publish floors of the same run."""
+        n = self.scale.floor_requests
+        pipelined = floors.kombu_publish(self.top.broker_url, n, pipelined=True)
+        one_by_one = floors.kombu_publish(self.top.broker_url, n, pipelined=False)
+        drained = floors.relay_drain(self.top.databases["floor"], self.top.broker_url, n)
+        self.add(
+            Figure(
+                "relay",
+                f"outbox events published/s ({n} queued)",
+                drained,
+                "msg/s",
+                "kombu publish with confirm, pipelined",
+                pipelined,
+            ),
+            Figure(
+                "relay",
+                f"outbox events published/s ({n} queued)",
+                drained,
+                "msg/s",
+                "kombu publish with confirm, one at a time",
+                one_by_one,
             ),
         )
 
