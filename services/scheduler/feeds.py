@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -167,6 +169,40 @@ def feed_version(
     return '"' + digest.hexdigest()[:32] + '"', changed
 
 
+class BuiltFeeds:
+    """Calendars already built, by ETag (which covers everything a calendar is built from), so
+    that a calendar app fetching an unchanged feed without a conditional header does not pay
+    for building it again. Bounded in bytes, least recently used first out; one per process."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self.lock:
+            body = self.bodies.get(etag)
+            if body is not None:
+                self.bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self.lock:
+            if etag in self.bodies:
+                return
+            self.bodies[etag] = body
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                _, oldest = self.bodies.popitem(last=False)
+                self.size -= len(oldest)
+
+
+BUILT = BuiltFeeds(max_bytes=8_000_000)
+
+
 @feeds.get("/<kind>/<token>.ics")
 @public
 def serve_feed(kind: str, token: str) -> Any:
@@ -188,9 +224,12 @@ def serve_feed(kind: str, token: str) -> Any:
         now = rt.clock.now()
         etag, changed = feed_version(session, kind, owner, now)
         changed = changed.replace(microsecond=0)
-        body = (
-            None if _not_modified(etag, changed) else build_calendar(session, kind, owner, now)[0]
-        )
+        body = None
+        if not _not_modified(etag, changed):
+            body = BUILT.get(etag)
+            if body is None:
+                body = build_calendar(session, kind, owner, now)[0]
+                BUILT.put(etag, body)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(changed.astimezone(UTC), usegmt=True),
