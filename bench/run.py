@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -415,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=SCENARIOS, action="append")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
+    # A terminated bench still stops its processes and drops its vhost and databases.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scale = SCALES[args.scale]
     chosen = args.only or list(SCENARIOS)
     before = machine()
