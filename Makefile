@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test instants lint typecheck unit integration e2e clean install
+.PHONY: run test instants lint typecheck unit integration e2e clean install bench
 
 # `make run` checks its port before anything else and installs only what running needs; the
 # test tools come with `make test`.
@@ -67,6 +67,20 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	scripts/ensure-services.sh
 	$(BIN)/pytest -q tests/e2e
+
+# A benchmark, not a test: it starts its own topology on fresh databases and a fresh vhost,
+# measures Rapport beside the hardware floor in the same run, prints one table and writes
+# bench/results/latest.json. `make bench SCALE=full`, or `BENCH_ARGS="--only feed"`.
+SCALE ?= small
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## Rapport's throughput and latency beside the hardware floor
+	scripts/ensure-services.sh
+	$(BIN)/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache

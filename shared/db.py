@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -56,15 +58,42 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _serialize_sqlite_writers(engine)
         return engine
     connect_args = {"connect_timeout": 5, "options": "-c statement_timeout=30000"}
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         pool_timeout=10,
+        pool_recycle=1800,
         connect_args=connect_args,
         **kwargs,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection back in the pool within this many seconds is handed out without a ping.
+IDLE_BEFORE_PING = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping, but only for a connection that sat idle: under load a connection comes
+    back within milliseconds and a ping per checkout was a round trip per transaction; after a
+    quiet spell (when a database restart may have cut it) it is still pinged, and a dead one is
+    replaced before anyone uses it."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection is gone: {exc}") from exc
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

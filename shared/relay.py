@@ -1,5 +1,6 @@
-"""The outbox relay: publishes committed events in order with confirms, marks them sent, and
-keeps retrying (with back-off) while the broker is down. Several relays may run against one
+"""The outbox relay: publishes committed events in order with confirms (a batch at a time, its
+confirms awaited together), marks the confirmed ones sent, and keeps retrying (with back-off)
+while the broker is down. Several relays may run against one
 PostgreSQL database; SKIP LOCKED gives each its own rows."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from shared.bus.publisher import Publisher, PublishError
+from shared.bus.publisher import Outgoing, Publisher
 from shared.clock import Clock
 from shared.db import Database
 from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
@@ -41,23 +42,24 @@ class Relay:
 
     def publish_batch(self) -> tuple[int, bool]:
         """Publish one batch; (events published, whether the broker failed us)."""
-        published: list[int] = []
-        failed = False
         with self.db.transaction() as session:
             batch = self.tables.claim_unsent(session, self.batch_size)
-            for row in batch:
-                try:
-                    self.publisher.publish(row.body, routing_key=row.type, message_id=row.event_id)
-                except PublishError as exc:
-                    failed = True
-                    PUBLISH_FAILURES.labels(self.service).inc()
-                    self.tables.mark_failed(session, row.position, str(exc))
-                    log.warning(
-                        "outbox publish failed", extra={"event_id": row.event_id, "error": str(exc)}
-                    )
-                    break
-                published.append(row.position)
+            if not batch:
+                return 0, False
+            confirmed, error = self.publisher.publish_many(
+                [Outgoing(row.body, row.type, row.event_id) for row in batch]
+            )
+            published = [row.position for row in batch[:confirmed]]
+            for row in batch[:confirmed]:
                 EVENTS_PUBLISHED.labels(self.service, row.type).inc()
+            failed = error is not None
+            if error is not None:
+                row = batch[confirmed]
+                PUBLISH_FAILURES.labels(self.service).inc()
+                self.tables.mark_failed(session, row.position, str(error))
+                log.warning(
+                    "outbox publish failed", extra={"event_id": row.event_id, "error": str(error)}
+                )
             self.tables.mark_sent(session, published, self.clock.now())
         return len(published), failed
 

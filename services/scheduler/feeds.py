@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -125,6 +127,86 @@ def _names(session: Session, rows: list[Appointment], kind: str) -> dict[str, st
     return names
 
 
+# Bump when the calendar's layout changes, so that clients holding an old ETag fetch it again.
+LAYOUT = "2"
+
+
+def feed_version(
+    session: Session, kind: str, owner: Practitioner | Client, now: datetime
+) -> tuple[str, datetime]:
+    """The feed's ETag and Last-Modified, from every column and name revision the calendar is
+    built from, without building it: a conditional request is answered from one narrow query."""
+    column = Appointment.practitioner_id if kind == "practitioner" else Appointment.client_id
+    party = Practitioner if kind == "client" else Client
+    party_id = Appointment.practitioner_id if kind == "client" else Appointment.client_id
+    rows = session.execute(
+        select(
+            Appointment.id,
+            Appointment.sequence,
+            Appointment.status,
+            Appointment.starts_at,
+            Appointment.ends_at,
+            Appointment.time_zone,
+            Appointment.location,
+            Appointment.updated_at,
+            Appointment.cancelled_at,
+            party_id,
+            party.revision,
+            Appointment.service_type_id,
+            ServiceType.revision,
+        )
+        .join(party, party.id == party_id)
+        .join(ServiceType, ServiceType.id == Appointment.service_type_id)
+        .where(column == owner.id, Appointment.ends_at >= now - PAST)
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    digest = hashlib.sha256(f"{LAYOUT}|{PRODID}|{kind}|{owner.id}|{owner.revision}".encode())
+    changed = datetime(2000, 1, 1, tzinfo=UTC)
+    for row in rows:
+        if (
+            row.status == "cancelled"
+            and (row.cancelled_at or row.updated_at) < now - CANCELLED_KEPT
+        ):
+            continue
+        digest.update(repr(tuple(row)).encode())
+        changed = max(changed, row.updated_at)
+    return '"' + digest.hexdigest()[:32] + '"', changed
+
+
+class BuiltFeeds:
+    """Calendars already built, by ETag (which covers everything a calendar is built from), so
+    that a calendar app fetching an unchanged feed without a conditional header does not pay
+    for building it again. Bounded in bytes, least recently used first out; one per process."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self.lock:
+            body = self.bodies.get(etag)
+            if body is not None:
+                self.bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self.lock:
+            if etag in self.bodies:
+                return
+            self.bodies[etag] = body
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                _, oldest = self.bodies.popitem(last=False)
+                self.size -= len(oldest)
+
+
+BUILT = BuiltFeeds(max_bytes=8_000_000)
+
+
 @feeds.get("/<kind>/<token>.ics")
 @public
 def serve_feed(kind: str, token: str) -> Any:
@@ -143,9 +225,15 @@ def serve_feed(kind: str, token: str) -> Any:
                 "Not found",
                 "This calendar link is not valid (it may have been replaced by a new one).",
             )
-        body, changed = build_calendar(session, kind, owner, rt.clock.now())
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    changed = changed.replace(microsecond=0)
+        now = rt.clock.now()
+        etag, changed = feed_version(session, kind, owner, now)
+        changed = changed.replace(microsecond=0)
+        body = None
+        if not _not_modified(etag, changed):
+            body = BUILT.get(etag)
+            if body is None:
+                body = build_calendar(session, kind, owner, now)[0]
+                BUILT.put(etag, body)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(changed.astimezone(UTC), usegmt=True),
@@ -153,7 +241,7 @@ def serve_feed(kind: str, token: str) -> Any:
         "X-Robots-Tag": "noindex",
         "Referrer-Policy": "no-referrer",
     }
-    if _not_modified(etag, changed):
+    if body is None:
         metrics.FEED_REQUESTS.labels("304").inc()
         return Response(status=304, headers=headers)
     metrics.FEED_REQUESTS.labels("200").inc()

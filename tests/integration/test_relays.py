@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from kombu import Connection, Exchange, Queue
 
 from shared.bus.connection import connect
-from shared.bus.publisher import Publisher
+from shared.bus.publisher import Outgoing, Publisher
 from shared.clock import SystemClock
 from shared.config import load_settings
 from shared.db import Database, new_metadata
@@ -87,3 +88,29 @@ def test_two_relays_share_the_outbox_and_publish_every_event_once(
     assert sum(published) == EVENTS
     assert all(count > 0 for count in published), published
     db.dispose()
+
+
+def test_a_pipelined_batch_counts_only_what_the_broker_confirmed(
+    system_env: dict[str, str],
+) -> None:
+    """A queue that refuses publishes beyond two messages: the broker nacks the third, so only
+    the first two count as published, and the next batch starts on a fresh channel."""
+    settings = load_settings("scheduler", system_env)
+    full = Queue(
+        "probe.full",
+        durable=True,
+        queue_arguments={"x-max-length": 2, "x-overflow": "reject-publish"},
+    )
+    with Connection(settings.broker_url) as connection:
+        full(connection.channel()).declare()
+    publisher = Publisher(connect(settings), "", 5)
+    batch = [Outgoing(json.dumps({"n": n}), "probe.full", f"m-{n}") for n in range(5)]
+
+    confirmed, error = publisher.publish_many(batch)
+
+    assert confirmed == 2
+    assert error is not None and "nacked" in str(error)
+    with Connection(settings.broker_url) as connection:
+        connection.channel().queue_purge("probe.full")
+    assert publisher.publish_many(batch[:2]) == (2, None)
+    publisher.close()

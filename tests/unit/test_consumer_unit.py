@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from shared.bus import consumer as consumer_module
 from shared.bus.consumer import ATTEMPT, ERROR, FAILED_AT, ORIGINAL_KEY, RETRY_AT, EventConsumer
-from shared.bus.publisher import PublishError
+from shared.bus.publisher import Outgoing, PublishError, _Confirms
 from shared.bus.topology import Topology
 from shared.clock import FrozenClock
 from shared.db import Database, new_metadata
@@ -291,6 +291,16 @@ class FlakyPublisher:
             raise PublishError("TimeoutError: no confirm within 10.0s")
         self.confirmed.append((routing_key, message_id))
 
+    def publish_many(self, messages: list[Outgoing]) -> tuple[int, PublishError | None]:
+        """As the broker answers a pipelined batch: every message confirmed up to the one that
+        is not (whatever it says about later ones, the relay may not count them)."""
+        for count, m in enumerate(messages):
+            try:
+                self.publish(m.body, routing_key=m.routing_key, message_id=m.message_id)
+            except PublishError as exc:
+                return count, exc
+        return len(messages), None
+
 
 @dataclass
 class Outbox:
@@ -410,3 +420,18 @@ def test_backlog_of_a_fresh_outbox_counts_everything(outbox: Outbox) -> None:
 
     assert (count, oldest) == (4, T0)
     assert oldest is not None and oldest.tzinfo is not None
+
+
+def test_pipelined_confirms_count_only_the_acked_prefix() -> None:
+    confirms = _Confirms(published=6)
+    batch = range(2, 7)
+    confirms.on_ack(3, multiple=True)  # 1-3
+    confirms.on_ack(5, multiple=False)
+    assert not confirms.settled(batch)
+    assert confirms.confirmed_prefix(batch) == 2  # 2, 3; 4 is not known to be stored
+    confirms.on_nack(4, multiple=False)
+    confirms.on_ack(6, multiple=False)
+    assert confirms.settled(batch)
+    assert confirms.confirmed_prefix(batch) == 2
+    confirms.on_ack(6, multiple=True)  # an ack of "everything up to 6" does not undo a nack
+    assert confirms.confirmed_prefix(batch) == 2

@@ -1,0 +1,1 @@
+"""`make bench`: Rapport's throughput and latency beside the hardware floor, in one run."""
