@@ -18,6 +18,7 @@ from flask import request, session
 from prometheus_client import Counter
 
 from services.scheduler.api.sign_in import TOKEN_TTL
+from services.scheduler.tables import StaffUser
 from shared.auth import SESSION_COOKIE, Principal, csrf_token_for, issue_token, verify_token
 from shared.http import Problem
 from shared.web import runtime
@@ -29,6 +30,16 @@ SIGN_INS = Counter(
 )
 
 PRE_SESSION_KEY = "ui_pre_csrf"
+
+
+def still_active(principal: Principal) -> Principal | None:
+    """The staff user behind a session as they are now (None once deactivated), so that
+    extending a session never outlives the account."""
+    with runtime().db.sessions() as db:
+        user = db.get(StaffUser, principal.user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
 
 
 def issue_session(principal: Principal) -> str:
