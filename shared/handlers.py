@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -73,7 +74,8 @@ class HandlerContext:
         )
 
 
-Handler = Callable[[Contract, HandlerContext], None]
+# Any: each handler takes its own contract class (AppointmentBooked, ClientSnapshot, …).
+Handler = Callable[[Any, HandlerContext], None]
 
 
 def handler_name(handler: Handler) -> str:

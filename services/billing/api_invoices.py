@@ -292,7 +292,7 @@ def statement(client_id: str) -> Any:
 @money.get("/superbills")
 def superbill() -> Any:
     query = parse_query(PeriodQuery)
-    wanted = query.format
+    wanted: str | None = query.format
     if wanted is None:
         best = request.accept_mimetypes.best_match(
             ["application/json", "application/pdf", "text/html"], default="application/json"

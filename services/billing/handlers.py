@@ -31,7 +31,7 @@ from shared.contracts.registry_data import (
     PractitionerSnapshot,
     ServiceTypeSnapshot,
 )
-from shared.handlers import HandlerContext
+from shared.handlers import Handler, HandlerContext
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ APPOINTMENT_EVENTS = (
     "appointment.completed",
 )
 
-HANDLERS = {
+HANDLERS: dict[str, list[Handler]] = {
     "practice.updated": [remember_practice],
     "client.registered": [remember_client],
     "client.updated": [remember_client],

@@ -35,7 +35,7 @@ from shared import clock
 from shared.contracts import Contract
 from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentRecorded
 
-Emit = Callable[[Contract], None]
+Emit = Callable[[Contract], object]
 SYSTEM = ("system", "system")
 
 

@@ -36,7 +36,7 @@ from shared.contracts.appointments import (
 )
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
 from shared.contracts.registry_data import ClientSnapshot, PracticeUpdated, PractitionerSnapshot
-from shared.handlers import HandlerContext
+from shared.handlers import Handler, HandlerContext
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def _planned(r: Reminder) -> PlannedReminder:
     )
 
 
-HANDLERS = {
+HANDLERS: dict[str, list[Handler]] = {
     "practice.updated": [remember_practice],
     "client.registered": [remember_client],
     "client.updated": [remember_client],

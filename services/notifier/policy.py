@@ -70,7 +70,7 @@ class PolicyDocument(BaseModel):
     rules: list[RuleDocument] = Field(max_length=20)
     notice_channels: list[Channel] = ["email", "sms"]  # preference order; one notice is sent
     quiet_hours: QuietHoursDocument | None = QuietHoursDocument()  # null: none at all
-    sms_caps: SmsCapsDocument = SmsCapsDocument()
+    sms_caps: SmsCapsDocument = Field(default_factory=lambda: SmsCapsDocument.model_validate({}))
     # A video session's join link in SMS too (email and the .ics always carry it); it makes
     # the message longer than one segment.
     sms_join_link: bool = False

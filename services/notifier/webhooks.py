@@ -239,12 +239,14 @@ def message_status() -> Any:
             "kind": message.kind,
         }
         if status == "delivered":
-            rt.emitter.emit(session, MessageDelivered(**refs, delivered_at=now))
+            rt.emitter.emit(session, MessageDelivered.model_validate({**refs, "delivered_at": now}))
             metrics.MESSAGES_DELIVERED.labels(message.channel).inc()
         elif status in ("failed", "undelivered"):
             rt.emitter.emit(
                 session,
-                MessageFailed(**refs, status=status, error_code=message.error_code, failed_at=now),
+                MessageFailed.model_validate(
+                    {**refs, "status": status, "error_code": message.error_code, "failed_at": now}
+                ),
             )
             metrics.MESSAGES_UNDELIVERED.labels(message.channel, status).inc()
             reminder = session.get(Reminder, message.reminder_id) if message.reminder_id else None

@@ -35,7 +35,7 @@ def appointment_facts(appointment: Appointment) -> dict[str, object]:
 def appointment_event(
     event: type[AppointmentFacts], appointment: Appointment, **extra: object
 ) -> AppointmentFacts:
-    return event(**appointment_facts(appointment), **extra)
+    return event.model_validate({**appointment_facts(appointment), **extra})
 
 
 def course_event(

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -31,7 +31,10 @@ from shared.web import runtime
 
 feeds = Blueprint("scheduler_feeds", __name__, url_prefix="/feeds")
 
-KINDS = {"practitioner": Practitioner, "client": Client}
+KINDS: dict[str, type[Practitioner] | type[Client]] = {
+    "practitioner": Practitioner,
+    "client": Client,
+}
 PAST = timedelta(days=90)
 CANCELLED_KEPT = timedelta(days=30)
 REFRESH = timedelta(minutes=15)
@@ -214,7 +217,10 @@ def serve_feed(kind: str, token: str) -> Any:
     rt = runtime()
     with rt.db.sessions() as session:
         owner = (
-            session.scalars(select(model).where(model.feed_token == token)).first()
+            cast(
+                Practitioner | Client | None,
+                session.scalars(select(model).where(model.feed_token == token)).first(),
+            )
             if model is not None and len(token) >= 40
             else None
         )

@@ -25,7 +25,7 @@ from shared.contracts.notifications import (
     ReminderSent,
     RemindersPlanned,
 )
-from shared.handlers import HandlerContext
+from shared.handlers import Handler, HandlerContext
 
 # Who the audit log names for changes made by a client's own reply.
 CLIENT_REPLY_ACTOR = ("client-reply", "client")
@@ -187,7 +187,7 @@ def remember_authorization(event: AuthorizationRecorded, ctx: HandlerContext) ->
     view.units_used = event.units_used
 
 
-HANDLERS = {
+HANDLERS: dict[str, list[Handler]] = {
     "authorization.recorded": [remember_authorization],
     "reminder.planned": [show_reminder_plan],
     "reminder.sent": [show_reminder_sent],

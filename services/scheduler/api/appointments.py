@@ -206,7 +206,7 @@ def book_appointment() -> Any:
         outcome.replayed = replayed
     if not replayed:
         rt.outbox_written()
-    response.headers["Location"] = f"/api/v1/appointments/{response.json['id']}"  # type: ignore[index]
+    response.headers["Location"] = f"/api/v1/appointments/{response.json['id']}"
     return response
 
 

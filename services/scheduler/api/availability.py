@@ -333,7 +333,7 @@ def book_course() -> Any:
         outcome.replayed = replayed
     if not replayed:
         rt.outbox_written()
-    response.headers["Location"] = f"/api/v1/courses/{response.json['course_id']}"  # type: ignore[index]
+    response.headers["Location"] = f"/api/v1/courses/{response.json['course_id']}"
     return response
 
 

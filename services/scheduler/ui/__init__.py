@@ -22,6 +22,7 @@ from flask import (
     request,
 )
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from services.scheduler import sign_in_guard
 from services.scheduler.api.common import client_json, practitioner_json, service_type_json
@@ -93,7 +94,7 @@ def signed_in(view: Any) -> Any:
     return guarded
 
 
-def _clear_session(response: Response) -> None:
+def _clear_session(response: BaseResponse) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
 
 
@@ -192,7 +193,7 @@ def sign_in() -> Any:
     return response
 
 
-def _set_session(response: Response, token: str) -> None:
+def _set_session(response: BaseResponse, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
