@@ -50,7 +50,10 @@ class _Confirms:
             self.acked.add(tag)
 
     def on_nack(self, tag: int, multiple: bool) -> None:
-        self.nacked.update(range(1, tag + 1) if multiple else (tag,))
+        # A multiple nack covers the tags not yet confirmed up to ``tag``; those already acked
+        # stay acked (RabbitMQ coalesces nacks under load: ack 1, ack 2, nack 5 multiple).
+        tags = range(self.acked_upto + 1, tag + 1) if multiple else (tag,)
+        self.nacked.update(t for t in tags if t not in self.acked)
 
     def is_acked(self, tag: int) -> bool:
         return tag not in self.nacked and (tag <= self.acked_upto or tag in self.acked)

@@ -435,3 +435,18 @@ def test_pipelined_confirms_count_only_the_acked_prefix() -> None:
     assert confirms.confirmed_prefix(batch) == 2
     confirms.on_ack(6, multiple=True)  # an ack of "everything up to 6" does not undo a nack
     assert confirms.confirmed_prefix(batch) == 2
+
+
+def test_a_multiple_nack_leaves_what_was_already_acked_acked() -> None:
+    # What RabbitMQ sends for a queue that rejects publishes past its length, under load:
+    # single acks for the first two, then one nack for everything up to the fifth.
+    confirms = _Confirms(published=5)
+    confirms.on_ack(1, multiple=False)
+    confirms.on_ack(2, multiple=False)
+    confirms.on_nack(5, multiple=True)
+    assert confirms.settled(range(1, 6))
+    assert confirms.confirmed_prefix(range(1, 6)) == 2
+    assert confirms.nacked == {3, 4, 5}
+    confirms.on_ack(7, multiple=True)
+    confirms.on_nack(9, multiple=True)
+    assert confirms.nacked == {3, 4, 5, 8, 9}

@@ -26,7 +26,7 @@
       return;
     }
     error.hidden = true;
-    await R.loadClients(results.flatMap((r) => r.data.items.map((i) => i.client_id)));
+    // Billing names each client itself (client_name), so no client list is fetched here.
     document.getElementById("refreshed").textContent = "updated " + R.time(R.now().toISOString());
     const body = JSON.stringify(res.data);
     if (body === lastBody) return;
