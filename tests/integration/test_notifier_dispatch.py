@@ -14,8 +14,9 @@ import pytest
 from icalendar import Calendar
 
 from services.notifier.channels import OutboundMessage
+from services.notifier.channels.sandbox import Sandbox
 from services.notifier.dispatcher import ReminderDispatcher, SenderRateLimit
-from services.notifier.tables import ClientContact, Message, Reminder
+from services.notifier.tables import ClientContact, Message, Reminder, SandboxMessage
 from shared.web import create_service_app
 from tests.fakes.notifier import Notifier, appointment, bearer, new_id, notifier_on_postgres
 from tests.fakes.smtp import Mailbox, SmtpServer
@@ -425,6 +426,42 @@ def test_a_worker_told_to_stop_while_it_waits_for_the_rate_limit_releases_the_re
     assert (reminder.status, reminder.attempts) == ("planned", 0)
     assert world.notifier.rows(Message, Message.appointment_id == a) == []
     assert world.twilio.sent() == []
+
+
+def test_the_sandbox_settles_what_it_recorded_and_resends_what_it_did_not(world: World) -> None:
+    sandbox = Sandbox(world.notifier.rt.db, world.notifier.clock)
+    dispatcher = ReminderDispatcher(world.notifier.rt, channels={"sms": sandbox, "email": sandbox})
+    recorded, lost = booked_for(world, SMS_ONLY, "sms"), booked_for(world, EMAIL_ONLY, "email")
+    jobs = [dispatcher.claim_next(), dispatcher.claim_next()]
+    [recorded_job] = [j for j in jobs if j is not None and j.message.channel == "sms"]
+    sandbox.send(recorded_job.message)  # recorded; the worker dies before marking it sent
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    dispatcher.run_once(threading.Event())
+
+    [settled] = world.reminders(recorded, kind="confirmation")
+    [resent] = world.reminders(lost, kind="confirmation")
+    assert (settled.status, settled.attempts) == ("sent", 1)
+    assert (resent.status, resent.attempts) == ("sent", 2)
+    assert len(world.notifier.rows(SandboxMessage)) == 2
+    assert world.notifier.outbox("reminder.failed") == []
+
+
+def test_fake_twilio_lists_by_recipient_and_date_sent_newest_first_in_pages(world: World) -> None:
+    client = world.dispatcher.channels["sms"].client  # type: ignore[attr-defined]
+    world.twilio.clock = world.notifier.clock.now
+    for n in range(3):
+        client.messages.create(to="+16175550123", from_=FROM_NUMBER, body=f"message {n}")
+        world.notifier.clock.advance(timedelta(minutes=10))
+    client.messages.create(to="+16175550999", from_=FROM_NUMBER, body="someone else")
+
+    found = client.messages.list(to="+16175550123", page_size=2)
+    assert [m.body for m in found] == ["message 2", "message 1", "message 0"]
+    assert len(world.twilio.lists) == 2  # two pages, the second through next_page_uri
+    recent = client.messages.list(to="+16175550123", date_sent_after=ny(4, 6, 12, 5), limit=10)
+    assert [m.body for m in recent] == ["message 2", "message 1"]
+    assert recent[0].date_sent == ny(4, 6, 12, 20)
+    assert recent[0].from_ == FROM_NUMBER and recent[0].direction == "outbound-api"
 
 
 def test_two_dispatchers_share_the_due_reminders_and_send_each_once(world: World) -> None:
