@@ -167,3 +167,47 @@ def test_a_worker_killed_in_the_middle_of_200_sends_strands_nothing_and_sends_no
             if first.poll() is None:
                 first.kill()
             rt.db.dispose()
+
+
+def test_a_worker_stopped_with_sigterm_mid_send_finishes_that_message_and_leaves_the_rest_planned(
+    tmp_path: Path,
+) -> None:
+    from services.bootstrap import bootstrap
+    from shared import migrations
+
+    twilio = FakeTwilioServer()
+    with fresh_vhost() as broker, fresh_databases() as databases, twilio as fake:
+        env = service_env(
+            broker,
+            databases,
+            NOTIFIER_DISPATCH_INTERVAL="0.2",
+            NOTIFIER_SMS_PER_SECOND="0",
+            **twilio.env(),
+        )
+        rt = bootstrap("notifier", env=env, clock=FrozenClock(now()))
+        migrations.upgrade(rt)
+        notifier = Notifier(rt, rt.clock)  # type: ignore[arg-type]
+        with rt.db.transaction() as session:
+            policy.save(session, policy.PRACTICE, NO_QUIET_HOURS, now(), "test")
+        notifier.practitioner()
+        for n in range(10):
+            client = f"00000000-0000-4000-8000-{n:012d}"
+            notifier.client(client, phone=f"+1617557{n:04d}", preferred_channels=["sms"])
+            starts = now() + timedelta(days=3, minutes=n)
+            notifier.deliver(appointment("book", new_id(), 1, starts, client_id=client))
+        fake.script(Answer(201), Answer(201), Answer(201, hang=3))  # SIGTERM lands in the 3rd
+
+        worker = _worker(env, tmp_path / "worker.log")
+        try:
+            wait_until(lambda: len(fake.sent()) >= 3, timeout=60, message="the third send")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0, (tmp_path / "worker.log").read_text()
+            statuses = sorted(
+                r.status for r in notifier.rows(Reminder, Reminder.kind == "confirmation")
+            )
+            assert statuses == ["planned"] * 7 + ["sent"] * 3
+            assert len(fake.sent()) == 3
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            rt.db.dispose()
