@@ -4,7 +4,7 @@ Twilio-compatible endpoint instead of api.twilio.com (tests run a fake one on lo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import requests
@@ -89,16 +89,22 @@ class TwilioSms:
         system on the number): undecided."""
         if doubt.body_digest is None:
             raise Undecided("no body digest to recognise the message by")
+        start = doubt.since - CLOCK_SLACK
         try:
             found = self.client.messages.list(
                 to=doubt.to,
                 from_=self.from_number or values.unset,
-                date_sent_after=doubt.since - CLOCK_SLACK,
+                # Twilio documents DateSent as whole GMT days (YYYY-MM-DD); narrowed below.
+                date_sent_after=start.astimezone(UTC).strftime("%Y-%m-%d"),
                 limit=LOOK_UP_LIMIT,
             )
         except (TwilioRestException, requests.RequestException) as exc:
             raise Undecided(f"twilio could not be asked: {type(exc).__name__}") from exc
-        unaccounted = [m for m in found if m.sid not in doubt.known_ids]
+        unaccounted = [
+            m
+            for m in found
+            if m.sid not in doubt.known_ids and (m.date_sent is None or m.date_sent >= start)
+        ]
         ours = [m for m in unaccounted if body_digest(m.body or "") == doubt.body_digest]
         if ours:
             return str(min(ours, key=lambda m: m.date_created or doubt.since).sid)
