@@ -327,6 +327,27 @@ def test_an_sms_that_never_reached_twilio_is_sent_once_when_settled(world: World
     assert world.notifier.outbox("reminder.failed") == []
 
 
+def test_an_earlier_message_to_that_number_the_same_day_does_not_block_the_settlement(
+    world: World,
+) -> None:
+    world.twilio.clock = world.notifier.clock.now
+    client = world.dispatcher.channels["sms"].client  # type: ignore[attr-defined]
+    world.notifier.clock.advance(timedelta(hours=-2))  # another system texted the client at 10:00
+    client.messages.create(to="+16175550177", from_=FROM_NUMBER, body="Sent from elsewhere")
+    world.notifier.clock.advance(timedelta(hours=2))
+    a = booked_for(world, SMS_ONLY, "sms")
+    assert world.dispatcher.claim_next() is not None  # dies before calling Twilio
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+    world.run()
+
+    [reminder] = world.reminders(a, kind="confirmation")
+    assert (reminder.status, reminder.attempts) == ("sent", 2)
+    assert world.twilio.has("+16175550177") == 2
+    assert world.twilio.lists[0]["DateSent>"] == "2026-04-06"
+
+
 def test_an_sms_twilio_cannot_vouch_for_becomes_unknown(world: World) -> None:
     world.twilio.clock = world.notifier.clock.now
     a = booked_for(world, SMS_ONLY, "sms")
