@@ -1,16 +1,23 @@
-"""The dispatcher loop: sends due reminders, at most once each.
+"""The dispatcher loop: sends due reminders, at most once each, one at a time.
 
-1. Claim due reminders (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the
-   work), check again that the appointment is neither cancelled nor started and that the client
-   still allows the channel, render the message and mark the reminder ``sending`` — committed.
-2. Call the provider outside any transaction (with a rate limit per sender number).
+1. Claim the next due reminder (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
+   share the work), check again that the appointment is neither cancelled nor started and that
+   the client still allows the channel, render the message, wait for the sender's rate limit and
+   mark that one reminder ``sending`` — committed right before its own provider call. Reminders
+   not yet claimed stay ``planned`` for this or any other worker.
+2. Call the provider outside any transaction.
 3. Record the outcome: ``sent`` with the provider's id; or, for a transient failure, ``planned``
    again with a later ``next_attempt_at`` (up to NOTIFIER_MAX_SEND_ATTEMPTS); or ``failed`` and
    the next channel the client allows.
 
-A worker that dies between 1 and 3 leaves a ``sending`` row. It is never resent blindly: after
-NOTIFIER_SENDING_TIMEOUT the row becomes ``unknown`` and reminder.failed (reason
-``outcome_unknown``) tells the desk to check the message log (or Twilio's) before resending.
+A worker stopped gracefully (SIGTERM) claims nothing more and finishes the message in hand; one
+killed between 1 and 3 leaves that single message ``sending``. After NOTIFIER_SENDING_TIMEOUT it
+is settled, never resent blindly: the provider is asked whether it has it (Twilio: the messages
+to that number since then; the sandbox: its own table). Found: recorded ``sent``. Certainly not
+there: ``planned`` again and sent. Email cannot be looked up at an SMTP server: it is resent only
+with NOTIFIER_RESEND_EMAIL_IN_DOUBT. Anything undecided becomes ``unknown`` and reminder.failed
+(reason ``outcome_unknown``) tells the desk to check the message log (or Twilio's) before
+resending.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ from sqlalchemy.orm import Session
 from services.notifier import invites, metrics, planning, practice, templates
 from services.notifier.channels import (
     Channel,
+    InDoubt,
     OutboundMessage,
     PermanentFailure,
     SendFailure,
     TransientFailure,
+    Undecided,
+    body_digest,
     configured,
 )
 from services.notifier.handlers import IN_PLAN, new_reminder, recipient_of
@@ -118,15 +128,18 @@ class ReminderDispatcher:
                 stop.wait(self.settings.dispatch_interval)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
-        """One round; True if it claimed a full batch (more may be waiting)."""
+        """One round of up to NOTIFIER_DISPATCH_BATCH messages, claimed and sent one at a time;
+        True if it handled a full batch (more may be waiting)."""
         stop = stop or threading.Event()
         self.recover_stuck()
-        jobs = self.claim()
-        for job in jobs:
-            if stop.is_set():
+        handled = 0
+        while handled < self.settings.batch_size and not stop.is_set():
+            job = self.claim_next(stop)
+            if job is None:
                 break
             self.deliver(job, stop)
-        return len(jobs) >= self.settings.batch_size
+            handled += 1
+        return handled >= self.settings.batch_size
 
     # -- 1. claim --------------------------------------------------------------------------------
 
@@ -135,7 +148,10 @@ class ReminderDispatcher:
             return statement.with_for_update(skip_locked=True)  # type: ignore[attr-defined]
         return statement
 
-    def claim(self) -> list[Job]:
+    def claim_next(self, stop: threading.Event | None = None) -> Job | None:
+        """The next due reminder, marked ``sending`` and committed, ready for its provider call;
+        None when nothing is due (or the worker is stopping: the reminder stays ``planned``)."""
+        stop = stop or threading.Event()
         now = self.rt.clock.now()
         statement = (
             select(Reminder)
@@ -145,15 +161,43 @@ class ReminderDispatcher:
                 or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
             )
             .order_by(Reminder.due_at)
-            .limit(self.settings.batch_size)
+            .limit(1)
         )
-        jobs: list[Job] = []
         with self.rt.db.transaction() as session:
-            for reminder in session.scalars(self._locked(statement)):  # type: ignore[call-overload]
+            while True:
+                reminder = session.scalars(self._locked(statement)).first()  # type: ignore[call-overload]
+                if reminder is None:
+                    return None
                 job = self._prepare(session, reminder, now)
-                if job is not None:
-                    jobs.append(job)
-        return jobs
+                if job is None:  # skipped (flushed before the next query), try the next one
+                    continue
+                if job.message.channel == "sms":  # holds the row lock; others skip it meanwhile
+                    self.limit.wait(job.sender, stop)
+                if stop.is_set():
+                    return None  # released: only the skips above are committed
+                self._mark_sending(session, reminder, job, self.rt.clock.now())
+                return job
+
+    def _mark_sending(self, session: Session, reminder: Reminder, job: Job, now: datetime) -> None:
+        reminder.status, reminder.sending_since = "sending", now
+        reminder.attempts += 1
+        session.add(
+            Message(
+                id=job.message.message_id,
+                reminder_id=reminder.id,
+                appointment_id=reminder.appointment_id,
+                client_id=reminder.client_id,
+                channel=reminder.channel,
+                kind=reminder.kind,
+                recipient=job.message.to,
+                provider=self.channels[reminder.channel].name,
+                status="sending",
+                created_at=now,
+                updated_at=now,
+                asks_confirmation=asks_confirmation(reminder),
+                body_digest=body_digest(job.message.text),
+            )
+        )
 
     def _prepare(self, session: Session, reminder: Reminder, now: datetime) -> Job | None:
         view = session.get(AppointmentView, reminder.appointment_id)
@@ -168,24 +212,6 @@ class ReminderDispatcher:
         assert to is not None
         message_id = str(uuid.uuid4())
         outbound = self._render(session, reminder, view, contact, occurrences, message_id, to, now)
-        reminder.status, reminder.sending_since = "sending", now
-        reminder.attempts += 1
-        session.add(
-            Message(
-                id=message_id,
-                reminder_id=reminder.id,
-                appointment_id=reminder.appointment_id,
-                client_id=reminder.client_id,
-                channel=reminder.channel,
-                kind=reminder.kind,
-                recipient=to,
-                provider=self.channels[reminder.channel].name,
-                status="sending",
-                created_at=now,
-                updated_at=now,
-                asks_confirmation=asks_confirmation(reminder),
-            )
-        )
         sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
         return Job(reminder.id, outbound, reminder.kind, reminder.due_at, sender)
 
@@ -286,8 +312,6 @@ class ReminderDispatcher:
 
     def deliver(self, job: Job, stop: threading.Event) -> None:
         channel = self.channels[job.message.channel]
-        if job.message.channel == "sms":
-            self.limit.wait(job.sender, stop)
         try:
             provider_id = channel.send(job.message)
         except SendFailure as failure:
@@ -303,26 +327,36 @@ class ReminderDispatcher:
         with self.rt.db.transaction() as session:
             reminder = session.get_one(Reminder, job.reminder_id)
             message = session.get_one(Message, job.message.message_id)
-            reminder.status, reminder.sent_at, reminder.note = "sent", now, None
-            message.provider_id = provider_id
-            message.status = "queued" if channel_is_async(message.provider) else "sent"
-            message.updated_at = now
-            self.rt.emitter.emit(
-                session,
-                ReminderSent(
-                    reminder_id=reminder.id,
-                    appointment_id=reminder.appointment_id,
-                    client_id=reminder.client_id,
-                    channel=reminder.channel,  # type: ignore[arg-type]
-                    kind=reminder.kind,
-                    message_id=message.id,
-                    sent_at=now,
-                ),
-            )
+            self._record_sent(session, reminder, message, provider_id, now)
         self.rt.outbox_written()
         metrics.REMINDERS_SENT.labels(job.message.channel, job.kind).inc()
         metrics.LATENESS.labels(job.message.channel).observe(
             max(0.0, (now - job.due_at).total_seconds())
+        )
+
+    def _record_sent(
+        self,
+        session: Session,
+        reminder: Reminder,
+        message: Message,
+        provider_id: str,
+        now: datetime,
+    ) -> None:
+        reminder.status, reminder.sent_at, reminder.note = "sent", now, None
+        message.provider_id = provider_id
+        message.status = "queued" if channel_is_async(message.provider) else "sent"
+        message.updated_at = now
+        self.rt.emitter.emit(
+            session,
+            ReminderSent(
+                reminder_id=reminder.id,
+                appointment_id=reminder.appointment_id,
+                client_id=reminder.client_id,
+                channel=reminder.channel,  # type: ignore[arg-type]
+                kind=reminder.kind,
+                message_id=message.id,
+                sent_at=now,
+            ),
         )
 
     def _failed(self, job: Job, failure: SendFailure) -> None:
@@ -394,29 +428,120 @@ class ReminderDispatcher:
     # -- recovery --------------------------------------------------------------------------------
 
     def recover_stuck(self) -> int:
-        """``sending`` for longer than NOTIFIER_SENDING_TIMEOUT: the worker died mid-send."""
+        """Settle reminders ``sending`` for longer than NOTIFIER_SENDING_TIMEOUT (their worker
+        died mid-send): each is leased (``sending_since`` moved to now, so no other worker asks
+        at the same time), the provider is asked outside any transaction, and the answer is
+        recorded if the lease still holds. A worker killed while settling leaves the lease to
+        expire and be settled again: asking is read-only."""
         now = self.rt.clock.now()
         cutoff = now - timedelta(seconds=self.settings.sending_timeout)
         statement = select(Reminder).where(
             Reminder.status == "sending", Reminder.sending_since < cutoff
         )
-        count = 0
+        leased: list[tuple[str, str, InDoubt | None]] = []
         with self.rt.db.transaction() as session:
             for reminder in session.scalars(self._locked(statement)):  # type: ignore[call-overload]
-                for message in session.scalars(
+                message = session.scalars(
+                    select(Message)
+                    .where(Message.reminder_id == reminder.id, Message.status == "sending")
+                    .order_by(Message.created_at.desc())
+                ).first()
+                reminder.sending_since = now
+                leased.append((reminder.id, reminder.channel, self._in_doubt(session, message)))
+        for reminder_id, channel, doubt in leased:
+            verdict = self._ask(channel, doubt)
+            self._settle(reminder_id, doubt, verdict, now)
+        if leased:
+            self.rt.outbox_written()
+        return len(leased)
+
+    def _in_doubt(self, session: Session, message: Message | None) -> InDoubt | None:
+        if message is None:
+            return None
+        known = session.scalars(
+            select(Message.provider_id).where(
+                Message.recipient == message.recipient, Message.provider_id.is_not(None)
+            )
+        ).all()
+        return InDoubt(
+            message_id=message.id,
+            to=message.recipient,
+            since=message.created_at,
+            body_digest=message.body_digest,
+            known_ids=frozenset(str(k) for k in known),
+        )
+
+    def _ask(self, channel_name: str, doubt: InDoubt | None) -> str | None | Undecided:
+        """The provider id if the provider has the message, None if it certainly has not."""
+        channel = self.channels.get(channel_name)
+        if doubt is None or channel is None:
+            return Undecided("no message in doubt to look for")
+        if channel_name == "email" and channel.name != "sandbox":
+            if self.settings.resend_email_in_doubt:
+                return None  # the practice accepts a possible duplicate
+            return Undecided("an SMTP server cannot be asked")
+        look_up = getattr(channel, "look_up", None)
+        if look_up is None:
+            return Undecided(f"{channel.name} cannot be asked")
+        try:
+            return look_up(doubt)
+        except Undecided as undecided:
+            return undecided
+        except Exception as exc:
+            log.exception("settling a message in doubt failed", extra={"channel": channel_name})
+            return Undecided(f"unexpected {type(exc).__name__}")
+
+    def _settle(
+        self,
+        reminder_id: str,
+        doubt: InDoubt | None,
+        verdict: str | None | Undecided,
+        lease: datetime,
+    ) -> None:
+        now = self.rt.clock.now()
+        with self.rt.db.transaction() as session:
+            reminder = session.get_one(Reminder, reminder_id, with_for_update=True)
+            if reminder.status != "sending" or reminder.sending_since != lease:
+                return  # settled by someone else meanwhile
+            message = session.get(Message, doubt.message_id) if doubt else None
+            if isinstance(verdict, Undecided) or message is None:
+                for stuck in session.scalars(
                     select(Message).where(
                         Message.reminder_id == reminder.id, Message.status == "sending"
                     )
                 ):
-                    message.status, message.updated_at = "unknown", now
+                    stuck.status, stuck.updated_at = "unknown", now
                 self._give_up(session, reminder, "outcome_unknown", True, now)
-                count += 1
-        if count:
-            log.warning(
-                "reminders left sending by a stopped worker need review", extra={"count": count}
+                outcome = "unknown"
+                log.warning(
+                    "a message left in doubt needs review",
+                    extra={"reminder_id": reminder.id, "why": str(verdict)},
+                )
+            elif verdict is not None:
+                self._record_sent(session, reminder, message, verdict, now)
+                metrics.REMINDERS_SENT.labels(reminder.channel, reminder.kind).inc()
+                outcome = "sent"
+            else:
+                message.status, message.error_code, message.updated_at = (
+                    "failed",
+                    "not_received",
+                    now,
+                )
+                outcome = "resent"
+                if reminder.attempts >= self.settings.max_send_attempts:
+                    reason = f"gave up after {reminder.attempts} attempts: never reached provider"
+                    self._give_up(session, reminder, reason, False, now)
+                    fall_back(session, reminder, now)
+                    outcome = "failed"
+                else:
+                    reminder.status, reminder.sending_since = "planned", None
+                    reminder.next_attempt_at = None
+                    reminder.note = "resending: the provider never received it"
+            log.info(
+                "message in doubt settled",
+                extra={"reminder_id": reminder.id, "outcome": outcome},
             )
-            self.rt.outbox_written()
-        return count
+            metrics.IN_DOUBT_SETTLED.labels(reminder.channel, outcome).inc()
 
 
 NOTICE_KINDS = ("cancellation_notice", "course_cancellation_notice")

@@ -22,6 +22,11 @@ REMINDERS_SENT = Counter(
 REMINDERS_FAILED = Counter(
     "rapport_reminders_failed_total", "Reminders that failed, by reason", ["channel", "reason"]
 )
+IN_DOUBT_SETTLED = Counter(
+    "rapport_messages_in_doubt_settled_total",
+    "Messages a stopped worker left sending, by outcome (sent, resent, failed, unknown)",
+    ["channel", "outcome"],
+)
 REMINDER_RETRIES = Counter(
     "rapport_reminder_retries_total", "Transient send failures retried later", ["channel"]
 )

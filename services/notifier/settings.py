@@ -18,6 +18,9 @@ class NotifierSettings:
     retry_delays: tuple[float, ...] = (30.0, 120.0, 600.0)
     max_send_attempts: int = 4
     sending_timeout: float = 300.0
+    # An email left in doubt by a stopped worker cannot be looked up at the SMTP server: resend it
+    # (the client may get it twice) only if the practice allows that; else it is ``unknown``.
+    resend_email_in_doubt: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifierSettings:
@@ -33,4 +36,6 @@ class NotifierSettings:
             retry_delays=tuple(float(x) for x in delays.split(",")) if delays else d.retry_delays,
             max_send_attempts=int(env.get("NOTIFIER_MAX_SEND_ATTEMPTS", d.max_send_attempts)),
             sending_timeout=float(env.get("NOTIFIER_SENDING_TIMEOUT", d.sending_timeout)),
+            resend_email_in_doubt=env.get("NOTIFIER_RESEND_EMAIL_IN_DOUBT", "").lower()
+            in {"1", "true", "yes", "on"},
         )

@@ -81,7 +81,9 @@ class AppointmentView(Base):
 
 class Reminder(Base):
     """One message to send: planned -> sending -> sent, or failed / cancelled / skipped /
-    unknown (the worker stopped between "sending" and "sent"; never resent blindly)."""
+    unknown (the worker stopped between "sending" and "sent" and the provider could not say
+    whether it got the message; never resent blindly). ``sending`` is set per message, right
+    before its provider call, so a killed worker leaves at most one in doubt per sender."""
 
     __tablename__ = "reminder"
     __table_args__ = (Index("ix_reminder_due", "status", "due_at"),)
@@ -129,6 +131,8 @@ class Message(Base):
     # An SMS that asked the client to reply C; a reply answers the latest one still open.
     asks_confirmation: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     answered_at: Mapped[datetime | None]
+    # SHA-256 of the body sent (hex): how a message left in doubt is recognised at the provider.
+    body_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class SandboxMessage(Base):

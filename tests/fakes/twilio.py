@@ -1,5 +1,11 @@
 """A Twilio-compatible HTTP server on 127.0.0.1 for the real twilio SDK (TWILIO_API_BASE_URL):
-POST /2010-04-01/Accounts/{sid}/Messages.json with scriptable answers, every request recorded."""
+POST /2010-04-01/Accounts/{sid}/Messages.json with scriptable answers, every request recorded;
+GET of the same path lists the messages it accepted (``To``, ``From``, ``DateSent>`` /
+``DateSent<`` / ``DateSent`` filters, ``PageSize`` paging), newest first, in Twilio's JSON shape.
+
+A message a 201 answer accepts exists from the moment the request arrives, even while the answer
+is held (``hang``): Twilio has it although the caller never hears so. Its date_sent is the fake's
+clock (``clock``, wall time unless a test gives it the notifier's)."""
 
 from __future__ import annotations
 
@@ -8,14 +14,18 @@ import re
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+PAGE_SIZE = 50
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"  # noqa: S105 - a test double's token
 FROM_NUMBER = "+16175550199"
@@ -34,6 +44,15 @@ class FakeTwilio:
     requests: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     received: threading.Event = field(default_factory=threading.Event)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # what Twilio holds, oldest first
+    lists: list[dict[str, str]] = field(default_factory=list)  # every list request's filters
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    list_error: int | None = None  # answer every list request with this HTTP status
+
+    def has(self, to: str) -> int:
+        """How many messages Twilio holds to ``to``."""
+        with self.lock:
+            return sum(1 for m in self.messages if m["to"] == to)
 
     def script(self, *answers: Answer) -> None:
         with self.lock:
@@ -43,11 +62,78 @@ class FakeTwilio:
         with self.lock:
             return list(self.requests)
 
-    def _next(self, form: dict[str, str]) -> Answer:
+    def _next(self, form: dict[str, str], account: str) -> tuple[Answer, dict[str, Any] | None]:
         with self.lock:
             self.requests.append(form)
+            answer = self.answers.popleft() if self.answers else Answer(201)
+            created = None
+            if answer.status == 201:
+                created = _resource(account, form, self.clock())
+                self.messages.append(created)
             self.received.set()
-            return self.answers.popleft() if self.answers else Answer(201)
+            return answer, created
+
+    def _list(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        with self.lock:
+            self.lists.append(query)
+            found = [m for m in self.messages if _matches(m, query)]
+        return sorted(found, key=lambda m: m["_sent"], reverse=True)
+
+
+def _resource(account: str, form: dict[str, str], at: datetime) -> dict[str, Any]:
+    """A Message resource as Twilio returns it (dates in RFC 2822, GMT)."""
+    sid = "SM" + uuid.uuid4().hex
+    stamp = format_datetime(at.astimezone(UTC), usegmt=True)
+    return {
+        "account_sid": account,
+        "api_version": "2010-04-01",
+        "body": form.get("Body"),
+        "date_created": stamp,
+        "date_sent": stamp,
+        "date_updated": stamp,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "num_media": "0",
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": "queued",
+        "subresource_uris": {
+            "media": f"/2010-04-01/Accounts/{account}/Messages/{sid}/Media.json",
+        },
+        "to": form.get("To"),
+        "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+        "_sent": at.astimezone(UTC),  # not served
+    }
+
+
+def _bound(value: str) -> datetime | date:
+    """Twilio takes YYYY-MM-DD (whole days) or an ISO 8601 instant, as the SDK sends it."""
+    if len(value) == 10:
+        return date.fromisoformat(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _matches(message: dict[str, Any], query: dict[str, str]) -> bool:
+    sent: datetime = message["_sent"]
+    for key, field_name in (("To", "to"), ("From", "from")):
+        if key in query and message[field_name] != query[key]:
+            return False
+    for key, keep in (
+        ("DateSent>", lambda at, b: at >= b),
+        ("DateSent<", lambda at, b: at <= b),
+        ("DateSent", lambda at, b: at == b),
+    ):
+        if key in query:
+            bound = _bound(query[key])
+            at = sent.date() if not isinstance(bound, datetime) else sent
+            if not keep(at, bound):
+                return False
+    return True
 
 
 def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
@@ -62,22 +148,11 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             if match is None or self.headers.get("Authorization", "") == "":
                 self._reply(404, {"code": 20404, "message": "not found", "status": 404})
                 return
-            answer = fake._next(form)
+            answer, created = fake._next(form, match["sid"])
             if answer.hang:
                 threading.Event().wait(answer.hang)
-            if answer.status == 201:
-                sid = "SM" + uuid.uuid4().hex
-                body = {
-                    "sid": sid,
-                    "account_sid": match["sid"],
-                    "to": form.get("To"),
-                    "from": form.get("From"),
-                    "body": form.get("Body"),
-                    "status": "queued",
-                    "num_segments": "1",
-                    "uri": f"/2010-04-01/Accounts/{match['sid']}/Messages/{sid}.json",
-                }
-                self._reply(201, body)
+            if created is not None:
+                self._reply(201, _public(created))
             else:
                 self._reply(
                     answer.status,
@@ -89,6 +164,42 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                     },
                 )
 
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            url = urlsplit(self.path)
+            match = MESSAGES.match(url.path)
+            if match is None or self.headers.get("Authorization", "") == "":
+                self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+                return
+            if fake.list_error is not None:
+                status = fake.list_error
+                self._reply(status, {"code": 20500, "message": "fake error", "status": status})
+                return
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            size = int(query.pop("PageSize", PAGE_SIZE))
+            page = int(query.pop("Page", 0))
+            query.pop("PageToken", None)
+            found = fake._list(query)
+            chunk = found[page * size : (page + 1) * size]
+
+            def page_uri(n: int) -> str:
+                return f"{url.path}?" + urlencode({**query, "PageSize": size, "Page": n})
+
+            more = (page + 1) * size < len(found)
+            self._reply(
+                200,
+                {
+                    "messages": [_public(m) for m in chunk],
+                    "end": page * size + max(len(chunk) - 1, 0),
+                    "first_page_uri": page_uri(0),
+                    "next_page_uri": page_uri(page + 1) if more else None,
+                    "page": page,
+                    "page_size": size,
+                    "previous_page_uri": page_uri(page - 1) if page else None,
+                    "start": page * size,
+                    "uri": page_uri(page),
+                },
+            )
+
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             raw = json.dumps(body).encode()
             self.send_response(status)
@@ -98,6 +209,10 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
     return Handler
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if not k.startswith("_")}
 
 
 class FakeTwilioServer:

@@ -4,16 +4,19 @@ aiosmtpd server: what goes out, when, how often, and what is recorded and publis
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
 
-from services.notifier.dispatcher import ReminderDispatcher
-from services.notifier.tables import ClientContact, Message, Reminder
+from services.notifier.channels import OutboundMessage
+from services.notifier.channels.sandbox import Sandbox
+from services.notifier.dispatcher import ReminderDispatcher, SenderRateLimit
+from services.notifier.tables import ClientContact, Message, Reminder, SandboxMessage
 from shared.web import create_service_app
 from tests.fakes.notifier import Notifier, appointment, bearer, new_id, notifier_on_postgres
 from tests.fakes.smtp import Mailbox, SmtpServer
@@ -244,10 +247,128 @@ def test_an_unsubscribed_number_marks_the_client_opted_out(world: World) -> None
     assert world.reminders(a, kind="reminder", channel="sms")[0].status == "skipped"
 
 
-def test_a_row_left_sending_is_never_resent_and_becomes_unknown(world: World) -> None:
+SMS_ONLY = "44444444-4444-4444-8444-444444444444"
+EMAIL_ONLY = "55555555-5555-4555-8555-555555555555"
+
+
+def booked_for(world: World, client_id: str, channel: str) -> str:
+    """A client who takes only ``channel``, booked: one confirmation due now."""
+    world.notifier.client(
+        client_id, phone="+16175550177", email="sam@example.com", preferred_channels=[channel]
+    )
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15), client_id=client_id))
+    return a
+
+
+def test_a_claim_marks_only_the_message_about_to_be_sent(world: World) -> None:
     a = new_id()
     world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
-    world.dispatcher.claim()  # marked sending, then the worker "dies" before calling Twilio
+
+    job = world.dispatcher.claim_next()  # then the worker dies before calling the provider
+
+    assert job is not None
+    statuses = {r.channel: r.status for r in world.reminders(a, kind="confirmation")}
+    assert statuses == {
+        job.message.channel: "sending",
+        "sms" if job.message.channel == "email" else "email": "planned",
+    }
+    other = ReminderDispatcher(world.notifier.rt)  # a second worker sends the other one now
+    other.run_once(threading.Event())
+    assert len(world.twilio.sent()) + len(world.mailbox.received()) == 1
+    [sending] = [r for r in world.reminders(a) if r.status == "sending"]
+    assert sending.channel == job.message.channel
+
+
+def test_an_sms_twilio_got_before_the_worker_died_is_settled_sent_and_not_resent(
+    world: World,
+) -> None:
+    world.twilio.clock = world.notifier.clock.now
+    a = booked_for(world, SMS_ONLY, "sms")
+    job = world.dispatcher.claim_next()
+    assert job is not None
+    world.dispatcher.channels["sms"].send(job.message)  # Twilio has it; the worker dies now
+
+    world.run()
+    assert [r.status for r in world.reminders(a, kind="confirmation")] == [
+        "sending"
+    ]  # not yet past the timeout
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+
+    [reminder] = world.reminders(a, kind="confirmation")
+    assert (reminder.status, reminder.attempts) == ("sent", 1)
+    [sms] = world.twilio.sent()
+    [held] = world.twilio.messages
+    [logged] = world.notifier.rows(Message, Message.appointment_id == a)
+    assert (logged.status, logged.provider_id) == ("queued", held["sid"])
+    [asked] = world.twilio.lists
+    assert asked["To"] == sms["To"] and "DateSent>" in asked
+    [published] = world.notifier.outbox("reminder.sent")
+    assert published["message_id"] == logged.id
+    assert world.notifier.outbox("reminder.failed") == []
+
+
+def test_an_sms_that_never_reached_twilio_is_sent_once_when_settled(world: World) -> None:
+    world.twilio.clock = world.notifier.clock.now
+    a = booked_for(world, SMS_ONLY, "sms")
+    assert world.dispatcher.claim_next() is not None  # the worker dies before calling Twilio
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+    world.run()
+
+    [reminder] = world.reminders(a, kind="confirmation")
+    assert (reminder.status, reminder.attempts) == ("sent", 2)
+    assert len(world.twilio.sent()) == 1
+    log = world.notifier.rows(Message, Message.appointment_id == a, order_by=Message.created_at)
+    assert [(m.status, m.error_code) for m in log] == [("failed", "not_received"), ("queued", None)]
+    assert len(world.notifier.outbox("reminder.sent")) == 1
+    assert world.notifier.outbox("reminder.failed") == []
+
+
+def test_an_earlier_message_to_that_number_the_same_day_does_not_block_the_settlement(
+    world: World,
+) -> None:
+    world.twilio.clock = world.notifier.clock.now
+    client = world.dispatcher.channels["sms"].client  # type: ignore[attr-defined]
+    world.notifier.clock.advance(timedelta(hours=-2))  # another system texted the client at 10:00
+    client.messages.create(to="+16175550177", from_=FROM_NUMBER, body="Sent from elsewhere")
+    world.notifier.clock.advance(timedelta(hours=2))
+    a = booked_for(world, SMS_ONLY, "sms")
+    assert world.dispatcher.claim_next() is not None  # dies before calling Twilio
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+    world.run()
+
+    [reminder] = world.reminders(a, kind="confirmation")
+    assert (reminder.status, reminder.attempts) == ("sent", 2)
+    assert world.twilio.has("+16175550177") == 2
+    assert world.twilio.lists[0]["DateSent>"] == "2026-04-06"
+
+
+def test_an_sms_twilio_cannot_vouch_for_becomes_unknown(world: World) -> None:
+    world.twilio.clock = world.notifier.clock.now
+    a = booked_for(world, SMS_ONLY, "sms")
+    job = world.dispatcher.claim_next()
+    assert job is not None
+    # Twilio holds a message to that number the log knows nothing of (another system's, or a
+    # body Twilio rewrote): it may be ours, so neither "sent" nor a second one.
+    world.dispatcher.channels["sms"].send(replace(job.message, text="Something else entirely"))
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+
+    assert [r.status for r in world.reminders(a, kind="confirmation")] == ["unknown"]
+    assert len(world.twilio.sent()) == 1
+    [failed] = world.notifier.outbox("reminder.failed")
+    assert failed["reason"] == "outcome_unknown"
+
+
+def test_an_email_in_doubt_is_never_resent_and_becomes_unknown(world: World) -> None:
+    a = booked_for(world, EMAIL_ONLY, "email")
+    assert world.dispatcher.claim_next() is not None  # the worker dies before (or after) SMTP
 
     world.run()
     assert {r.status for r in world.reminders(a, kind="confirmation")} == {"sending"}
@@ -255,15 +376,113 @@ def test_a_row_left_sending_is_never_resent_and_becomes_unknown(world: World) ->
     world.run()
 
     assert {r.status for r in world.reminders(a, kind="confirmation")} == {"unknown"}
-    assert world.twilio.sent() == [] and world.mailbox.received() == []
-    failures = world.notifier.outbox("reminder.failed")
-    assert sorted(f["channel"] for f in failures) == ["email", "sms"]
-    assert {f["reason"] for f in failures} == {"outcome_unknown"}
+    assert world.mailbox.received() == []
+    [failure] = world.notifier.outbox("reminder.failed")
+    assert (failure["channel"], failure["reason"]) == ("email", "outcome_unknown")
     log = world.notifier.rows(Message, Message.appointment_id == a)
     assert {m.status for m in log} == {"unknown"}
     http = create_service_app(world.notifier.rt).test_client()
     review = http.get("/api/v1/reminders?status=unknown", headers=bearer(world.notifier.rt))
-    assert sorted(r["channel"] for r in review.json["items"]) == ["email", "sms"]
+    assert [r["channel"] for r in review.json["items"]] == ["email"]
+
+
+def test_an_email_in_doubt_is_resent_where_the_practice_allows_duplicates(world: World) -> None:
+    a = booked_for(world, EMAIL_ONLY, "email")
+    assert world.dispatcher.claim_next() is not None
+    world.dispatcher.settings = replace(world.dispatcher.settings, resend_email_in_doubt=True)
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    world.run()
+    world.run()
+
+    assert [(r.status, r.attempts) for r in world.reminders(a, kind="confirmation")] == [
+        ("sent", 2)
+    ]
+    assert len(world.mailbox.received()) == 1
+    assert world.notifier.outbox("reminder.failed") == []
+
+
+def test_a_worker_told_to_stop_finishes_the_message_in_hand_and_claims_no_more(
+    world: World,
+) -> None:
+    for n in range(3):
+        client = f"00000000-0000-4000-8000-{n:012d}"
+        world.notifier.client(client, phone=f"+1617555{n:04d}", preferred_channels=["sms"])
+        world.notifier.deliver(appointment("book", new_id(), 1, ny(4, 15, 9 + n), client_id=client))
+    stop = threading.Event()
+    twilio = world.dispatcher.channels["sms"]
+
+    class StopDuringSend:
+        name = twilio.name
+
+        def send(self, message: OutboundMessage) -> str:
+            stop.set()  # SIGTERM arrives while Twilio is being called
+            return twilio.send(message)
+
+    world.dispatcher.channels["sms"] = StopDuringSend()
+    world.dispatcher.run_once(stop)
+
+    statuses = sorted(
+        r.status for r in world.notifier.rows(Reminder, Reminder.kind == "confirmation")
+    )
+    assert statuses == ["planned", "planned", "sent"]
+    assert len(world.twilio.sent()) == 1
+
+
+def test_a_worker_told_to_stop_while_it_waits_for_the_rate_limit_releases_the_reminder(
+    world: World,
+) -> None:
+    a = booked_for(world, SMS_ONLY, "sms")
+    stop = threading.Event()
+    world.dispatcher.limit = SenderRateLimit(0.01)  # the next SMS may leave in 100 s
+    world.dispatcher.limit.last[FROM_NUMBER] = time.monotonic()
+    worker = threading.Thread(target=world.dispatcher.run_once, args=(stop,))
+    worker.start()
+    time.sleep(0.5)
+    stop.set()
+    worker.join(10)
+
+    assert not worker.is_alive()
+    [reminder] = world.reminders(a, kind="confirmation")
+    assert (reminder.status, reminder.attempts) == ("planned", 0)
+    assert world.notifier.rows(Message, Message.appointment_id == a) == []
+    assert world.twilio.sent() == []
+
+
+def test_the_sandbox_settles_what_it_recorded_and_resends_what_it_did_not(world: World) -> None:
+    sandbox = Sandbox(world.notifier.rt.db, world.notifier.clock)
+    dispatcher = ReminderDispatcher(world.notifier.rt, channels={"sms": sandbox, "email": sandbox})
+    recorded, lost = booked_for(world, SMS_ONLY, "sms"), booked_for(world, EMAIL_ONLY, "email")
+    jobs = [dispatcher.claim_next(), dispatcher.claim_next()]
+    [recorded_job] = [j for j in jobs if j is not None and j.message.channel == "sms"]
+    sandbox.send(recorded_job.message)  # recorded; the worker dies before marking it sent
+
+    world.notifier.clock.advance(timedelta(seconds=301))
+    dispatcher.run_once(threading.Event())
+
+    [settled] = world.reminders(recorded, kind="confirmation")
+    [resent] = world.reminders(lost, kind="confirmation")
+    assert (settled.status, settled.attempts) == ("sent", 1)
+    assert (resent.status, resent.attempts) == ("sent", 2)
+    assert len(world.notifier.rows(SandboxMessage)) == 2
+    assert world.notifier.outbox("reminder.failed") == []
+
+
+def test_fake_twilio_lists_by_recipient_and_date_sent_newest_first_in_pages(world: World) -> None:
+    client = world.dispatcher.channels["sms"].client  # type: ignore[attr-defined]
+    world.twilio.clock = world.notifier.clock.now
+    for n in range(3):
+        client.messages.create(to="+16175550123", from_=FROM_NUMBER, body=f"message {n}")
+        world.notifier.clock.advance(timedelta(minutes=10))
+    client.messages.create(to="+16175550999", from_=FROM_NUMBER, body="someone else")
+
+    found = client.messages.list(to="+16175550123", page_size=2)
+    assert [m.body for m in found] == ["message 2", "message 1", "message 0"]
+    assert len(world.twilio.lists) == 2  # two pages, the second through next_page_uri
+    recent = client.messages.list(to="+16175550123", date_sent_after=ny(4, 6, 12, 5), limit=10)
+    assert [m.body for m in recent] == ["message 2", "message 1"]
+    assert recent[0].date_sent == ny(4, 6, 12, 20)
+    assert recent[0].from_ == FROM_NUMBER and recent[0].direction == "outbound-api"
 
 
 def test_two_dispatchers_share_the_due_reminders_and_send_each_once(world: World) -> None:

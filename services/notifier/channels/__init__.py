@@ -5,6 +5,7 @@ try later) or PermanentFailure (another try would fail the same way)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,34 @@ class Channel(Protocol):
     name: str  # provider name in the message log: twilio, smtp, sandbox
 
     def send(self, message: OutboundMessage) -> str: ...
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """A message marked ``sending`` whose worker stopped before recording the provider's answer."""
+
+    message_id: str
+    to: str
+    since: datetime  # when it was marked sending: the provider cannot have it from before
+    body_digest: str | None
+    known_ids: frozenset[str]  # provider ids the message log already holds for ``to``
+
+
+class Undecided(Exception):
+    """The provider cannot say whether it has the message (or cannot be asked): the desk decides."""
+
+
+class Settles(Protocol):
+    """A channel that can tell whether a message in doubt reached the provider."""
+
+    def look_up(self, doubt: InDoubt) -> str | None:
+        """The provider id of the message if the provider has it, None if it certainly has not;
+        raises Undecided otherwise."""
+        ...
+
+
+def body_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def configured(extra: Mapping[str, str]) -> dict[str, str]:

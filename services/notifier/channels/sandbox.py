@@ -3,7 +3,7 @@ by GET /api/v1/sandbox instead of leaving the machine."""
 
 from __future__ import annotations
 
-from services.notifier.channels import OutboundMessage
+from services.notifier.channels import InDoubt, OutboundMessage
 from services.notifier.tables import SandboxMessage
 from shared.clock import Clock
 from shared.db import Database
@@ -31,3 +31,9 @@ class Sandbox:
                 )
             )
         return f"sandbox-{message.message_id}"
+
+    def look_up(self, doubt: InDoubt) -> str | None:
+        """Sending commits the sandbox row, so it exists exactly when the send happened."""
+        with self.db.sessions() as session:
+            found = session.get(SandboxMessage, doubt.message_id) is not None
+        return f"sandbox-{doubt.message_id}" if found else None

@@ -4,18 +4,30 @@ Twilio-compatible endpoint instead of api.twilio.com (tests run a fake one on lo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, timedelta
 from typing import Any
 
 import requests
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
+from services.notifier.channels import (
+    InDoubt,
+    OutboundMessage,
+    PermanentFailure,
+    TransientFailure,
+    Undecided,
+    body_digest,
+)
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio error codes worth another try: queue overflow, unreachable handset (often temporary).
 TRANSIENT_CODES = {30001, 30003}
+# A message in doubt is looked for among this many of the account's latest to that number.
+LOOK_UP_LIMIT = 200
+CLOCK_SLACK = timedelta(minutes=5)  # Twilio's clock against ours
 # Invalid 'To' number, unsubscribed recipient (replied STOP), not a mobile number.
 PERMANENT_CODES = {21211, 21610, 21614}
 
@@ -67,3 +79,35 @@ class TwilioSms:
         except requests.RequestException as exc:
             raise TransientFailure(f"twilio unreachable: {type(exc).__name__}", "network") from exc
         return str(sent.sid)
+
+    def look_up(self, doubt: InDoubt) -> str | None:
+        """Ask Twilio for the account's messages from our number to ``doubt.to`` sent since the
+        message was marked sending. The Message resource does not return the StatusCallback URL,
+        so ours is recognised by its body (compared as a SHA-256 digest, the log keeps no text)
+        among the messages the log does not already account for. Nothing unaccounted for: Twilio
+        never got it. Something unaccounted for that is not ours (a body Twilio altered, another
+        system on the number): undecided."""
+        if doubt.body_digest is None:
+            raise Undecided("no body digest to recognise the message by")
+        start = doubt.since - CLOCK_SLACK
+        try:
+            found = self.client.messages.list(
+                to=doubt.to,
+                from_=self.from_number or values.unset,
+                # Twilio documents DateSent as whole GMT days (YYYY-MM-DD); narrowed below.
+                date_sent_after=start.astimezone(UTC).strftime("%Y-%m-%d"),
+                limit=LOOK_UP_LIMIT,
+            )
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise Undecided(f"twilio could not be asked: {type(exc).__name__}") from exc
+        unaccounted = [
+            m
+            for m in found
+            if m.sid not in doubt.known_ids and (m.date_sent is None or m.date_sent >= start)
+        ]
+        ours = [m for m in unaccounted if body_digest(m.body or "") == doubt.body_digest]
+        if ours:
+            return str(min(ours, key=lambda m: m.date_created or doubt.since).sid)
+        if unaccounted:
+            raise Undecided("twilio has messages to that number the log does not account for")
+        return None
