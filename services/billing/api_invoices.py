@@ -107,7 +107,12 @@ def list_invoices() -> Any:
     if query.status:
         statement = statement.where(Invoice.status == query.status)
     with runtime().db.sessions() as session:
-        return jsonify(items=[ledger.invoice_json(i) for i in session.scalars(statement)])
+        locale = ledger.settings(session).locale
+        items = [
+            documents.with_displays(ledger.invoice_json(i), locale)
+            for i in session.scalars(statement)
+        ]
+        return jsonify(items=items)
 
 
 @money.get("/invoices/<invoice_id>")

@@ -166,7 +166,7 @@ def balance_of(session: Session, client_id: str, today: date) -> dict[str, Any]:
     refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
     upcoming = upcoming_of(session, client_id)
     aged = balances(session, today, client_id=client_id)
-    return {
+    summary = {
         "client_id": client_id,
         "currency": entries[0]["currency"] if entries else currency,
         "invoiced_minor": invoiced,
@@ -177,6 +177,17 @@ def balance_of(session: Session, client_id: str, today: date) -> dict[str, Any]:
         "upcoming_minor": sum(charge["amount_minor"] for charge in upcoming),
         "upcoming": upcoming,
     }
+    return with_displays(summary, practice_json(session)["locale"] or DEFAULT_LOCALE)
+
+
+def with_displays(amounts: dict[str, Any], locale: str) -> dict[str, Any]:
+    """Beside each ``*_minor`` amount, ``*_display``: as a person reads it (Babel, the
+    practice's locale, the amount's own currency and digits)."""
+    currency = amounts["currency"]
+    for key, value in list(amounts.items()):
+        if key.endswith("_minor") and isinstance(value, int):
+            amounts[key.removesuffix("_minor") + "_display"] = format_money(value, currency, locale)
+    return amounts
 
 
 def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:

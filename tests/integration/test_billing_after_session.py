@@ -338,6 +338,13 @@ def test_balances_age_what_is_open_and_add_up_to_the_issued_invoices(
         json=settings | {"locale": "de_DE"},
     )
     assert changed.status_code == 200, changed.json
+    one = system.call("billing", "GET", f"/api/v1/balances/{jordan['client_id']}").json
+    assert everything_issued == 186000
+    assert one["balance_display"] == "1.860,00\xa0$"
+    listed_invoices = system.call(
+        "billing", "GET", f"/api/v1/invoices?client_id={jordan['client_id']}"
+    ).json["items"]
+    assert {i["total_display"] for i in listed_invoices} == {"160,00\xa0$"}
     german = system.call("billing", "GET", "/api/v1/balances?q=JORD").json
     assert german["items"][0]["invoices"][0]["open_display"] == "100,00\xa0$"
     assert german["totals"]["aging_display"]["days_over_90"] == "260,00\xa0$"

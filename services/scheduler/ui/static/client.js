@@ -8,8 +8,6 @@
   const root = document.getElementById("client-page");
   if (!root) return;
   const id = root.dataset.client;
-  const money = (minor, currency) => new Intl.NumberFormat("en-US", {style: "currency",
-    currency: currency || root.dataset.currency}).format(minor / 100);
   const when = (iso) => R.day(iso) + " " + R.time(iso);
   const words = (s) => String(s || "").replace(/_/g, " ");
 
@@ -53,9 +51,9 @@
     const list = document.getElementById("charges");
     if (balance.ok) {
       line.classList.remove("muted");
-      line.textContent = "Balance: " + money(balance.data.balance_minor, balance.data.currency) +
-        " (invoiced " + money(balance.data.invoiced_minor, balance.data.currency) + ", paid " +
-        money(balance.data.paid_minor, balance.data.currency) + ")";
+      // Amounts as billing formats them (Babel, the practice's locale and currency).
+      line.textContent = "Balance: " + balance.data.balance_display +
+        " (invoiced " + balance.data.invoiced_display + ", paid " + balance.data.paid_display + ")";
     } else {
       line.textContent = "Balance unavailable: " + R.message(balance.data);
     }
@@ -63,8 +61,8 @@
     fill(list, invoices.data.items.map((inv) => {
       const upcoming = inv.lines.some((l) => upcomingIds.includes(l.appointment_id));
       return R.el("li", {},
-        (inv.number || "Invoice") + " — " + words(inv.status) + ", " + money(inv.total_minor, inv.currency) +
-        (inv.balance_minor > 0 ? ", " + money(inv.balance_minor, inv.currency) + " due" : "") +
+        (inv.number || "Invoice") + " — " + words(inv.status) + ", " + inv.total_display +
+        (inv.balance_minor > 0 ? ", " + inv.balance_display + " due" : "") +
         (upcoming ? " · for an upcoming session" : ""));
     }), "No invoices yet.");
   }
