@@ -74,11 +74,11 @@ def booking_parties(
     """The three rows a booking needs, read in one round trip (a join of three primary-key
     lookups: one row when all exist, none when one is missing)."""
     found = session.execute(
-        select(Client, Practitioner, ServiceType).where(
-            Client.id == client_id,
-            Practitioner.id == practitioner_id,
-            ServiceType.id == service_type_id,
-        )
+        select(Client, Practitioner, ServiceType)
+        .select_from(Client)
+        .join(Practitioner, Practitioner.id == practitioner_id)
+        .join(ServiceType, ServiceType.id == service_type_id)
+        .where(Client.id == client_id)
     ).first()
     client, practitioner, service_type = (
         found
