@@ -118,6 +118,9 @@ def sign_in(page: Page, login: tuple[str, str] = DEMO_LOGIN) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/day$"))
+    # Let the day page's deferred scripts load before a test navigates on: leaving mid-load
+    # can cancel common.js while a page script behind it still runs ("Rapport is not defined").
+    page.wait_for_load_state("load")
 
 
 @contextlib.contextmanager
