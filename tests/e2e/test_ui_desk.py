@@ -632,6 +632,9 @@ def test_desk_inbox_and_sandbox_outbox(desk: Desk) -> None:
 def test_an_admin_copies_and_rotates_a_practitioner_feed(desk: Desk) -> None:
     with signed_in(desk, DEMO_ADMIN, permissions=["clipboard-read", "clipboard-write"]) as page:
         page.get_by_role("link", name="Clients").click()
+        # The buttons work once the page's script has run: a click before that does nothing.
+        page.wait_for_url(re.compile(r"/clients"))
+        page.wait_for_load_state("load")
         feeds = page.get_by_role("region", name="Practitioners' calendar feeds")
         item = feeds.locator("li", has_text="Dr. Ana Rivera")
         item.get_by_role("button", name="Copy link").click()

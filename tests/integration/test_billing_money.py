@@ -111,6 +111,12 @@ def test_a_refund_needs_an_admin_and_reopens_the_balance(system: System) -> None
         "aging": {"current": 4000, "days_31_60": 0, "days_61_90": 0, "days_over_90": 0},
         "upcoming_minor": 0,
         "upcoming": [],
+        # The same amounts as the desk shows them (Babel, the practice's locale).
+        "invoiced_display": "$160.00",
+        "paid_display": "$160.00",
+        "refunded_display": "$40.00",
+        "balance_display": "$40.00",
+        "upcoming_display": "$0.00",
     }
     statement = system.call("billing", "GET", f"/api/v1/balances/{client_id}/statement").json
     assert [(e["kind"], e["balance_minor"]) for e in statement["entries"]] == [
