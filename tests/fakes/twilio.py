@@ -5,7 +5,7 @@ GET of the same path lists the messages it accepted (``To``, ``From``, ``DateSen
 
 A message a 201 answer accepts exists from the moment the request arrives, even while the answer
 is held (``hang``): Twilio has it although the caller never hears so. Its date_sent is the fake's
-clock (``clock``, wall time unless a test gives it the notifier's)."""
+clock (``clock``: the suite's application clock unless a test gives it another)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
+
+from shared import clock as app_clock
 
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 PAGE_SIZE = 50
@@ -46,7 +48,8 @@ class FakeTwilio:
     received: threading.Event = field(default_factory=threading.Event)
     messages: list[dict[str, Any]] = field(default_factory=list)  # what Twilio holds, oldest first
     lists: list[dict[str, str]] = field(default_factory=list)  # every list request's filters
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The suite's clock (RAPPORT_TEST_NOW places it), as Twilio's agrees with a real system's.
+    clock: Callable[[], datetime] = field(default=lambda: app_clock.now())
     list_error: int | None = None  # answer every list request with this HTTP status
 
     def has(self, to: str) -> int:
