@@ -53,8 +53,8 @@ def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta
 
 def verify_token(secret: str, token: str, now: datetime) -> Principal:
     """The principal a token names, if it is genuine and unexpired at ``now``. Expiry is checked
-    against the application clock rather than PyJWT's own ``time.time()``, so a system placed at
-    another instant (RAPPORT_TEST_NOW) accepts the tokens it issued itself."""
+    against the application clock rather than PyJWT's own reading of the machine's, so a system
+    placed at another instant (RAPPORT_TEST_NOW) accepts the tokens it issued itself."""
     try:
         claims = jwt.decode(
             token,
