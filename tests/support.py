@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import requests
+from kombu import Connection, Exchange, Producer
 
 from shared import clock
 from shared.config import SERVICES
@@ -116,6 +117,24 @@ def service_env(broker_url: str, databases: dict[str, str], **extra: str) -> dic
     env |= {f"{service.upper()}_DATABASE_URL": url for service, url in databases.items()}
     env |= extra
     return env
+
+
+def publish_events(broker_url: str, *messages: tuple[str, bytes]) -> None:
+    """Put (routing key, body) messages on the events exchange as a service would: persistent
+    and with publisher confirms, so each is in its queues before this returns. Without confirms
+    a burst published just before the connection closes can lose its tail: a quorum queue that
+    has not taken the messages in yet when the channel goes away never gets them."""
+    with Connection(broker_url, transport_options={"confirm_publish": True}) as connection:
+        producer = Producer(connection.channel())
+        exchange = Exchange("rapport.events", type="topic", durable=True)
+        for routing_key, body in messages:
+            producer.publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                content_type="application/json",
+                delivery_mode=2,
+            )
 
 
 def wait_until(

@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from kombu import Connection, Exchange, Producer
 from sqlalchemy import select
 
 from services.billing.tables import (
@@ -27,7 +26,7 @@ from shared.contracts.appointments import (
 from shared.demo import demo_id
 from shared.envelope import Envelope, new_envelope
 from tests.integration.conftest import System
-from tests.support import days_ahead, now, wait_until
+from tests.support import days_ahead, now, publish_events, wait_until
 
 ZONE = "America/New_York"
 
@@ -43,15 +42,10 @@ def envelope_of(event: Contract) -> Envelope:
 
 
 def publish(system: System, *envelopes: Envelope) -> None:
-    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
-        producer = Producer(connection.channel())
-        for envelope in envelopes:
-            producer.publish(
-                envelope.to_json().encode(),
-                exchange=Exchange("rapport.events", type="topic"),
-                routing_key=envelope.type,
-                content_type="application/json",
-            )
+    publish_events(
+        system.env["RAPPORT_BROKER_URL"],
+        *((envelope.type, envelope.to_json().encode()) for envelope in envelopes),
+    )
 
 
 class Appointment:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, update
 
@@ -23,7 +23,7 @@ from shared.demo import demo_id
 from shared.worker import topology_for
 from tests.integration.conftest import System
 from tests.integration.test_billing_support import invoice_when_booked
-from tests.support import PRACTICE_ZONE, broker_stopped, clock_env, wait_until
+from tests.support import PRACTICE_ZONE, broker_stopped, clock_env, publish_events, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -122,13 +122,7 @@ def test_an_event_delivered_twice_has_one_effect(system: System) -> None:
     outbox = system.runtimes["scheduler"].service.tables.outbox
     with system.runtimes["scheduler"].db.sessions() as session:
         row = session.execute(outbox.select().where(outbox.c.type == "appointment.booked")).one()
-    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
-        Producer(connection.channel()).publish(
-            row.body.encode(),
-            exchange=Exchange("rapport.events", type="topic"),
-            routing_key="appointment.booked",
-            content_type="application/json",
-        )
+    publish_events(system.env["RAPPORT_BROKER_URL"], ("appointment.booked", row.body.encode()))
     # 2. A relay crashed after publishing but before marking the row sent: it publishes again.
     with system.runtimes["scheduler"].db.transaction() as session:
         session.execute(
@@ -200,13 +194,7 @@ def test_a_failing_handler_is_retried_dead_lettered_and_replayed(system: System)
 def test_an_undecodable_message_goes_straight_to_the_dead_letter_queue(system: System) -> None:
     system.start()
     system.wait_for_projections()
-    with Connection(system.env["RAPPORT_BROKER_URL"]) as connection:
-        Producer(connection.channel()).publish(
-            b"{not json",
-            exchange=Exchange("rapport.events", type="topic"),
-            routing_key="appointment.booked",
-            content_type="application/json",
-        )
+    publish_events(system.env["RAPPORT_BROKER_URL"], ("appointment.booked", b"{not json"))
     appointment_id = system.book().json["id"]
     wait_until(lambda: invoices_for(system, appointment_id) == 1, message="the next invoice")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kombu import Connection, Exchange, Producer
 
 from services.scheduler.tables import Appointment
 from shared.contracts import Contract
@@ -19,7 +18,7 @@ from tests.integration.test_scheduler_support import (
     outbox_events,
     scheduler_only,
 )
-from tests.support import days_ahead, now, wait_until
+from tests.support import days_ahead, now, publish_events, wait_until
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -43,14 +42,7 @@ def publish(s: SchedulerSystem, event: Contract, body: str | None = None) -> str
             source="notifier",
             occurred_at=now(),
         ).to_json()
-    with Connection(s.env["RAPPORT_BROKER_URL"]) as connection:
-        Producer(connection.channel()).publish(
-            body.encode(),
-            exchange=Exchange("rapport.events", type="topic", durable=True),
-            routing_key=event.TYPE,
-            content_type="application/json",
-            delivery_mode=2,
-        )
+    publish_events(s.env["RAPPORT_BROKER_URL"], (event.TYPE, body.encode()))
     return body
 
 
