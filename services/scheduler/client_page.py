@@ -1,0 +1,221 @@
+"""The client's page for one session (``/s/<token>``), public behind the link's secret: plain
+HTML forms (no JavaScript, nothing from another site) to confirm, cancel, ask to reschedule, and
+an .ics download. Each action goes the desk's way (lifecycle), once however often it is sent;
+any link that is not live answers a plain 404."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, make_response, redirect, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.scheduler import lifecycle, self_service
+from services.scheduler.tables import AUDIT, Appointment, Client, Practice, Practitioner
+from shared.auth import public
+from shared.contracts.appointments import AppointmentConfirmed, AppointmentRescheduleRequested
+from shared.dates import format_date, format_time
+from shared.web import runtime
+
+client_page = Blueprint("client_page", __name__, template_folder="ui/templates")
+
+# Who the audit log names for changes made through a session's link.
+CLIENT_LINK_ACTOR = ("client-link", "client")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+DONE = {
+    "confirmed": "Thank you: your appointment is confirmed.",
+    "cancelled": "Your appointment is cancelled.",
+    "reschedule": "We have told the practice; they will contact you to find a new time.",
+}
+
+
+@client_page.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _not_found() -> Any:
+    return make_response(render_template("client/not_found.html"), 404)
+
+
+def _practice(session: Session) -> Practice | None:
+    return session.scalars(select(Practice)).first()
+
+
+def _where(appointment: Appointment, practice: Practice | None) -> str | None:
+    """As the messages say it: the session's location, else (unless it is a video session) the
+    practice's address."""
+    if appointment.location:
+        return appointment.location
+    if appointment.video_url:
+        return None
+    return practice.address if practice else None
+
+
+def _hours(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+
+
+def _when(instant: datetime, client: Client) -> str:
+    local = instant.astimezone(ZoneInfo(client.time_zone))
+    return f"{format_date(local, client.locale)}, {format_time(local, client.locale)}"
+
+
+@client_page.get("/s/<token>")
+@public
+def show(token: str) -> Any:
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.sessions() as session:
+        found = self_service.find(session, token, now)
+        if found is None:
+            return _not_found()
+        link, appointment = found
+        practice = _practice(session)
+        client = session.get(Client, appointment.client_id)
+        practitioner = session.get(Practitioner, appointment.practitioner_id)
+        assert client is not None and practitioner is not None
+        local = appointment.starts_at.astimezone(ZoneInfo(client.time_zone))
+        window = practice.cancellation_window if practice else timedelta(0)
+        can = self_service.choices(
+            appointment,
+            now,
+            window=window,
+            client_cancellation=practice.client_cancellation if practice else True,
+        )
+        body = render_template(
+            "client/session.html",
+            token=token,
+            nonce=self_service.form_nonce(rt.settings.secret_key, token),
+            lang=client.locale.replace("_", "-"),
+            practice_name=practice.name if practice else "Rapport",
+            practice_phone=practice.phone if practice else None,
+            practitioner=practitioner.display_name,
+            date=format_date(local, client.locale),
+            time=format_time(local, client.locale),
+            where=_where(appointment, practice),
+            video_url=appointment.video_url,
+            status=appointment.status,
+            cancelled_by=appointment.cancelled_by,
+            late=appointment.late_cancellation,
+            reschedule_asked=link.reschedule_asked_at is not None,
+            can=can,
+            window=_hours(window),
+            free_until=_when(appointment.starts_at - window, client) if window else None,
+            done=DONE.get(request.args.get("done", "")),
+        )
+    return make_response(body, 200)
+
+
+@client_page.get("/s/<token>/appointment.ics")
+@public
+def calendar_file(token: str) -> Any:
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.sessions() as session:
+        found = self_service.find(session, token, now)
+        if found is None:
+            return _not_found()
+        _, appointment = found
+        practitioner = session.get(Practitioner, appointment.practitioner_id)
+        assert practitioner is not None
+        body = self_service.session_calendar(
+            appointment, practitioner.display_name, _where(appointment, _practice(session)), now
+        )
+    return Response(
+        body,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="appointment.ics"'},
+    )
+
+
+@client_page.post("/s/<token>/<action>")
+@public
+def act(token: str, action: str) -> Any:
+    if action not in {"confirm", "cancel", "reschedule"}:
+        return _not_found()
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.transaction() as session:
+        found = self_service.find(session, token, now, lock=True)
+        if found is None:
+            return _not_found()
+        if not self_service.nonce_matches(rt.settings.secret_key, token, request.form.get("nonce")):
+            body = render_template("client/refused.html", token=token)
+            return make_response(body, 400)
+        link, appointment = found
+        practice = _practice(session)
+        can = self_service.choices(
+            appointment,
+            now,
+            window=practice.cancellation_window if practice else timedelta(0),
+            client_cancellation=practice.client_cancellation if practice else True,
+        )
+        emit = lambda contract: rt.emitter.emit(session, contract)  # noqa: E731
+        # An action the session no longer allows (done already, by this page or the desk)
+        # changes nothing: the page then shows how the session stands.
+        done = ""
+        if action == "confirm" and can.confirm:
+            lifecycle.apply(
+                session,
+                appointment,
+                "confirm",
+                AppointmentConfirmed,
+                now=now,
+                emit=emit,
+                actor=CLIENT_LINK_ACTOR,
+                audit_reason="client confirmed through their link",
+                changes={"confirmed_by": "client"},
+            )
+            done = "confirmed"
+        elif action == "cancel" and can.cancel:
+            lifecycle.cancel(
+                session,
+                appointment,
+                cancelled_by="client",
+                reason="Cancelled by the client through their link",
+                window=practice.cancellation_window if practice else timedelta(0),
+                now=now,
+                emit=emit,
+                actor=CLIENT_LINK_ACTOR,
+            )
+            done = "cancelled"
+        elif action == "reschedule" and can.reschedule and link.reschedule_asked_at is None:
+            link.reschedule_asked_at = now
+            emit(
+                AppointmentRescheduleRequested(
+                    appointment_id=appointment.id,
+                    client_id=appointment.client_id,
+                    starts_at=appointment.starts_at,
+                    time_zone=appointment.time_zone,
+                    requested_at=now,
+                )
+            )
+            AUDIT.record(
+                session,
+                at=now,
+                actor_id=CLIENT_LINK_ACTOR[0],
+                actor_role=CLIENT_LINK_ACTOR[1],
+                action=AppointmentRescheduleRequested.TYPE,
+                entity="appointment",
+                entity_id=appointment.id,
+                before=None,
+                after=None,
+                reason="client asked through their link to reschedule",
+            )
+            done = "reschedule"
+    if done:
+        rt.outbox_written()
+    return redirect(f"/s/{token}" + (f"?done={done}" if done else ""), code=303)
