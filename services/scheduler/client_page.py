@@ -18,6 +18,7 @@ from services.scheduler.tables import AUDIT, Appointment, Client, Practice, Prac
 from shared.auth import public
 from shared.contracts.appointments import AppointmentConfirmed, AppointmentRescheduleRequested
 from shared.dates import format_date, format_time
+from shared.phones import display_phone
 from shared.web import runtime
 
 client_page = Blueprint("client_page", __name__, template_folder="ui/templates")
@@ -63,6 +64,15 @@ def _where(appointment: Appointment, practice: Practice | None) -> str | None:
     return practice.address if practice else None
 
 
+def _practice_time(appointment: Appointment, local: datetime, locale: str) -> str | None:
+    """The session's time where it takes place, when that clock reads differently from the
+    client's (as the messages give it)."""
+    there = appointment.starts_at.astimezone(ZoneInfo(appointment.time_zone))
+    if there.utcoffset() == local.utcoffset():
+        return None
+    return format_time(there, locale, with_zone=False)
+
+
 def _hours(window: timedelta) -> str:
     hours = window.total_seconds() / 3600
     return f"{hours:g} hour" + ("" if hours == 1 else "s")
@@ -102,9 +112,13 @@ def show(token: str) -> Any:
             lang=client.locale.replace("_", "-"),
             practice_name=practice.name if practice else "Rapport",
             practice_phone=practice.phone if practice else None,
+            practice_phone_shown=display_phone(practice.phone)
+            if practice and practice.phone
+            else None,
             practitioner=practitioner.display_name,
             date=format_date(local, client.locale),
             time=format_time(local, client.locale),
+            practice_time=_practice_time(appointment, local, client.locale),
             where=_where(appointment, practice),
             video_url=appointment.video_url,
             status=appointment.status,
