@@ -415,6 +415,7 @@ HANDLERS: dict[str, list[Handler]] = {
     "appointment.completed": [follow_appointment],
     "appointment.no_show": [follow_appointment],
     "appointment.location_changed": [follow_appointment],
+    "appointment.self_service_link_replaced": [follow_appointment],
     "appointment.reschedule_requested": [note_reschedule_request],
     "course.booked": [confirm_course],
     "course.rescheduled": [announce_course_moved],

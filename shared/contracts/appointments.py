@@ -57,6 +57,13 @@ class AppointmentLocationChanged(AppointmentFacts):
     TYPE = "appointment.location_changed"
 
 
+class AppointmentSelfServiceLinkReplaced(AppointmentFacts):
+    """The desk revoked the session's self-service link; ``self_service_token`` is the new one,
+    which the client's later messages carry."""
+
+    TYPE = "appointment.self_service_link_replaced"
+
+
 class AppointmentConfirmed(AppointmentFacts):
     TYPE = "appointment.confirmed"
 

@@ -242,19 +242,22 @@ def test_bad_revoked_and_expired_links_are_a_plain_404(sched: SchedulerSystem) -
         assert "This link does not work" in response.get_data(as_text=True)
     assert client.post(f"/s/{tampered}/confirm", data={"nonce": nonce}).status_code == 404
 
-    # Revoked by the desk: 404 at once; the session's next event carries a new link.
+    # Revoked by the desk: 404 at once, and a new link goes out with the session's event.
     revoked = sched.call(
         "scheduler", "POST", f"/api/v1/appointments/{aid}/self-service-link/revoke"
     )
-    assert revoked.json == {"revoked": 1}
+    assert revoked.status_code == 200
+    [replaced] = outbox_events(sched, "appointment.self_service_link_replaced")
+    fresh = replaced["self_service_token"]
+    assert fresh and fresh != token and replaced["sequence"] == 2
+    assert revoked.json == {"revoked": 1, "url": f"https://rapport.example/s/{fresh}"}
     assert client.get(f"/s/{token}").status_code == 404
     assert client.post(f"/s/{token}/confirm", data={"nonce": nonce}).status_code == 404
     assert status_of(sched, aid)["status"] == "booked"
+    assert client.get(f"/s/{fresh}").status_code == 200
     act(sched, aid, "confirm")
     [confirmed] = outbox_events(sched, "appointment.confirmed")
-    fresh = confirmed["self_service_token"]
-    assert fresh and fresh != token
-    assert client.get(f"/s/{fresh}").status_code == 200
+    assert confirmed["self_service_token"] == fresh
 
     # Expired: once the session has ended.
     MovableClock(sched).set(starts_at + timedelta(minutes=49))

@@ -79,6 +79,15 @@ def test_the_confirmation_links_to_the_sessions_page(world: World) -> None:  # n
     handled = s.call("notifier", "POST", f"/api/v1/inbox/{item['id']}/handled")
     assert handled.status_code == 200 and handled.json["handled_at"]
 
+    # A revoked link is replaced in the notifier's copy, so later messages carry the new one.
+    revoked = s.call("scheduler", "POST", f"/api/v1/appointments/{aid}/self-service-link/revoke")
+    fresh = str(revoked.json["url"]).rsplit("/", 1)[1]
+    assert fresh != link.token
+    wait_until(
+        lambda: [v.self_service_token for v in s.rows("notifier", AppointmentView)] == [fresh],
+        message="the new link in the notifier's copy",
+    )
+
 
 def test_a_course_confirmation_links_to_its_first_session(world: World) -> None:  # noqa: F811 - the imported fixture
     s = world.system

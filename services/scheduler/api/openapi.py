@@ -138,7 +138,7 @@ OPERATIONS: list[Operation] = [
     (
         "post",
         "/api/v1/appointments/{appointment_id}/self-service-link/revoke",
-        "Revoke the session's self-service link (it answers 404 from now on)",
+        "Replace the session's self-service link (the old one answers 404 from now on)",
         None,
         None,
         200,
