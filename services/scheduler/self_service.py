@@ -77,6 +77,10 @@ def find(
     if link is None:
         return None
     appointment = session.get(Appointment, link.appointment_id, with_for_update=lock)
+    if appointment is not None and lock:
+        # Locked after its session, in the order the desk's revoke takes them, and read again:
+        # a request that waited for another on the same link sees what that one did.
+        session.refresh(link, with_for_update=True)
     if appointment is None or not is_live(link, appointment, now):
         return None
     return link, appointment

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -264,3 +265,21 @@ def test_bad_revoked_and_expired_links_are_a_plain_404(sched: SchedulerSystem) -
     assert client.get(f"/s/{fresh}").status_code == 200
     MovableClock(sched).set(starts_at + timedelta(minutes=50))
     assert client.get(f"/s/{fresh}").status_code == 404
+
+
+def test_the_same_action_sent_at_once_from_several_tabs_happens_once(
+    sched: SchedulerSystem,
+) -> None:
+    aid = book(sched, days_ahead(4, hour=11))["id"]
+    token = token_of(sched, aid)
+    nonce = nonce_on(browser(sched).get(f"/s/{token}"))
+
+    def send(action: str) -> int:
+        return browser(sched).post(f"/s/{token}/{action}", data={"nonce": nonce}).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(send, ["reschedule"] * 4)) == [303] * 4
+        assert list(pool.map(send, ["cancel"] * 4)) == [303] * 4
+    assert len(outbox_events(sched, "appointment.reschedule_requested")) == 1
+    assert len(outbox_events(sched, "appointment.cancelled")) == 1
+    assert status_of(sched, aid)["sequence"] == 2
