@@ -54,6 +54,17 @@ def _practice(session: Session) -> Practice | None:
     return session.scalars(select(Practice)).first()
 
 
+def _choices(
+    appointment: Appointment, practice: Practice | None, now: datetime
+) -> tuple[timedelta, self_service.Choices]:
+    """The practice's cancellation window, and what the page offers under its policy now."""
+    window = practice.cancellation_window if practice else timedelta(0)
+    allowed = practice.client_cancellation if practice else True
+    return window, self_service.choices(
+        appointment, now, window=window, client_cancellation=allowed
+    )
+
+
 def _where(appointment: Appointment, practice: Practice | None) -> str | None:
     """As the messages say it: the session's location, else (unless it is a video session) the
     practice's address."""
@@ -98,13 +109,7 @@ def show(token: str) -> Any:
         practitioner = session.get(Practitioner, appointment.practitioner_id)
         assert client is not None and practitioner is not None
         local = appointment.starts_at.astimezone(ZoneInfo(client.time_zone))
-        window = practice.cancellation_window if practice else timedelta(0)
-        can = self_service.choices(
-            appointment,
-            now,
-            window=window,
-            client_cancellation=practice.client_cancellation if practice else True,
-        )
+        window, can = _choices(appointment, practice, now)
         body = render_template(
             "client/session.html",
             token=token,
@@ -171,12 +176,7 @@ def act(token: str, action: str) -> Any:
             return make_response(body, 400)
         link, appointment = found
         practice = _practice(session)
-        can = self_service.choices(
-            appointment,
-            now,
-            window=practice.cancellation_window if practice else timedelta(0),
-            client_cancellation=practice.client_cancellation if practice else True,
-        )
+        window, can = _choices(appointment, practice, now)
         emit = lambda contract: rt.emitter.emit(session, contract)  # noqa: E731
         # An action the session no longer allows (done already, by this page or the desk)
         # changes nothing: the page then shows how the session stands.
@@ -200,7 +200,7 @@ def act(token: str, action: str) -> Any:
                 appointment,
                 cancelled_by="client",
                 reason="Cancelled by the client through their link",
-                window=practice.cancellation_window if practice else timedelta(0),
+                window=window,
                 now=now,
                 emit=emit,
                 actor=CLIENT_LINK_ACTOR,
