@@ -5,6 +5,8 @@ any link that is not live answers a plain 404."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import lifecycle, self_service
-from services.scheduler.tables import AUDIT, Appointment, Client, Practice, Practitioner
+from services.scheduler.tables import (
+    AUDIT,
+    Appointment,
+    Client,
+    Practice,
+    Practitioner,
+    SelfServiceLink,
+)
 from shared.auth import public
+from shared.contracts import Contract
 from shared.contracts.appointments import AppointmentConfirmed, AppointmentRescheduleRequested
 from shared.dates import format_date, format_time
 from shared.phones import display_phone
@@ -160,11 +170,92 @@ def calendar_file(token: str) -> Any:
     )
 
 
+@dataclass
+class Step:
+    """One action from the page, on the locked session and its link."""
+
+    session: Session
+    link: SelfServiceLink
+    appointment: Appointment
+    window: timedelta
+    can: self_service.Choices
+    now: datetime
+    emit: Callable[[Contract], Any]
+
+
+def _confirm(step: Step) -> bool:
+    if not step.can.confirm:
+        return False
+    lifecycle.apply(
+        step.session,
+        step.appointment,
+        "confirm",
+        AppointmentConfirmed,
+        now=step.now,
+        emit=step.emit,
+        actor=CLIENT_LINK_ACTOR,
+        audit_reason="client confirmed through their link",
+        changes={"confirmed_by": "client"},
+    )
+    return True
+
+
+def _cancel(step: Step) -> bool:
+    if not step.can.cancel:
+        return False
+    lifecycle.cancel(
+        step.session,
+        step.appointment,
+        cancelled_by="client",
+        reason="Cancelled by the client through their link",
+        window=step.window,
+        now=step.now,
+        emit=step.emit,
+        actor=CLIENT_LINK_ACTOR,
+    )
+    return True
+
+
+def _ask_to_reschedule(step: Step) -> bool:
+    if not step.can.reschedule or step.link.reschedule_asked_at is not None:
+        return False
+    step.link.reschedule_asked_at = step.now
+    asked = AppointmentRescheduleRequested(
+        appointment_id=step.appointment.id,
+        client_id=step.appointment.client_id,
+        starts_at=step.appointment.starts_at,
+        time_zone=step.appointment.time_zone,
+        requested_at=step.now,
+    )
+    step.emit(asked)
+    AUDIT.record(
+        step.session,
+        at=step.now,
+        actor_id=CLIENT_LINK_ACTOR[0],
+        actor_role=CLIENT_LINK_ACTOR[1],
+        action=asked.TYPE,
+        entity="appointment",
+        entity_id=step.appointment.id,
+        reason="client asked through their link to reschedule",
+    )
+    return True
+
+
+ACTIONS: dict[str, tuple[Callable[[Step], bool], str]] = {
+    "confirm": (_confirm, "confirmed"),
+    "cancel": (_cancel, "cancelled"),
+    "reschedule": (_ask_to_reschedule, "reschedule"),
+}
+
+
 @client_page.post("/s/<token>/<action>")
 @public
 def act(token: str, action: str) -> Any:
-    if action not in {"confirm", "cancel", "reschedule"}:
+    """An action the session no longer allows (done already, on this page or at the desk)
+    changes nothing: the page then shows how the session stands."""
+    if action not in ACTIONS:
         return _not_found()
+    perform, outcome = ACTIONS[action]
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
@@ -172,64 +263,12 @@ def act(token: str, action: str) -> Any:
         if found is None:
             return _not_found()
         if not self_service.nonce_matches(rt.settings.secret_key, token, request.form.get("nonce")):
-            body = render_template("client/refused.html", token=token)
-            return make_response(body, 400)
+            return make_response(render_template("client/refused.html", token=token), 400)
         link, appointment = found
-        practice = _practice(session)
-        window, can = _choices(appointment, practice, now)
+        window, can = _choices(appointment, _practice(session), now)
         emit = lambda contract: rt.emitter.emit(session, contract)  # noqa: E731
-        # An action the session no longer allows (done already, by this page or the desk)
-        # changes nothing: the page then shows how the session stands.
-        done = ""
-        if action == "confirm" and can.confirm:
-            lifecycle.apply(
-                session,
-                appointment,
-                "confirm",
-                AppointmentConfirmed,
-                now=now,
-                emit=emit,
-                actor=CLIENT_LINK_ACTOR,
-                audit_reason="client confirmed through their link",
-                changes={"confirmed_by": "client"},
-            )
-            done = "confirmed"
-        elif action == "cancel" and can.cancel:
-            lifecycle.cancel(
-                session,
-                appointment,
-                cancelled_by="client",
-                reason="Cancelled by the client through their link",
-                window=window,
-                now=now,
-                emit=emit,
-                actor=CLIENT_LINK_ACTOR,
-            )
-            done = "cancelled"
-        elif action == "reschedule" and can.reschedule and link.reschedule_asked_at is None:
-            link.reschedule_asked_at = now
-            emit(
-                AppointmentRescheduleRequested(
-                    appointment_id=appointment.id,
-                    client_id=appointment.client_id,
-                    starts_at=appointment.starts_at,
-                    time_zone=appointment.time_zone,
-                    requested_at=now,
-                )
-            )
-            AUDIT.record(
-                session,
-                at=now,
-                actor_id=CLIENT_LINK_ACTOR[0],
-                actor_role=CLIENT_LINK_ACTOR[1],
-                action=AppointmentRescheduleRequested.TYPE,
-                entity="appointment",
-                entity_id=appointment.id,
-                before=None,
-                after=None,
-                reason="client asked through their link to reschedule",
-            )
-            done = "reschedule"
-    if done:
-        rt.outbox_written()
-    return redirect(f"/s/{token}" + (f"?done={done}" if done else ""), code=303)
+        done = perform(Step(session, link, appointment, window, can, now, emit))
+    if not done:
+        return redirect(f"/s/{token}", code=303)
+    rt.outbox_written()
+    return redirect(f"/s/{token}?done={outcome}", code=303)
