@@ -256,6 +256,7 @@ class ReminderDispatcher:
         )
         values: Mapping[str, object]
         where = occurrences[0]
+        manage_url = self._manage_url(session, where.appointment_id)
         if reminder.course_id is not None:
             values = templates.course_context(
                 practice_name=speaker.name,
@@ -267,6 +268,7 @@ class ReminderDispatcher:
                 locale=contact.locale,
                 location=where.location or (None if where.video_url else speaker.address),
                 join_url=where.video_url,
+                manage_url=manage_url,
             )
         else:
             values = templates.context(
@@ -281,6 +283,7 @@ class ReminderDispatcher:
                 location=where.location or (None if where.video_url else speaker.address),
                 join_url=where.video_url,
                 sms_link=policy_for(session, view.service_type_id).document.sms_join_link,
+                manage_url=manage_url,
             )
         rendered = templates.render(template, values)
         calendar = None
@@ -307,6 +310,13 @@ class ReminderDispatcher:
             calendar=calendar,
             written_at=now,
         )
+
+    def _manage_url(self, session: Session, appointment_id: str) -> str | None:
+        """The session's self-service page (for a course, its first session still to come)."""
+        view = session.get(AppointmentView, appointment_id)
+        if view is None or not view.self_service_token:
+            return None
+        return f"{self.rt.settings.public_url}/s/{view.self_service_token}"
 
     # -- 2. send, 3. record ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -23,12 +24,14 @@ from services.notifier.policy import Policy, policy_for
 from services.notifier.tables import (
     AppointmentView,
     ClientContact,
+    InboundMessage,
     PracticeProfile,
     PractitionerName,
     Reminder,
 )
 from shared.contracts.appointments import (
     AppointmentFacts,
+    AppointmentRescheduleRequested,
     CourseBooked,
     CourseCancelled,
     CourseFacts,
@@ -36,6 +39,7 @@ from shared.contracts.appointments import (
 )
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
 from shared.contracts.registry_data import ClientSnapshot, PracticeUpdated, PractitionerSnapshot
+from shared.dates import format_date, format_time
 from shared.handlers import Handler, HandlerContext
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,7 @@ def _apply_appointment(event: AppointmentFacts, ctx: HandlerContext) -> Appointm
     view.ends_at = event.ends_at
     view.time_zone = event.time_zone
     view.location, view.video_url = event.location, event.video_url
+    view.self_service_token = event.self_service_token
     ctx.session.flush()
     return view
 
@@ -374,6 +379,28 @@ def _planned(r: Reminder) -> PlannedReminder:
     )
 
 
+def note_reschedule_request(event: AppointmentRescheduleRequested, ctx: HandlerContext) -> None:
+    """A client asked on their session's page to move it: an item in the desk inbox, where the
+    desk already answers clients' SMS replies."""
+    contact = ctx.session.get(ClientContact, event.client_id)
+    profile = ctx.session.scalars(select(PracticeProfile)).first()
+    local = event.starts_at.astimezone(ZoneInfo(profile.time_zone if profile else event.time_zone))
+    ctx.session.add(
+        InboundMessage(
+            id=str(uuid.uuid4()),
+            provider_id=f"self-service-{ctx.envelope.id}",
+            from_phone=(contact.phone if contact else None) or "",
+            client_id=event.client_id,
+            appointment_id=event.appointment_id,
+            body=f"Asked on their appointment page to reschedule the session of "
+            f"{format_date(local)} at {format_time(local)}.",
+            intent="reschedule",
+            needs_desk=True,
+            received_at=event.requested_at,
+        )
+    )
+
+
 HANDLERS: dict[str, list[Handler]] = {
     "practice.updated": [remember_practice],
     "client.registered": [remember_client],
@@ -388,6 +415,8 @@ HANDLERS: dict[str, list[Handler]] = {
     "appointment.completed": [follow_appointment],
     "appointment.no_show": [follow_appointment],
     "appointment.location_changed": [follow_appointment],
+    "appointment.self_service_link_replaced": [follow_appointment],
+    "appointment.reschedule_requested": [note_reschedule_request],
     "course.booked": [confirm_course],
     "course.rescheduled": [announce_course_moved],
     "course.cancelled": [announce_course_cancelled],

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import PracticeProfile
+from shared.phones import display_phone
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,3 @@ def voice(session: Session, settings: NotifierSettings) -> Voice:
         return Voice(settings.practice_name, settings.practice_phone)
     phone = display_phone(profile.phone) if profile.phone else settings.practice_phone
     return Voice(profile.name, phone, profile.address)
-
-
-def display_phone(e164: str) -> str:
-    try:
-        number = phonenumbers.parse(e164)
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

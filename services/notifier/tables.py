@@ -77,6 +77,8 @@ class AppointmentView(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     location: Mapped[str | None] = mapped_column(String(300))
     video_url: Mapped[str | None] = mapped_column(String(500))  # a video session's join link
+    # The secret of the session's self-service page, which confirmations and reminders link to.
+    self_service_token: Mapped[str | None] = mapped_column(String(64))
 
 
 class Reminder(Base):
@@ -150,7 +152,9 @@ class SandboxMessage(Base):
 
 
 class InboundMessage(Base):
-    """An SMS a client sent us; the desk inbox is the ones that need a person."""
+    """An SMS a client sent us, or a request they made on their session's self-service page
+    (``provider_id`` ``self-service-<event id>``); the desk inbox is the ones that need a
+    person."""
 
     __tablename__ = "inbound_message"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from services.notifier import sms_text
+from shared import dates
 
 KINDS = (
     "confirmation",
@@ -46,10 +46,11 @@ VARIABLES = (
     "location",
     "join_url",
     "sms_link",
+    "manage_url",
 )
 # A course's messages also see how many sessions, when they are, and each one's date and time.
 COURSE_VARIABLES = ("how_many", "course", "first_date", "dates", "session_list")
-DEFAULT_LOCALE = "en_US"
+DEFAULT_LOCALE = dates.DEFAULT_LOCALE
 # Carrier opt-out keywords a template must not invite the client to send.
 FORBIDDEN = re.compile(r"\b(CANCEL|STOPALL|UNSUBSCRIBE|END|QUIT)\b")
 
@@ -80,14 +81,20 @@ _SMS_WHEN = (
     "{{ short_date }} at {{ time }}{% if practice_time %} ({{ practice_time }} there){% endif %}"
 )
 
+# The session's own page, when it has one, in place of the reply keywords and the phone: the
+# link is what lets the message stay one segment.
+_SMS_NEXT = (
+    "{% if manage_url %}Confirm or change: {{ manage_url }}"
+    f"{{% else %}}{_SMS_HELP} {{{{ practice_phone }}}}{{% endif %}}"
+)
+
 DEFAULTS: dict[tuple[str, str], Template] = {
     ("confirmation", "sms"): Template(
-        f"{{{{ practice_name }}}}: booked for {_SMS_WHEN} with {{{{ practitioner }}}}. "
-        f"{_SMS_HELP} {{{{ practice_phone }}}}"
+        f"{{{{ practice_name }}}}: booked for {_SMS_WHEN} with {{{{ practitioner }}}}. " + _SMS_NEXT
     ),
     ("reminder", "sms"): Template(
         f"{{{{ practice_name }}}}: reminder of {_SMS_WHEN} with {{{{ practitioner }}}}. "
-        f"{_SMS_HELP} {{{{ practice_phone }}}}"
+        + _SMS_NEXT
     ),
     ("reschedule_notice", "sms"): Template(
         "{{ practice_name }}: your appointment with {{ practitioner }} has moved to "
@@ -112,6 +119,16 @@ _EMAIL_LINES = {
     "cancellation_notice": f"Your appointment with {{{{ practitioner }}}} on {_WHEN} is cancelled.",
 }
 _EMAIL_CLOSE = "To confirm, change the time or ask anything, call us on {{ practice_phone }}."
+# Confirmations and reminders link to the session's own page, when it has one.
+_MANAGE_TEXT = (
+    "{% if manage_url %}\n\nConfirm, cancel, add it to your calendar or ask for another time: "
+    "{{ manage_url }}{% endif %}"
+)
+_MANAGE_HTML = (
+    '{% if manage_url %}\n<p><a href="{{ manage_url }}">Confirm, cancel, add it to your '
+    "calendar or ask for another time</a></p>{% endif %}"
+)
+_WITH_LINK = ("confirmation", "reminder", "course_confirmation")
 # Where to be: a video session's join link, else the address.
 _WHERE_TEXT = (
     "{% if join_url %}\n\nJoin the video call: {{ join_url }}"
@@ -136,6 +153,8 @@ _EMAIL_LINES["reply_confirmed"] = (
 )
 for _kind, _line in _EMAIL_LINES.items():
     _where = ("", "") if _kind == "cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
+    if _kind in _WITH_LINK:
+        _where = (_where[0] + _MANAGE_TEXT, _where[1] + _MANAGE_HTML)
     DEFAULTS[(_kind, "email")] = Template(
         text=f"{_line}{_where[0]}\n\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
         subject=_EMAIL_SUBJECTS[_kind],
@@ -144,7 +163,8 @@ for _kind, _line in _EMAIL_LINES.items():
 
 _COURSE_SMS = {
     "course_confirmation": "{{ practice_name }}: {{ how_many }} with {{ practitioner }} booked, "
-    "{{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} Questions: {{ practice_phone }}",
+    "{{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} {% if manage_url %}"
+    "First one: {{ manage_url }}{% else %}Questions: {{ practice_phone }}{% endif %}",
     "course_reschedule_notice": "{{ practice_name }}: your {{ how_many }} with {{ practitioner }} "
     "have moved: {{ course }}.{% if dates %} Dates: {{ dates }}.{% endif %} "
     "Questions: {{ practice_phone }}",
@@ -170,6 +190,11 @@ for _kind, _sms in _COURSE_SMS.items():
     DEFAULTS[(_kind, "sms")] = Template(_sms)
 for _kind, (_subject, _line) in _COURSE_EMAIL.items():
     _where = ("", "") if _kind == "course_cancellation_notice" else (_WHERE_TEXT, _WHERE_HTML)
+    if _kind in _WITH_LINK:
+        _where = (
+            _where[0] + _MANAGE_TEXT.replace("Confirm,", "For the first one: confirm,"),
+            _where[1] + _MANAGE_HTML.replace("Confirm,", "For the first one: confirm,"),
+        )
     DEFAULTS[(_kind, "email")] = Template(
         text=f"{_line}\n\n{{% for s in session_list %}}- {{{{ s }}}}\n{{% endfor %}}"
         f"{_where[0].replace(chr(10) * 2, chr(10))}\n{_EMAIL_CLOSE}\n\n{{{{ practice_name }}}}\n",
@@ -195,6 +220,7 @@ def context(
     location: str | None = None,
     join_url: str | None = None,
     sms_link: bool = False,
+    manage_url: str | None = None,
 ) -> dict[str, str]:
     """The values a template sees. ``date`` and ``time`` are the client's wall clock in the
     client's locale; ``practice_time`` is the session's time where it takes place (the
@@ -217,6 +243,7 @@ def context(
         "location": location or "",
         "join_url": join_url or "",
         "sms_link": (join_url or "") if sms_link else "",
+        "manage_url": manage_url or "",
     }
 
 
@@ -231,6 +258,7 @@ def course_context(
     locale: str = DEFAULT_LOCALE,
     location: str | None = None,
     join_url: str | None = None,
+    manage_url: str | None = None,
 ) -> dict[str, object]:
     """The values a course's template sees, in the client's zone and locale: ``how_many``
     ("12 appointments"), ``course`` ("every Tuesday at 2:00 PM EDT from Mar 10, 2026", or just
@@ -250,6 +278,7 @@ def course_context(
             locale=locale,
             location=location,
             join_url=join_url,
+            manage_url=manage_url,
         )
     )
     first_date = _plain_spaces(
@@ -296,39 +325,16 @@ def _short_date(local: datetime, locale: str, *, with_time: bool) -> str:
     return _plain_spaces(text)
 
 
-def _babel_locale(locale: str) -> Locale:
-    try:
-        return Locale.parse(locale)
-    except (ValueError, TypeError, UnknownLocaleError):
-        # A projection holds only what the scheduler validated; this is a last resort.
-        return Locale.parse(DEFAULT_LOCALE)
-
-
-def _plain_spaces(text: str) -> str:
-    # CLDR puts narrow no-break spaces before AM/PM; they would push an SMS out of GSM-7.
-    return text.replace("\u202f", " ").replace("\u00a0", " ")
-
-
-def format_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
-    """The full date in the locale: "Monday, November 2, 2026", "lunes, 2 de noviembre de
-    2026", "poniedziałek, 2 listopada 2026"."""
-    text = babel_dates.format_date(local, format="full", locale=_babel_locale(locale))
-    return _plain_spaces(text)
+_babel_locale = dates.babel_locale
+_plain_spaces = dates.plain_spaces
+format_date = dates.format_date
+format_time = dates.format_time
 
 
 def format_short_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
     """Weekday, month and day, abbreviated in the locale: "Wed, Apr 15", "mié, 15 de abr"."""
     text = babel_dates.format_skeleton("MMMEd", local, locale=_babel_locale(locale))
     return _plain_spaces(text)
-
-
-def format_time(local: datetime, locale: str = DEFAULT_LOCALE, *, with_zone: bool = True) -> str:
-    """The short time in the locale, plus the zone's abbreviation: "3:00 PM EST", "15:00 CET"."""
-    text = babel_dates.format_time(
-        local, format="short", tzinfo=local.tzinfo, locale=_babel_locale(locale)
-    )
-    text = _plain_spaces(text)
-    return f"{text} {local.tzname()}" if with_zone else text
 
 
 def render(template: Template, values: Mapping[str, object]) -> Rendered:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.scheduler import self_service
 from services.scheduler.tables import Appointment, Client, Practice, Practitioner, ServiceType
 from shared.contracts.appointments import AppointmentFacts, CourseFacts, CourseSession
 from shared.contracts.registry_data import (
@@ -29,6 +30,7 @@ def appointment_facts(appointment: Appointment) -> dict[str, object]:
         "course_id": appointment.course_id,
         "location": appointment.location,
         "video_url": appointment.video_url,
+        "self_service_token": self_service.live_token(appointment),
     }
 
 

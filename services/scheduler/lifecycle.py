@@ -4,7 +4,7 @@ new status (or TransitionRefused), ``sequence`` + 1, its event, and an audit ent
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from services.scheduler import domain
 from services.scheduler.api.common import appointment_json
 from services.scheduler.events import appointment_event
 from services.scheduler.tables import AUDIT, Appointment
-from shared.contracts.appointments import AppointmentFacts
+from shared.contracts.appointments import AppointmentCancelled, AppointmentFacts
 
 
 def apply(
@@ -54,4 +54,43 @@ def apply(
         before=before,
         after=appointment_json(appointment),
         reason=audit_reason,
+    )
+
+
+def cancel(
+    session: Session,
+    appointment: Appointment,
+    *,
+    cancelled_by: str,
+    reason: str,
+    window: timedelta,
+    now: datetime,
+    emit: Callable[[AppointmentFacts], Any],
+    actor: tuple[str, str],
+    course_change: bool = False,
+) -> None:
+    """Cancel one session, the desk's way and the client's: a client cancelling inside the
+    practice's cancellation window cancels late (which billing charges as a late fee)."""
+    late = cancelled_by == "client" and domain.is_late_cancellation(
+        appointment.starts_at, now, window
+    )
+    apply(
+        session,
+        appointment,
+        "cancel",
+        AppointmentCancelled,
+        now=now,
+        emit=emit,
+        actor=actor,
+        changes={
+            "cancelled_by": cancelled_by,
+            "cancellation_reason": reason,
+            "late_cancellation": late,
+            "cancelled_at": now,
+        },
+        audit_reason=reason,
+        cancelled_by=cancelled_by,
+        reason=reason,
+        late=late,
+        course_change=course_change,
     )

@@ -12,10 +12,11 @@ from shared.service import ServiceDefinition
 
 def _blueprints() -> list:
     from services.scheduler.api import api
+    from services.scheduler.client_page import client_page
     from services.scheduler.feeds import feeds
     from services.scheduler.ui import ui
 
-    return [api, feeds, ui]
+    return [api, feeds, ui, client_page]
 
 
 SERVICE = ServiceDefinition(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Interval, String, Text, false
+from sqlalchemy import Date, ForeignKey, Index, Integer, Interval, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import AuditTrail
@@ -34,6 +34,8 @@ class Practice(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # How long before a session the desk may check the client in (on the session's day).
     check_in_opens_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # Whether clients may cancel a session themselves through the link in their messages.
+    client_cancellation: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class StaffUser(Base):
@@ -168,6 +170,19 @@ class Appointment(Base):
     confirmed_by: Mapped[str | None] = mapped_column(String(10))  # client (a reply) or desk
     invoice_status: Mapped[str | None] = mapped_column(String(20))
     invoice_number: Mapped[str | None] = mapped_column(String(20))
+
+
+class SelfServiceLink(Base):
+    """The secret of one session's self-service page (``/s/<token>``), which the client's
+    messages carry. Valid until the session ends, unless the desk revokes it."""
+
+    __tablename__ = "self_service_link"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    appointment_id: Mapped[str] = mapped_column(ForeignKey("appointment.id"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    # When the client asked the desk to move the session (asked once per link).
+    reschedule_asked_at: Mapped[datetime | None]
 
 
 # The first response to a request carrying an Idempotency-Key, replayed on retries.

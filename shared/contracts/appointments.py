@@ -30,6 +30,9 @@ class AppointmentFacts(Contract):
     # Added within v1: True when the change came with a course.* event (a course booked, or
     # the rest of a course moved or cancelled) that speaks to the client for all its sessions.
     course_change: bool = False
+    # Added within v1: the secret of the session's self-service page (``/s/<token>``) that the
+    # client's messages link to; None when the session has no live link.
+    self_service_token: str | None = None
 
 
 class AppointmentBooked(AppointmentFacts):
@@ -54,6 +57,13 @@ class AppointmentLocationChanged(AppointmentFacts):
     TYPE = "appointment.location_changed"
 
 
+class AppointmentSelfServiceLinkReplaced(AppointmentFacts):
+    """The desk revoked the session's self-service link; ``self_service_token`` is the new one,
+    which the client's later messages carry."""
+
+    TYPE = "appointment.self_service_link_replaced"
+
+
 class AppointmentConfirmed(AppointmentFacts):
     TYPE = "appointment.confirmed"
 
@@ -68,6 +78,18 @@ class AppointmentCompleted(AppointmentFacts):
 
 class AppointmentNoShow(AppointmentFacts):
     TYPE = "appointment.no_show"
+
+
+class AppointmentRescheduleRequested(Contract):
+    """The client asked, through the session's self-service page, to move it: the desk follows
+    up. Nothing about the appointment itself changed, so this carries no ``sequence``."""
+
+    TYPE = "appointment.reschedule_requested"
+    appointment_id: str
+    client_id: str
+    starts_at: AwareDatetime
+    time_zone: str
+    requested_at: AwareDatetime
 
 
 class CourseSession(Contract):

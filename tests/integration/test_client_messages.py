@@ -179,9 +179,12 @@ def test_a_practice_phone_change_reaches_the_next_sms(world: World) -> None:
         },
     )
     assert booked.status_code == 201, booked.json
+    # The SMS links to the session's page instead of giving the phone; the email gives it.
     [sms] = wait_until(world.texts, timeout=30, message="the confirmation SMS")
-    assert sms.endswith("+1 617-555-0177")
     assert "555-0100" not in sms and "555 0100" not in sms
+    [mail] = wait_until(world.mailbox.received, timeout=30, message="the confirmation email")
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    assert "call us on +1 617-555-0177." in text.get_payload(decode=True).decode()
 
 
 def test_a_bad_practice_update_is_a_problem_and_publishes_nothing(world: World) -> None:

@@ -12,6 +12,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     people,
     practice,
     search,
+    self_service_links,
     sign_in,
 )
 from services.scheduler.api.common import api, appointment_json, client_json

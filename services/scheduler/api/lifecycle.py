@@ -20,7 +20,6 @@ from services.scheduler.events import course_event
 from services.scheduler.tables import Appointment, Practice
 from shared.auth import current_principal
 from shared.contracts.appointments import (
-    AppointmentCancelled,
     AppointmentCheckedIn,
     AppointmentCompleted,
     AppointmentConfirmed,
@@ -179,28 +178,22 @@ def cancel_appointment(appointment_id: str) -> Any:
         sessions = _course_from(session, first, body.scope)
         for appointment in sessions:
             check_allowed(appointment, "cancel", now)
+        user = current_principal()
         for appointment in sessions:
-            late = body.cancelled_by == "client" and domain.is_late_cancellation(
-                appointment.starts_at, now, window
-            )
-            step(
-                session,
-                appointment,
-                "cancel",
-                AppointmentCancelled,
-                now,
-                changes={
-                    "cancelled_by": body.cancelled_by,
-                    "cancellation_reason": body.reason,
-                    "late_cancellation": late,
-                    "cancelled_at": now,
-                },
-                audit_reason=body.reason,
-                cancelled_by=body.cancelled_by,
-                reason=body.reason,
-                late=late,
-                course_change=body.scope == "rest_of_course",
-            )
+            try:
+                lifecycle.cancel(
+                    session,
+                    appointment,
+                    cancelled_by=body.cancelled_by,
+                    reason=body.reason,
+                    window=window,
+                    now=now,
+                    emit=lambda contract: rt.emitter.emit(session, contract),
+                    actor=(user.user_id, user.role),
+                    course_change=body.scope == "rest_of_course",
+                )
+            except domain.TransitionRefused as exc:
+                raise conflict(str(exc), appointment_status=appointment.status) from exc
         if body.scope == "rest_of_course":
             rt.emitter.emit(
                 session,

@@ -30,6 +30,8 @@ class PracticeSettings(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=300)
     check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
+    # Whether clients may cancel through the self-service link in their messages.
+    client_cancellation: bool = True
 
     @field_validator("address")
     @classmethod
@@ -58,6 +60,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "phone": p.phone,
         "address": p.address,
         "check_in_opens_minutes": p.check_in_opens_minutes,
+        "client_cancellation": p.client_cancellation,
         "revision": p.revision,
     }
 
@@ -90,6 +93,7 @@ def put_practice() -> Any:
         practice.phone = body.phone
         practice.address = body.address
         practice.check_in_opens_minutes = body.check_in_opens_minutes
+        practice.client_cancellation = body.client_cancellation
         session.flush()
         after = practice_json(practice)
         # The notifier and billing hear the practice's name, phone, address, zone and currency

@@ -7,6 +7,7 @@
   if (!inbox) return;
   const sandbox = document.getElementById("sandbox");
   const INTENT = {call_back: "Asks for a call back", other: "Needs a reply", confirm: "Confirms (no session found)",
+                  reschedule: "Asks to reschedule (from their appointment page)",
                   cancel: "Wants to cancel", stop: "Opted out", help: "Asked for help"};
   let lastInbox = "", lastSandbox = "";
 
