@@ -13,6 +13,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     practice,
     search,
     sign_in,
+    waitlist,
 )
 from services.scheduler.api.common import api, appointment_json, client_json
 
