@@ -29,17 +29,16 @@ from services.scheduler.api.appointments import (
     overlapping,
     refuse_past,
 )
+from services.scheduler.api.availability import working_time
 from services.scheduler.tables import (
     Appointment,
     Client,
     Practice,
     Practitioner,
     ServiceType,
-    TimeOff,
     WaitlistEntry,
     WaitlistOffer,
     WaitlistOpening,
-    WorkingHours,
 )
 from shared.contracts import Contract
 from shared.contracts.waitlist import OfferClosed, OfferMade
@@ -296,26 +295,8 @@ class _PractitionerDay:
 
     def __init__(self, session: Session, practitioner: Practitioner, span: domain.Interval) -> None:
         start, end = span.start - timedelta(days=1), span.end + timedelta(days=1)
-        hours = [
-            domain.WeeklyPeriod(h.weekday, h.start_minute, h.end_minute)
-            for h in session.scalars(
-                select(WorkingHours).where(WorkingHours.practitioner_id == practitioner.id)
-            )
-        ]
-        exceptions = session.scalars(
-            select(TimeOff).where(
-                TimeOff.practitioner_id == practitioner.id,
-                TimeOff.starts_at < end,
-                TimeOff.ends_at > start,
-            )
-        ).all()
-        self.working = domain.local_working_intervals(hours, practitioner.time_zone, start, end)
-        self.working += [
-            domain.Interval(t.starts_at, t.ends_at) for t in exceptions if t.kind == "extra"
-        ]
-        self.blocked = [
-            domain.Interval(t.starts_at, t.ends_at) for t in exceptions if t.kind != "extra"
-        ]
+        working, extra, self.blocked = working_time(session, practitioner, start, end)
+        self.working = working + extra
         self.buffer = timedelta(minutes=practitioner.buffer_minutes)
         self.busy = _practitioner_busy(session, practitioner.id, span, timedelta(days=1))
 

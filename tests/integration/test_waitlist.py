@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -31,7 +30,6 @@ from tests.support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.clock]
 
-CHICAGO, WARSAW = ZoneInfo("America/Chicago"), ZoneInfo("Europe/Warsaw")
 PHONES = {"client-jordan": "+16175550123", "client-priya": "+13125550188"}
 
 
@@ -94,11 +92,15 @@ def cancel(s: System, appointment_id: str) -> None:
     assert response.status_code == 200, response.json
 
 
-def wait_list(
-    s: System, client: str, zone: ZoneInfo, start: int, end: int, priority: int = 0
-) -> str:
+def wait_list(s: System, client: str, start: int, end: int, priority: int = 0) -> str:
     """Put a client on the list for Dr. Rivera, on the session day's weekday from ``start`` to
     ``end`` o'clock on the client's own clock."""
+    return wait_list_on(s, client, DAY.weekday(), start, end, priority)
+
+
+def wait_list_on(
+    s: System, client: str, weekday: int, start: int, end: int, priority: int = 0
+) -> str:
     response = s.call(
         "scheduler",
         "POST",
@@ -107,10 +109,8 @@ def wait_list(
             "client_id": demo_id(client),
             "practitioner_ids": [demo_id("dr-rivera")],
             "service_type_id": demo_id("ipt-session"),
-            "windows": [
-                {"weekday": DAY.weekday(), "start": f"{start:02d}:00", "end": f"{end:02d}:00"}
-            ],
-            "earliest_date": today(zone).isoformat(),
+            "windows": [{"weekday": weekday, "start": f"{start:02d}:00", "end": f"{end:02d}:00"}],
+            "earliest_date": today().isoformat(),
             "latest_date": (DAY + timedelta(days=14)).isoformat(),
             "priority": priority,
         },
@@ -167,8 +167,8 @@ def active_at_slot(s: System) -> list[Appointment]:
 def test_a_cancelled_session_goes_to_the_client_whose_window_it_fits(desk: System) -> None:
     # Marek (Warsaw) ranks higher but wants mornings on his own clock: 10:00 in New York is
     # 16:00 in Warsaw. Priya's 9-12 in Chicago takes it.
-    marek = wait_list(desk, "client-marek", WARSAW, 9, 12, priority=9)
-    priya = wait_list(desk, "client-priya", CHICAGO, 9, 12, priority=1)
+    marek = wait_list(desk, "client-marek", 9, 12, priority=9)
+    priya = wait_list(desk, "client-priya", 9, 12, priority=1)
     cancel(desk, book(desk, "client-jordan"))
 
     wait_until(lambda: offers(desk, priya, "open"), message="an offer to Priya")
@@ -201,8 +201,8 @@ def test_a_cancelled_session_goes_to_the_client_whose_window_it_fits(desk: Syste
 
 def test_two_clients_accepting_at_once_get_one_booking_and_one_taken(desk: System) -> None:
     settings(desk, "first_n", batch=2)
-    jordan = wait_list(desk, "client-jordan", ZoneInfo("America/New_York"), 9, 12)
-    priya = wait_list(desk, "client-priya", CHICAGO, 8, 12)
+    jordan = wait_list(desk, "client-jordan", 9, 12)
+    priya = wait_list(desk, "client-priya", 8, 12)
     cancel(desk, book(desk, "client-marek"))
     wait_until(
         lambda: offers(desk, jordan, "open") and offers(desk, priya, "open"),
@@ -241,8 +241,8 @@ def test_two_clients_accepting_at_once_get_one_booking_and_one_taken(desk: Syste
 
 def test_two_clients_replying_y_at_once_get_one_booking_and_one_taken_sms(desk: System) -> None:
     settings(desk, "first_n", batch=2)
-    jordan = wait_list(desk, "client-jordan", ZoneInfo("America/New_York"), 9, 12)
-    priya = wait_list(desk, "client-priya", CHICAGO, 8, 12)
+    jordan = wait_list(desk, "client-jordan", 9, 12)
+    priya = wait_list(desk, "client-priya", 8, 12)
     cancel(desk, book(desk, "client-marek"))
     for client in PHONES:
         wait_until(
@@ -276,8 +276,8 @@ def test_two_clients_replying_y_at_once_get_one_booking_and_one_taken_sms(desk: 
 
 def test_an_unanswered_offer_expires_and_moves_to_the_next_client(desk: System) -> None:
     settings(desk, "one_at_a_time", offer_minutes=30)
-    jordan = wait_list(desk, "client-jordan", ZoneInfo("America/New_York"), 9, 12, priority=5)
-    priya = wait_list(desk, "client-priya", CHICAGO, 8, 12, priority=1)
+    jordan = wait_list(desk, "client-jordan", 9, 12, priority=5)
+    priya = wait_list(desk, "client-priya", 8, 12, priority=1)
     cancel(desk, book(desk, "client-marek"))
     wait_until(lambda: offers(desk, jordan, "open"), message="the first offer")
     assert offers(desk, priya) == []
@@ -299,9 +299,13 @@ def test_an_unanswered_offer_expires_and_moves_to_the_next_client(desk: System) 
 
 
 def test_a_desk_booking_of_the_slot_withdraws_the_offer(desk: System) -> None:
-    jordan = wait_list(desk, "client-jordan", ZoneInfo("America/New_York"), 9, 12)
+    jordan = wait_list(desk, "client-jordan", 9, 12)
     cancel(desk, book(desk, "client-priya"))
     wait_until(lambda: offers(desk, jordan, "open"), message="the offer")
+    wait_until(
+        lambda: any("Reply Y" in t for t in texts_to(desk, "client-jordan")),
+        message="the offer SMS",
+    )
     book(desk, "client-marek")
     wait_until(lambda: offers(desk, jordan, "withdrawn"), message="the offer withdrawn")
     reply(desk, "client-jordan")  # too late: the slot is the desk's now
@@ -312,6 +316,25 @@ def test_a_desk_booking_of_the_slot_withdraws_the_offer(desk: System) -> None:
     [booked] = active_at_slot(desk)
     assert booked.client_id == demo_id("client-marek")
     assert entry(desk, jordan)["status"] == "waiting"
+
+
+def test_extra_hours_are_offered_too(desk: System) -> None:
+    saturday = DAY + timedelta(days=(5 - DAY.weekday()) % 7)
+    priya = wait_list_on(desk, "client-priya", saturday.weekday(), 8, 12)
+    response = desk.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/practitioners/{demo_id('dr-rivera')}/time-off",
+        admin=True,
+        json={
+            "kind": "extra",
+            "starts_at": local(saturday, 10).isoformat(),
+            "ends_at": local(saturday, 12).isoformat(),
+        },
+    )
+    assert response.status_code == 201, response.json
+    wait_until(lambda: offers(desk, priya, "open"), message="an offer of the extra hours")
+    assert offers(desk, priya)[0]["starts_at"] == local(saturday, 10).isoformat()
 
 
 @pytest.mark.parametrize(
