@@ -64,7 +64,7 @@ def _page(session: Any, offer: WaitlistOffer, state: str, status: int = 200) -> 
 
 
 def _state(offer: WaitlistOffer) -> str:
-    return {"open": "open", "accepted": "accepted"}.get(offer.status, "taken")
+    return offer.status if offer.status in ("open", "accepted", "withdrawn") else "taken"
 
 
 @offers.get("/<token>")

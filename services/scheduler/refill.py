@@ -427,10 +427,14 @@ def _tell_taken(offer: WaitlistOffer, now: datetime, emit: Emit, via: str) -> No
     )
 
 
-def withdraw_entry_offers(session: Session, entry_id: str, now: datetime, emit: Emit) -> None:
-    for offer in session.scalars(
-        select(WaitlistOffer)
-        .where(WaitlistOffer.entry_id == entry_id, WaitlistOffer.status == "open")
-        .with_for_update()
-    ).all():
-        close(offer, "withdrawn", now, emit)
+def open_offers_of(session: Session, entry_id: str) -> list[WaitlistOffer]:
+    """An entry's open offers, locked: taken before the entry's own row, in the order an
+    acceptance takes them (offer, freed slot, entry), so the two never wait on each other."""
+    return list(
+        session.scalars(
+            select(WaitlistOffer)
+            .where(WaitlistOffer.entry_id == entry_id, WaitlistOffer.status == "open")
+            .order_by(WaitlistOffer.id)
+            .with_for_update()
+        ).all()
+    )

@@ -296,6 +296,13 @@ def test_an_unanswered_offer_expires_and_moves_to_the_next_client(desk: System) 
     live = urls[demo_id("client-priya")].rsplit("/", 1)[1]
     page = desk.apps["scheduler"].test_client().get(f"/offers/{live}")
     assert page.status_code == 200 and "Book this session" in page.get_data(as_text=True)
+    # Taking Priya off the list withdraws her offer; her link says so and books nothing.
+    removed = desk.call("scheduler", "POST", f"/api/v1/waitlist/{priya}/remove")
+    assert removed.status_code == 200
+    assert [o["status"] for o in removed.json["offers"]] == ["withdrawn"]
+    late = desk.apps["scheduler"].test_client().post(f"/offers/{live}")
+    assert late.status_code == 200 and "withdrawn" in late.get_data(as_text=True)
+    assert active_at_slot(desk) == []
 
 
 def test_a_desk_booking_of_the_slot_withdraws_the_offer(desk: System) -> None:

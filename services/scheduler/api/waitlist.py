@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -222,6 +223,7 @@ def remove_from_waitlist(entry_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
+        open_offers = refill.open_offers_of(session, entry_id)
         entry = session.get(WaitlistEntry, entry_id, with_for_update=True)
         if entry is None:
             raise not_found("waiting-list entry")
@@ -232,9 +234,8 @@ def remove_from_waitlist(entry_id: str) -> Any:
             )
         before = entry_json(entry)
         entry.status, entry.updated_at = "removed", now
-        refill.withdraw_entry_offers(
-            session, entry.id, now, lambda contract: rt.emitter.emit(session, contract)
-        )
+        for offer in open_offers:
+            refill.close(offer, "withdrawn", now, partial(rt.emitter.emit, session))
         session.flush()
         result = entry_json(entry, _offers_of(session, [entry.id])[entry.id])
         audit(session, "waitlist.entry_removed", "waitlist_entry", entry.id, before, result)
