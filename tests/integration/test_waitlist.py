@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.notifier.tables import OfferView, SandboxMessage
+from services.notifier.tables import OfferNotice, OfferView, SandboxMessage
 from services.scheduler.tables import Appointment, WaitlistEntry, WaitlistOffer
 from shared.clock import FrozenClock
 from shared.demo import demo_id
@@ -323,6 +323,29 @@ def test_a_desk_booking_of_the_slot_withdraws_the_offer(desk: System) -> None:
     [booked] = active_at_slot(desk)
     assert booked.client_id == demo_id("client-marek")
     assert entry(desk, jordan)["status"] == "waiting"
+
+
+def test_an_offer_made_at_night_waits_for_the_end_of_quiet_hours(desk: System) -> None:
+    night = local(today() + timedelta(days=1), 23)  # 23:00 in New York, 22:00 in Chicago
+    for rt in desk.runtimes.values():
+        rt.clock.set(night)  # type: ignore[attr-defined]
+    desk.sign_out()
+    settings(desk, "first_n", offer_minutes=12 * 60, batch=2)
+    jordan = wait_list(desk, "client-jordan", 9, 12)
+    cancel(desk, book(desk, "client-marek"))
+    wait_until(lambda: offers(desk, jordan, "open"), message="the offer")
+    [notice] = wait_until(
+        lambda: desk.rows("notifier", OfferNotice), message="the offer's message planned"
+    )
+    # The default quiet hours (21:00-08:00) in Jordan's zone hold it until 8:00 there.
+    assert notice.due_at == local(today() + timedelta(days=2), 8)
+    assert texts_to(desk, "client-jordan") == []
+    for rt in desk.runtimes.values():
+        rt.clock.set(notice.due_at)  # type: ignore[attr-defined]
+    wait_until(
+        lambda: any("Reply Y" in t for t in texts_to(desk, "client-jordan")),
+        message="the offer sent at 8:00",
+    )
 
 
 def test_extra_hours_are_offered_too(desk: System) -> None:
