@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.notifier import metrics, planning, practice, templates
-from services.notifier.channels import Channel, OutboundMessage, SendFailure, body_digest
+from services.notifier.channels import OutboundMessage, SendFailure, body_digest
+from services.notifier.dispatcher import ReminderDispatcher
 from services.notifier.handlers import ProjectionMissing, recipient_of
 from services.notifier.policy import policy_for
 from services.notifier.settings import NotifierSettings
@@ -155,12 +156,14 @@ class Job:
 
 
 class OfferSender:
-    def __init__(self, rt: Runtime, channels: dict[str, Channel] | None = None) -> None:
-        from services.notifier.dispatcher import build_channels
+    """Sends offer messages through the reminder dispatcher's channels and within its per-number
+    SMS rate."""
 
+    def __init__(self, rt: Runtime, dispatcher: ReminderDispatcher) -> None:
         self.rt = rt
         self.settings = NotifierSettings.from_env(rt.settings.extra)
-        self.channels = channels or build_channels(rt)
+        self.channels = dispatcher.channels
+        self.limit = dispatcher.limit
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -171,8 +174,11 @@ class OfferSender:
             stop.wait(self.settings.dispatch_interval)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
+        stop = stop or threading.Event()
         sent = 0
-        while not (stop and stop.is_set()) and (job := self.claim_next()) is not None:
+        while not stop.is_set() and (job := self.claim_next()) is not None:
+            if job.message.channel == "sms":
+                self.limit.wait(self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms"), stop)
             self.deliver(job)
             sent += 1
         return sent

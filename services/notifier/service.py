@@ -22,7 +22,8 @@ def _loops(rt: Runtime) -> list[Loop]:
     from services.notifier.dispatcher import ReminderDispatcher, due_backlog
 
     metrics.DUE_BACKLOG.set_source(lambda: due_backlog(rt))
-    return [ReminderDispatcher(rt).run, offers.OfferSender(rt).run]
+    dispatcher = ReminderDispatcher(rt)
+    return [dispatcher.run, offers.OfferSender(rt, dispatcher).run]
 
 
 SERVICE = ServiceDefinition(
