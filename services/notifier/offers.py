@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -175,6 +175,7 @@ class OfferSender:
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         stop = stop or threading.Event()
+        self.settle_stuck()
         sent = 0
         while not stop.is_set() and (job := self.claim_next()) is not None:
             if job.message.channel == "sms":
@@ -182,6 +183,24 @@ class OfferSender:
             self.deliver(job)
             sent += 1
         return sent
+
+    def settle_stuck(self) -> int:
+        """Messages a stopped worker left ``sending`` past NOTIFIER_SENDING_TIMEOUT become
+        ``unknown``: an offer is never sent twice blindly (the client can still accept it by
+        its link, and the desk sees it in the message log)."""
+        now = self.rt.clock.now()
+        cutoff = now - timedelta(seconds=self.settings.sending_timeout)
+        with self.rt.db.transaction() as session:
+            stuck = session.execute(
+                select(OfferNotice, Message)
+                .join(Message, Message.id == OfferNotice.message_id)
+                .where(OfferNotice.status == "sending", Message.created_at < cutoff)
+            ).all()
+            for notice, message in stuck:
+                notice.status, notice.note = "unknown", "the worker stopped while sending it"
+                message.status, message.updated_at = "unknown", now
+                metrics.REMINDERS_FAILED.labels(notice.channel, "outcome_unknown").inc()
+        return len(stuck)
 
     def claim_next(self) -> Job | None:
         now = self.rt.clock.now()

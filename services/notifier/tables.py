@@ -208,7 +208,7 @@ class OfferView(Base):
 class OfferNotice(Base):
     """One message about an offer: the offer itself (``waitlist_offer``) or, to a client who
     answered too late, that the slot was taken (``waitlist_taken``). planned -> sending -> sent,
-    or skipped / failed."""
+    or skipped / failed / unknown (its worker stopped mid-send)."""
 
     __tablename__ = "offer_notice"
     __table_args__ = (Index("ix_offer_notice_due", "status", "due_at"),)

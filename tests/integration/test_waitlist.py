@@ -442,3 +442,63 @@ def test_the_list_pages_like_the_other_lists(system: System) -> None:
     waiting = system.call("scheduler", "GET", "/api/v1/waitlist?status=waiting").json["items"]
     assert len(waiting) == 2
     assert system.count("scheduler", WaitlistOffer) == 0
+
+
+def test_an_offer_message_left_sending_by_a_stopped_worker_is_never_sent_again(
+    system: System,
+) -> None:
+    from services.notifier.dispatcher import ReminderDispatcher
+    from services.notifier.offers import OfferSender
+    from services.notifier.tables import Message, OfferNotice, OfferView
+
+    rt = system.runtimes["notifier"]
+    at = NOON - timedelta(minutes=10)
+    rt.clock = FrozenClock(NOON)
+    with rt.db.transaction() as session:
+        session.add(
+            OfferView(
+                offer_id="offer-1",
+                client_id=demo_id("client-jordan"),
+                practitioner_id=demo_id("dr-rivera"),
+                starts_at=SLOT,
+                ends_at=SLOT + timedelta(minutes=50),
+                time_zone="America/New_York",
+                expires_at=NOON + timedelta(hours=1),
+                accept_url="https://rapport.example/offers/x",
+                status="open",
+                created_at=at,
+            )
+        )
+        session.flush()
+        session.add(
+            OfferNotice(
+                id="notice-1",
+                offer_id="offer-1",
+                client_id=demo_id("client-jordan"),
+                kind="waitlist_offer",
+                channel="sms",
+                due_at=at,
+                status="sending",
+                message_id="message-1",
+                created_at=at,
+            )
+        )
+        session.add(
+            Message(
+                id="message-1",
+                client_id=demo_id("client-jordan"),
+                channel="sms",
+                kind="waitlist_offer",
+                recipient=PHONES["client-jordan"],
+                provider="sandbox",
+                status="sending",
+                created_at=at,
+                updated_at=at,
+            )
+        )
+    sender = OfferSender(rt, ReminderDispatcher(rt))
+    assert sender.run_once() == 0
+    [notice] = system.rows("notifier", OfferNotice)
+    [message] = system.rows("notifier", Message)
+    assert (notice.status, message.status) == ("unknown", "unknown")
+    assert system.count("notifier", SandboxMessage) == 0
