@@ -11,8 +11,15 @@ from shared.secret_policy import check_production_secrets, install_key
 
 SERVICES = ("scheduler", "notifier", "billing")
 # Variables a service reads for itself from Settings.extra (providers, the notifier's and
-# billing's own knobs).
-EXTRA_PREFIXES = ("TWILIO_", "SMTP_", "EMAIL_", "NOTIFIER_", "BILLING_ISSUE_")
+# billing's own knobs, the scheduler's waiting-list loop).
+EXTRA_PREFIXES = (
+    "TWILIO_",
+    "SMTP_",
+    "EMAIL_",
+    "NOTIFIER_",
+    "BILLING_ISSUE_",
+    "SCHEDULER_WAITLIST_",
+)
 
 
 def _seconds_list(raw: str) -> tuple[float, ...]:

@@ -167,3 +167,8 @@ def plan_notice(
 def other_channel(channel: str, recipient: Recipient) -> str | None:
     """Where a message that failed for good may go instead."""
     return next((c for c in sorted(recipient.channels) if c != channel), None)
+
+
+def after_quiet_hours(at: datetime, time_zone: str, quiet: QuietHours | None) -> datetime:
+    """``at``, or the end of the quiet hours it falls in, in the recipient's zone."""
+    return _after_quiet(at, ZoneInfo(time_zone), quiet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.notifier import offers
 from services.notifier.handlers import HANDLERS
 from services.notifier.tables import EVENTS, Base
 from shared.service import Loop, Runtime, ServiceDefinition
@@ -21,14 +22,15 @@ def _loops(rt: Runtime) -> list[Loop]:
     from services.notifier.dispatcher import ReminderDispatcher, due_backlog
 
     metrics.DUE_BACKLOG.set_source(lambda: due_backlog(rt))
-    return [ReminderDispatcher(rt).run]
+    dispatcher = ReminderDispatcher(rt)
+    return [dispatcher.run, offers.OfferSender(rt, dispatcher).run]
 
 
 SERVICE = ServiceDefinition(
     name="notifier",
     metadata=Base.metadata,
     tables=EVENTS,
-    handlers=HANDLERS,
+    handlers={**HANDLERS, **offers.HANDLERS},
     blueprints=_blueprints,
     migrations=Path(__file__).parent / "migrations",
     loops=_loops,

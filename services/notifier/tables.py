@@ -190,3 +190,40 @@ class TemplateRecord(Base):
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class OfferView(Base):
+    """Projection of waitlist.* events: a freed slot offered to a waiting client, what its
+    message may say, and whether it is still open."""
+
+    __tablename__ = "offer_view"
+    offer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    practitioner_id: Mapped[str] = mapped_column(String(36))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    time_zone: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    accept_url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))  # open, accepted, taken, expired, withdrawn
+    created_at: Mapped[datetime]
+
+
+class OfferNotice(Base):
+    """One message about an offer: the offer itself (``waitlist_offer``) or, to a client who
+    answered too late, that the slot was taken (``waitlist_taken``). planned -> sending -> sent,
+    or skipped / failed / unknown (its worker stopped mid-send)."""
+
+    __tablename__ = "offer_notice"
+    __table_args__ = (Index("ix_offer_notice_due", "status", "due_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offer_view.offer_id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(10))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

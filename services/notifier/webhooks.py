@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from services.notifier import keywords, metrics
+from services.notifier import keywords, metrics, offers
 from services.notifier.dispatcher import fall_back
 from services.notifier.handlers import new_reminder
 from services.notifier.tables import (
@@ -22,6 +22,7 @@ from services.notifier.tables import (
     ClientContact,
     InboundMessage,
     Message,
+    OfferView,
     Reminder,
 )
 from shared.auth import public
@@ -31,6 +32,7 @@ from shared.contracts.notifications import (
     MessageDelivered,
     MessageFailed,
 )
+from shared.contracts.waitlist import OfferAccepted
 from shared.http import Problem
 from shared.web import runtime
 
@@ -87,34 +89,92 @@ def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
             return earlier  # Twilio retried a webhook we already handled
         intent = keywords.intent_of(body)
         answer = _answer_to(session, sender, intent, now)
-        needs_desk = intent in ("call_back", "other") or (
-            intent == "confirm" and answer.appointment is None
-        )
-        inbound = InboundMessage(
-            id=str(uuid.uuid4()),
-            provider_id=sid,
-            from_phone=sender,
-            client_id=answer.contact.client_id if answer.contact else None,
-            appointment_id=answer.appointment.appointment_id if answer.appointment else None,
-            body=body[:1600],
-            intent=intent,
-            needs_desk=needs_desk,
-            received_at=now,
-        )
-        session.add(inbound)
-        if answer.question is not None and intent == "confirm":
-            answer.question.answered_at = now
-        for contact in answer.opting:
-            _opt(session, contact, inbound)
-        if answer.contact is not None and intent in ("call_back", "other"):
-            _replied(session, answer.contact, inbound, answer.appointment)
-        if intent == "confirm" and answer.appointment is not None and answer.contact is not None:
-            # Only a C we can place is published: the scheduler would otherwise confirm the
-            # client's next session, a guess the desk should make instead.
-            _replied(session, answer.contact, inbound, answer.appointment)
-            _acknowledge(session, answer.appointment, now)
-    metrics.INBOUND.labels(intent).inc()
+        taking = _offer_answered(session, sender, answer, now) if intent == "confirm" else None
+        if taking is not None:
+            inbound = _accept_offer(session, sid, sender, body, taking, now)
+        else:
+            inbound = _record_reply(session, sid, sender, body, intent, answer, now)
+    metrics.INBOUND.labels("accept_offer" if taking is not None else intent).inc()
     rt.outbox_written()
+    return inbound
+
+
+def _record_reply(
+    session: Session,
+    sid: str,
+    sender: str,
+    body: str,
+    intent: keywords.Intent,
+    answer: Answer,
+    now: datetime,
+) -> InboundMessage:
+    needs_desk = intent in ("call_back", "other") or (
+        intent == "confirm" and answer.appointment is None
+    )
+    inbound = InboundMessage(
+        id=str(uuid.uuid4()),
+        provider_id=sid,
+        from_phone=sender,
+        client_id=answer.contact.client_id if answer.contact else None,
+        appointment_id=answer.appointment.appointment_id if answer.appointment else None,
+        body=body[:1600],
+        intent=intent,
+        needs_desk=needs_desk,
+        received_at=now,
+    )
+    session.add(inbound)
+    if answer.question is not None and intent == "confirm":
+        answer.question.answered_at = now
+    for contact in answer.opting:
+        _opt(session, contact, inbound)
+    if answer.contact is not None and intent in ("call_back", "other"):
+        _replied(session, answer.contact, inbound, answer.appointment)
+    if intent == "confirm" and answer.appointment is not None and answer.contact is not None:
+        # Only a C we can place is published: the scheduler would otherwise confirm the
+        # client's next session, a guess the desk should make instead.
+        _replied(session, answer.contact, inbound, answer.appointment)
+        _acknowledge(session, answer.appointment, now)
+    return inbound
+
+
+def _offer_answered(
+    session: Session, sender: str, answer: Answer, now: datetime
+) -> OfferView | None:
+    """The waiting-list offer a Y answers: the latest offer SMS to this number still open,
+    unless a confirmation question was sent after it (the Y then answers that)."""
+    found = offers.answered_offer(session, sender, now)
+    if found is None:
+        return None
+    view, message = found
+    if answer.question is not None and answer.question.created_at > message.created_at:
+        return None
+    return view
+
+
+def _accept_offer(
+    session: Session, sid: str, sender: str, body: str, view: OfferView, now: datetime
+) -> InboundMessage:
+    inbound = InboundMessage(
+        id=str(uuid.uuid4()),
+        provider_id=sid,
+        from_phone=sender,
+        client_id=view.client_id,
+        appointment_id=None,
+        body=body[:1600],
+        intent="confirm",
+        needs_desk=False,
+        received_at=now,
+    )
+    session.add(inbound)
+    runtime().emitter.emit(
+        session,
+        OfferAccepted(
+            offer_id=view.offer_id,
+            client_id=view.client_id,
+            message_id=inbound.id,
+            received_at=now,
+        ),
+    )
     return inbound
 
 

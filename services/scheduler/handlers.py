@@ -1,6 +1,6 @@
 """What the scheduler does with other services' events: show reminder and invoice outcomes at
-the desk, keep a copy of clients' insurance authorizations, and confirm a session when the
-client replies to confirm it."""
+the desk, keep a copy of clients' insurance authorizations, confirm a session when the client
+replies to confirm it, and book a freed slot for a waiting client who replies Y to its offer."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from services.scheduler import domain, lifecycle
-from services.scheduler.tables import Appointment, AuthorizationView
+from services.scheduler import domain, lifecycle, refill
+from services.scheduler.tables import Appointment, AuthorizationView, WaitlistOffer
 from shared.contracts.appointments import AppointmentConfirmed
 from shared.contracts.billing import (
     AuthorizationRecorded,
@@ -25,6 +25,7 @@ from shared.contracts.notifications import (
     ReminderSent,
     RemindersPlanned,
 )
+from shared.contracts.waitlist import OfferAccepted
 from shared.handlers import Handler, HandlerContext
 
 # Who the audit log names for changes made by a client's own reply.
@@ -171,6 +172,14 @@ def confirm_from_reply(event: ClientReplied, ctx: HandlerContext) -> None:
     )
 
 
+def accept_offer_from_reply(event: OfferAccepted, ctx: HandlerContext) -> None:
+    """A client's Y to the SMS that offered them a freed slot: theirs if it is still free."""
+    offer = ctx.session.get(WaitlistOffer, event.offer_id)
+    if offer is None or offer.client_id != event.client_id:
+        return
+    refill.accept(ctx.session, offer.id, "sms", ctx.now, ctx.emit, CLIENT_REPLY_ACTOR)
+
+
 def remember_authorization(event: AuthorizationRecorded, ctx: HandlerContext) -> None:
     view = ctx.session.get(AuthorizationView, event.authorization_id, with_for_update=True)
     if view is not None and view.revision >= event.revision:
@@ -198,4 +207,5 @@ HANDLERS: dict[str, list[Handler]] = {
     "invoice.paid": [show_invoice_paid],
     "invoice.voided": [show_invoice_voided],
     "client.replied": [confirm_from_reply],
+    "waitlist.offer_accepted": [accept_offer_from_reply],
 }

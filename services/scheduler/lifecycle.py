@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain
+from services.scheduler import domain, refill
 from services.scheduler.api.common import appointment_json
 from services.scheduler.events import appointment_event
 from services.scheduler.tables import AUDIT, Appointment
@@ -93,4 +93,13 @@ def cancel(
         reason=reason,
         late=late,
         course_change=course_change,
+    )
+    refill.record_opening(
+        session,
+        appointment.practitioner_id,
+        appointment.starts_at,
+        appointment.ends_at,
+        "cancelled",
+        now,
+        appointment.id,
     )

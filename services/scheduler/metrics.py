@@ -123,3 +123,27 @@ def active_counts(db: object, clock: Callable[[], datetime]) -> ActiveSource:
         return {status: int(n) for status, n in rows}
 
     return count
+
+
+WAITLIST_SLOTS_OFFERED = Counter(
+    "rapport_waitlist_slots_offered_total",
+    "Freed slots offered to the waiting list (counted once, at the first offer)",
+)
+WAITLIST_OFFERS = Counter(
+    "rapport_waitlist_offers_total", "Offers of freed slots made to waiting clients"
+)
+WAITLIST_OFFER_OUTCOMES = Counter(
+    "rapport_waitlist_offer_outcomes_total",
+    "How offers ended: accepted, taken, expired, withdrawn",
+    ["outcome"],
+)
+WAITLIST_REFILLED = Counter(
+    "rapport_waitlist_refilled_total",
+    "Freed slots booked from the waiting list, by how the client accepted (sms, link)",
+    ["via"],
+)
+WAITLIST_REFILL_SECONDS = Histogram(
+    "rapport_waitlist_refill_seconds",
+    "From a slot freeing up to its booking from the waiting list (application clock)",
+    buckets=(60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Interval, String, Text, false, true
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Interval, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.audit import AuditTrail
@@ -36,6 +36,13 @@ class Practice(Base):
     check_in_opens_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     # Whether clients may cancel a session themselves through the link in their messages.
     client_cancellation: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # How a freed slot is offered to the waiting list: "one_at_a_time" or "first_n" (the next
+    # ``waitlist_batch`` clients at once), each offer open for ``waitlist_offer_minutes``.
+    waitlist_mode: Mapped[str] = mapped_column(
+        String(20), default="one_at_a_time", server_default="one_at_a_time"
+    )
+    waitlist_batch: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    waitlist_offer_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
 
 
 class StaffUser(Base):
@@ -204,3 +211,64 @@ class AuthorizationView(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date] = mapped_column(Date)
     units_used: Mapped[int] = mapped_column(Integer)
+
+
+class WaitlistEntry(Base):
+    """A client waiting for an earlier session: which practitioners (None: any), which service
+    type, the weekly windows they can come in their own zone, and the dates they accept."""
+
+    __tablename__ = "waitlist_entry"
+    __table_args__ = (Index("ix_waitlist_entry_status", "status", "priority"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    practitioner_ids: Mapped[list | None] = mapped_column(JSON)
+    service_type_id: Mapped[str] = mapped_column(ForeignKey("service_type.id"))
+    windows: Mapped[list] = mapped_column(JSON)  # [{"weekday": 0, "start": "09:00", "end": ...}]
+    earliest_date: Mapped[date] = mapped_column(Date)
+    latest_date: Mapped[date] = mapped_column(Date)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher is offered first
+    status: Mapped[str] = mapped_column(String(20))  # waiting, booked, removed
+    appointment_id: Mapped[str | None] = mapped_column(String(36))  # what it was booked as
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WaitlistOpening(Base):
+    """A practitioner's time that became free (a session cancelled or moved away): open while
+    it is offered, then filled from the waiting list or closed (started, or nobody fits)."""
+
+    __tablename__ = "waitlist_opening"
+    __table_args__ = (Index("ix_waitlist_opening_status", "status", "starts_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioner.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    cause: Mapped[str] = mapped_column(String(20))  # cancelled, rescheduled
+    freed_by: Mapped[str | None] = mapped_column(String(36))  # the appointment that left it
+    freed_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # open, filled, closed
+    closed_at: Mapped[datetime | None]
+
+
+class WaitlistOffer(Base):
+    """One freed slot offered to one waiting client; the token is the secret of its accept
+    link. open -> accepted, or taken (someone else got it), expired, withdrawn."""
+
+    __tablename__ = "waitlist_offer"
+    __table_args__ = (Index("ix_waitlist_offer_status", "status", "expires_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("waitlist_entry.id"), index=True)
+    opening_id: Mapped[str] = mapped_column(ForeignKey("waitlist_opening.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(36))
+    practitioner_id: Mapped[str] = mapped_column(String(36))
+    service_type_id: Mapped[str] = mapped_column(String(36))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    offered_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(10))  # sms or link, when answered
+    appointment_id: Mapped[str | None] = mapped_column(String(36))

@@ -666,6 +666,7 @@ PAGES = (
     f"/clients/{demo_id('client-jordan')}",
     "/balances",
     "/messages",
+    "/waitlist",
 )
 
 

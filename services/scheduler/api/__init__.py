@@ -14,6 +14,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     search,
     self_service_links,
     sign_in,
+    waitlist,
 )
 from services.scheduler.api.common import api, appointment_json, client_json
 

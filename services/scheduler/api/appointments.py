@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from services.scheduler.tables import (
 )
 from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
+from shared.contracts import Contract
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
 from shared.http import Problem, conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
@@ -131,10 +133,13 @@ def new_appointment(
     now: datetime,
     course_id: str | None = None,
     video_url: str | None = None,
+    emit: Callable[[Contract], object] | None = None,
+    actor: tuple[str, str] | None = None,
 ) -> Appointment:
     """Insert a booked appointment, emit appointment.booked and audit it (caller checked
-    overlaps; the database refuses any that slipped through)."""
-    rt = runtime()
+    overlaps; the database refuses any that slipped through). A view books as the signed-in
+    user through the request's outbox; an event handler or a public page passes its own
+    ``emit`` and ``actor``."""
     appointment = Appointment(
         id=str(uuid.uuid4()),
         sequence=1,
@@ -155,7 +160,10 @@ def new_appointment(
     session.add(appointment)
     session.flush()
     booked = appointment_event(AppointmentBooked, appointment, course_change=course_id is not None)
-    rt.emitter.emit(session, booked)
+    if emit is None:
+        runtime().emitter.emit(session, booked)
+    else:
+        emit(booked)
     audit(
         session,
         "appointment.booked",
@@ -163,6 +171,8 @@ def new_appointment(
         appointment.id,
         None,
         appointment_json(appointment),
+        actor=actor,
+        at=now if actor else None,
     )
     return appointment
 

@@ -72,18 +72,10 @@ def _instant(value: date | datetime, zone: str, end: bool) -> datetime:
     return domain.wall_to_utc(datetime(day.year, day.month, day.day), ZoneInfo(zone))
 
 
-def find_slots(
-    session: Session,
-    practitioner: Practitioner,
-    service_type: ServiceType,
-    start: datetime,
-    end: datetime,
-    *,
-    client_id: str | None,
-    now: datetime,
-) -> list[domain.Interval]:
-    """Free start times for ``service_type`` with ``practitioner`` in [start, end)."""
-    buffer = timedelta(minutes=practitioner.buffer_minutes)
+def working_time(
+    session: Session, practitioner: Practitioner, start: datetime, end: datetime
+) -> tuple[list[domain.Interval], list[domain.Interval], list[domain.Interval]]:
+    """The practitioner's weekly hours, extra hours and time off in [start, end)."""
     hours = [
         domain.WeeklyPeriod(h.weekday, h.start_minute, h.end_minute)
         for h in session.scalars(
@@ -103,6 +95,22 @@ def find_slots(
         if t.kind == "extra"
     ]
     blocked = [domain.Interval(t.starts_at, t.ends_at) for t in exceptions if t.kind != "extra"]
+    return domain.local_working_intervals(hours, practitioner.time_zone, start, end), extra, blocked
+
+
+def find_slots(
+    session: Session,
+    practitioner: Practitioner,
+    service_type: ServiceType,
+    start: datetime,
+    end: datetime,
+    *,
+    client_id: str | None,
+    now: datetime,
+) -> list[domain.Interval]:
+    """Free start times for ``service_type`` with ``practitioner`` in [start, end)."""
+    buffer = timedelta(minutes=practitioner.buffer_minutes)
+    working, extra, blocked = working_time(session, practitioner, start, end)
     margin = buffer + service_type.duration
     busy = session.scalars(
         select(Appointment).where(
@@ -114,7 +122,7 @@ def find_slots(
         )
     ).all()
     return domain.free_slots(
-        working=domain.local_working_intervals(hours, practitioner.time_zone, start, end),
+        working=working,
         extra=extra,
         blocked=blocked,
         practitioner_busy=[

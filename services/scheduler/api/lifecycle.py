@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, lifecycle
+from services.scheduler import domain, lifecycle, refill
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
 from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
 from services.scheduler.events import course_event
@@ -249,7 +249,7 @@ def reschedule_appointment(appointment_id: str) -> Any:
             # sessions ever overlap on the way (the database checks every row as it changes).
             later = body.starts_at > first.starts_at
             for appointment, wanted in sorted(moves, key=lambda m: m[0].starts_at, reverse=later):
-                previous = appointment.starts_at
+                previous, previous_end = appointment.starts_at, appointment.ends_at
                 step(
                     session,
                     appointment,
@@ -264,6 +264,15 @@ def reschedule_appointment(appointment_id: str) -> Any:
                     audit_reason=body.reason,
                     previous_starts_at=previous,
                     course_change=body.scope == "rest_of_course",
+                )
+                refill.record_opening(
+                    session,
+                    appointment.practitioner_id,
+                    previous,
+                    previous_end,
+                    "rescheduled",
+                    now,
+                    appointment.id,
                 )
             if body.scope == "rest_of_course":
                 moved = [a for a, _ in moves]

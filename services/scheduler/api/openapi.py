@@ -17,6 +17,7 @@ from services.scheduler.api import (
     people,
     practice,
     search,
+    waitlist,
 )
 from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
@@ -224,6 +225,40 @@ OPERATIONS: list[Operation] = [
     ),
     ("get", "/api/v1/courses/{course_id}", "A course's sessions", None, None, 200),
     ("get", "/api/v1/audit", "Audit log (admin)", None, audit.AuditQuery, 200),
+    (
+        "post",
+        "/api/v1/waitlist",
+        "Put a client on the waiting list",
+        waitlist.NewWaitlistEntry,
+        None,
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/waitlist",
+        "The waiting list, with each entry's offers",
+        None,
+        waitlist.WaitlistQuery,
+        200,
+    ),
+    ("get", "/api/v1/waitlist/{entry_id}", "A waiting-list entry and its offers", None, None, 200),
+    (
+        "post",
+        "/api/v1/waitlist/{entry_id}/remove",
+        "Take a client off the waiting list",
+        None,
+        None,
+        200,
+    ),
+    ("get", "/api/v1/waitlist-settings", "How freed slots are offered", None, None, 200),
+    (
+        "put",
+        "/api/v1/waitlist-settings",
+        "Change how freed slots are offered (admin)",
+        waitlist.WaitlistSettings,
+        None,
+        200,
+    ),
     ("get", "/api/v1/openapi.json", "This document", None, None, 200),
 ]
 PUBLIC = {"/api/v1/auth/token", "/api/v1/openapi.json"}

@@ -12,6 +12,7 @@ from flask import jsonify
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Select, and_, delete, func, or_, select
 
+from services.scheduler import refill
 from services.scheduler.api.common import (
     api,
     audit,
@@ -294,11 +295,16 @@ def list_time_off(practitioner_id: str) -> Any:
 def add_time_off(practitioner_id: str) -> Any:
     require_practitioner_access(practitioner_id)
     body = parse_body(TimeOffFields)
+    now = runtime().clock.now()
     with runtime().db.transaction() as session:
         _practitioner(session, practitioner_id)
         row = TimeOff(id=str(uuid.uuid4()), practitioner_id=practitioner_id, **body.model_dump())
         session.add(row)
         session.flush()
+        if row.kind == "extra":
+            refill.record_opening(
+                session, practitioner_id, row.starts_at, row.ends_at, "extra_hours", now
+            )
         audit(
             session,
             "practitioner.time_off_added",

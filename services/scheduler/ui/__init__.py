@@ -358,3 +358,9 @@ def balances() -> Any:
 @signed_in
 def messages() -> Any:
     return page("ui/messages.html")
+
+
+@ui.get("/waitlist")
+@signed_in
+def waitlist() -> Any:
+    return page("ui/waitlist.html")

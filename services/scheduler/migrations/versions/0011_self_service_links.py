@@ -1,7 +1,7 @@
 """self-service links: one secret page per session for the client, and whether the practice
 lets clients cancel through it
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 09:00:00
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 from shared.db import UTCDateTime
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
