@@ -19,6 +19,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from services.notifier import metrics, planning
+from services.notifier.check_in_handlers import (
+    follow_enrolment,
+    follow_sessions,
+    remember_settings,
+)
 from services.notifier.policy import Policy, policy_for
 from services.notifier.tables import (
     AppointmentView,
@@ -380,9 +385,9 @@ HANDLERS: dict[str, list[Handler]] = {
     "client.updated": [remember_client],
     "practitioner.registered": [remember_practitioner],
     "practitioner.updated": [remember_practitioner],
-    "appointment.booked": [plan_reminders],
-    "appointment.rescheduled": [replan_after_reschedule],
-    "appointment.cancelled": [cancel_reminders],
+    "appointment.booked": [plan_reminders, follow_sessions],
+    "appointment.rescheduled": [replan_after_reschedule, follow_sessions],
+    "appointment.cancelled": [cancel_reminders, follow_sessions],
     "appointment.confirmed": [follow_appointment],
     "appointment.checked_in": [follow_appointment],
     "appointment.completed": [follow_appointment],
@@ -391,4 +396,6 @@ HANDLERS: dict[str, list[Handler]] = {
     "course.booked": [confirm_course],
     "course.rescheduled": [announce_course_moved],
     "course.cancelled": [announce_course_cancelled],
+    "check_in.settings_updated": [remember_settings],
+    "check_in.enrolment_changed": [follow_enrolment],
 }

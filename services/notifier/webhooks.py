@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from services.notifier import keywords, metrics
+from services.notifier import check_in_replies, keywords, metrics
 from services.notifier.dispatcher import fall_back
 from services.notifier.handlers import new_reminder
 from services.notifier.tables import (
@@ -87,9 +87,6 @@ def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
             return earlier  # Twilio retried a webhook we already handled
         intent = keywords.intent_of(body)
         answer = _answer_to(session, sender, intent, now)
-        needs_desk = intent in ("call_back", "other") or (
-            intent == "confirm" and answer.appointment is None
-        )
         inbound = InboundMessage(
             id=str(uuid.uuid4()),
             provider_id=sid,
@@ -98,10 +95,18 @@ def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
             appointment_id=answer.appointment.appointment_id if answer.appointment else None,
             body=body[:1600],
             intent=intent,
-            needs_desk=needs_desk,
+            needs_desk=False,
             received_at=now,
         )
         session.add(inbound)
+        # A check-in answer (or PAUSE) is the practitioner's, never the desk's.
+        check_in_reply = check_in_replies.take(session, inbound, rt.emitter)
+        if check_in_reply:
+            answer = Answer(None, None)
+        inbound.needs_desk = not check_in_reply and (
+            intent in ("call_back", "other", "pause", "resume")
+            or (intent == "confirm" and answer.appointment is None)
+        )
         if answer.question is not None and intent == "confirm":
             answer.question.answered_at = now
         for contact in answer.opting:

@@ -50,4 +50,10 @@ def parse(envelope: Envelope) -> Contract:
         raise UndecodableEvent(f"{envelope.type} v{envelope.version}: {exc}") from exc
 
 
-from shared.contracts import appointments, billing, notifications, registry_data  # noqa: E402,F401
+from shared.contracts import (  # noqa: E402,F401
+    appointments,
+    billing,
+    check_ins,
+    notifications,
+    registry_data,
+)
