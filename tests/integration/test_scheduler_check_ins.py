@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.auth import Principal, issue_token
+from shared.auth import SESSION_COOKIE, Principal, csrf_token_for, issue_token
 from shared.demo import demo_id
 from tests.integration.test_scheduler_support import (
     SchedulerSystem,
@@ -135,3 +135,42 @@ def test_a_question_naming_a_therapy_or_diagnosis_is_refused(sched: SchedulerSys
     )
     assert refused.status_code == 422
     assert outbox_events(sched, "check_in.settings_updated") == []
+
+
+def desk_page(s: SchedulerSystem, role: str, practitioner_id: str | None = None) -> Any:
+    """A browser signed in as ``role`` (the UI's session cookie) and its CSRF token."""
+    rt = s.runtimes["scheduler"]
+    principal = Principal(f"user-{role}", f"{role}@example.com", role, role, practitioner_id)
+    token = issue_token(rt.settings.secret_key, principal, rt.clock.now(), timedelta(hours=1))
+    browser = s.apps["scheduler"].test_client()
+    browser.set_cookie(SESSION_COOKIE, token)
+    return browser, csrf_token_for(rt.settings.secret_key, token)
+
+
+def test_the_clients_page_enrols_with_a_csrf_protected_form(sched: SchedulerSystem) -> None:
+    sched.book(client="client-jordan", practitioner="dr-rivera")
+    set_safety_net(sched)
+    browser, csrf = desk_page(sched, "practitioner", RIVERA)
+    page = browser.get(f"/clients/{JORDAN}").get_data(as_text=True)
+    assert 'action="/clients/' + JORDAN + '/check-ins"' in page
+    form = {"schedule": "weekdays", "time": "18:30", "weekdays": ["0", "3"], "until": "date"}
+    form |= {"until_date": "2031-01-31"}
+
+    refused = browser.post(f"/clients/{JORDAN}/check-ins", data=form)
+    assert refused.status_code == 403
+    assert outbox_events(sched, "check_in.enrolment_changed") == []
+
+    saved = browser.post(f"/clients/{JORDAN}/check-ins", data=form | {"csrf_token": csrf})
+    assert saved.status_code == 303
+    [event] = outbox_events(sched, "check_in.enrolment_changed")
+    assert (event["schedule"], event["weekdays"], event["local_time"]) == (
+        "weekdays",
+        [0, 3],
+        "18:30:00",
+    )
+    page = browser.get(f"/clients/{JORDAN}").get_data(as_text=True)
+    assert f'src="/api/v1/check-ins/clients/{JORDAN}/chart"' in page
+    assert "on Mon, Thu" in page
+
+    desk, _ = desk_page(sched, "front_desk")
+    assert "check-ins/chart" not in desk.get(f"/clients/{JORDAN}").get_data(as_text=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.notifier import check_ins
+from services.notifier import check_ins, keywords
 from services.notifier.planning import QuietHours
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -125,3 +125,12 @@ def test_the_safety_net_on_a_low_score_or_a_crisis_word() -> None:
     assert check_ins.needs_safety_net(6, "6 but I want to END  it", 3, words)
     assert check_ins.needs_safety_net(None, "feeling Hopeless.", 3, words)
     assert not check_ins.needs_safety_net(None, "hopelessly behind on emails", 3, words)
+
+
+@pytest.mark.parametrize(
+    ("reply", "intent"),
+    [("PAUSE", "pause"), ("pause.", "pause"), ("Resume", "resume"), ("START", "opt_in")],
+    ids=["pause", "pause-lower", "resume", "start"],
+)
+def test_pause_and_resume_are_keywords_of_their_own(reply: str, intent: str) -> None:
+    assert keywords.intent_of(reply) == intent
