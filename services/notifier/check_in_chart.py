@@ -39,7 +39,7 @@ def svg(points: Sequence[Point], sessions: Sequence[datetime], time_zone: str) -
     span = max((end - start).total_seconds(), 1.0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-labelledby="chart-title chart-desc" '
+        f'width="100%" role="img" aria-labelledby="chart-title chart-desc" '
         'class="check-in-chart">',
         '<title id="chart-title">Check-in scores over time</title>',
         f'<desc id="chart-desc">{len(points)} scores from 0 (worst) to 10 (best); '
