@@ -22,6 +22,7 @@ from services.notifier.tables import (
 )
 from shared.contracts.appointments import AppointmentFacts
 from shared.contracts.check_ins import CheckInEnrolmentChanged, CheckInSettingsUpdated
+from shared.contracts.registry_data import ClientSnapshot
 from shared.handlers import HandlerContext
 
 PRACTICE = "practice"
@@ -53,6 +54,14 @@ def follow_enrolment(event: CheckInEnrolmentChanged, ctx: HandlerContext) -> Non
     enrolment.until_date, enrolment.question = event.until_date, event.question
     ctx.session.flush()
     replan(ctx.session, enrolment, ctx.now)
+
+
+def follow_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
+    """A client known only now, or in another time zone: their next check-in, planned again.
+    Runs after the contact handler has updated our copy."""
+    enrolment = ctx.session.get(CheckInEnrolment, event.client_id)
+    if enrolment is not None and enrolment.active:
+        replan(ctx.session, enrolment, ctx.now)
 
 
 def follow_sessions(event: AppointmentFacts, ctx: HandlerContext) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from services.notifier import metrics, planning
 from services.notifier.check_in_handlers import (
+    follow_client,
     follow_enrolment,
     follow_sessions,
     remember_settings,
@@ -381,8 +382,8 @@ def _planned(r: Reminder) -> PlannedReminder:
 
 HANDLERS: dict[str, list[Handler]] = {
     "practice.updated": [remember_practice],
-    "client.registered": [remember_client],
-    "client.updated": [remember_client],
+    "client.registered": [remember_client, follow_client],
+    "client.updated": [remember_client, follow_client],
     "practitioner.registered": [remember_practitioner],
     "practitioner.updated": [remember_practitioner],
     "appointment.booked": [plan_reminders, follow_sessions],

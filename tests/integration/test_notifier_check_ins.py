@@ -299,3 +299,28 @@ def test_the_chart_shows_the_recorded_scores_and_the_sessions(practice: Practice
         f"{ny(3, 13, 19).isoformat()},2027-03-13 19:00 EST,4,no",
         f"{ny(3, 14, 19).isoformat()},2027-03-14 19:00 EDT,9,no",
     ]
+
+
+def test_a_client_who_moves_zone_gets_the_check_in_at_19_00_in_the_new_one(
+    practice: Practice,
+) -> None:
+    practice.notifier.client(revision=2, preferred_channels=["sms"], time_zone="America/Chicago")
+
+    practice.at(ny(3, 13, 19))
+    assert practice.texts() == []
+    practice.at(ny(3, 13, 20))  # 19:00 in Chicago
+
+    assert len(practice.texts()) == 1
+
+
+def test_an_enrolment_that_arrives_before_its_client_is_planned_when_the_client_does(
+    practice: Practice,
+) -> None:
+    other = "55555555-5555-4555-8555-555555555555"
+    practice.notifier.deliver(enrolment(client_id=other, enrolment_id=new_id()))
+    assert practice.notifier.rows(CheckIn, CheckIn.client_id == other) == []
+
+    practice.notifier.client(other, phone="+16175550777", preferred_channels=["sms"])
+
+    [planned] = practice.notifier.rows(CheckIn, CheckIn.client_id == other)
+    assert (planned.status, planned.due_at) == ("planned", ny(3, 13, 19))
