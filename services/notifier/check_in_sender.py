@@ -35,7 +35,7 @@ from services.notifier.channels import (
 from services.notifier.check_in_handlers import plan_next
 from services.notifier.dispatcher import SenderRateLimit, build_channels
 from services.notifier.handlers import recipient_of
-from services.notifier.planning import QuietHours, _after_quiet
+from services.notifier.planning import QuietHours, after_quiet
 from services.notifier.policy import policy_for
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
@@ -118,7 +118,7 @@ class CheckInSender:
                 check_in.status, check_in.note = "cancelled", "check-ins ended"
                 return None
             if contact is not None and self._in_quiet_hours(session, contact, now):
-                check_in.due_at = _after_quiet(
+                check_in.due_at = after_quiet(
                     now, ZoneInfo(contact.time_zone), self._quiet(session)
                 )
                 return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.notifier.planning import QuietHours, _before_quiet
+from services.notifier.planning import QuietHours, before_quiet
 
 LOOK_AHEAD_DAYS = 400
 # A reply answers the latest check-in sent to its number within this long.
@@ -62,7 +62,7 @@ def next_due(
     for day in _candidate_days(schedule, first, sessions, zone):
         if schedule.until == "date" and schedule.until_date and day > schedule.until_date:
             return None
-        due = _before_quiet(wall_clock(day, schedule.local_time, zone), zone, quiet)
+        due = before_quiet(wall_clock(day, schedule.local_time, zone), zone, quiet)
         if due <= after:
             continue
         if schedule.until == "upcoming_sessions" and not any(s > due for s in sessions):

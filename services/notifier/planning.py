@@ -167,3 +167,8 @@ def plan_notice(
 def other_channel(channel: str, recipient: Recipient) -> str | None:
     """Where a message that failed for good may go instead."""
     return next((c for c in sorted(recipient.channels) if c != channel), None)
+
+
+# Other planners (check-ins) move a time out of quiet hours the same way reminders do.
+before_quiet = _before_quiet
+after_quiet = _after_quiet
