@@ -102,7 +102,7 @@ def receive_sms(sid: str, sender: str, body: str) -> InboundMessage:
         # A check-in answer (or PAUSE) is the practitioner's, never the desk's.
         check_in_reply = check_in_replies.take(session, inbound, rt.emitter)
         if check_in_reply:
-            answer = Answer(None, None)
+            answer, inbound.appointment_id = Answer(None, None), None
         inbound.needs_desk = not check_in_reply and (
             intent in ("call_back", "other", "pause", "resume")
             or (intent == "confirm" and answer.appointment is None)
