@@ -324,3 +324,22 @@ def test_an_enrolment_that_arrives_before_its_client_is_planned_when_the_client_
 
     [planned] = practice.notifier.rows(CheckIn, CheckIn.client_id == other)
     assert (planned.status, planned.due_at) == ("planned", ny(3, 13, 19))
+
+
+def test_check_ins_have_a_daily_cap_of_their_own_apart_from_reminders(
+    practice: Practice,
+) -> None:
+    practice.notifier.deliver(appointment("book", new_id(), 1, ny(3, 14, 19, 30)))
+    practice.at(ny(3, 13, 19))  # the check-in
+    practice.at(ny(3, 13, 19, 30))  # the reminder: the reminders' cap is not the check-ins'
+    assert len(practice.texts()) == 2
+
+    # Moved later the same evening (21:30 is in quiet hours: 20:59): over the day's one.
+    practice.notifier.deliver(enrolment(revision=2, local_time=time(21, 30)))
+    practice.at(ny(3, 13, 20, 59))
+    assert len(practice.texts()) == 2
+    [skipped] = practice.notifier.rows(CheckIn, CheckIn.status == "skipped")
+    assert skipped.note == "over the client's daily check-in cap"
+
+    practice.at(ny(3, 14, 20, 59))
+    assert len(practice.texts()) == 3
