@@ -13,6 +13,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/inbox", "notifier"),
     ("/api/v1/sandbox", "notifier"),
     ("/api/v1/notifier", "notifier"),
+    ("/api/v1/check-ins", "notifier"),
+    ("/api/v1/practitioner-inbox", "notifier"),
     ("/webhooks/twilio", "notifier"),
     ("/api/v1/invoices", "billing"),
     ("/api/v1/payments", "billing"),

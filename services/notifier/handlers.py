@@ -20,6 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from services.notifier import metrics, planning
+from services.notifier.check_in_handlers import (
+    follow_client,
+    follow_enrolment,
+    follow_sessions,
+    remember_settings,
+)
 from services.notifier.policy import Policy, policy_for
 from services.notifier.tables import (
     AppointmentView,
@@ -403,13 +409,13 @@ def note_reschedule_request(event: AppointmentRescheduleRequested, ctx: HandlerC
 
 HANDLERS: dict[str, list[Handler]] = {
     "practice.updated": [remember_practice],
-    "client.registered": [remember_client],
-    "client.updated": [remember_client],
+    "client.registered": [remember_client, follow_client],
+    "client.updated": [remember_client, follow_client],
     "practitioner.registered": [remember_practitioner],
     "practitioner.updated": [remember_practitioner],
-    "appointment.booked": [plan_reminders],
-    "appointment.rescheduled": [replan_after_reschedule],
-    "appointment.cancelled": [cancel_reminders],
+    "appointment.booked": [plan_reminders, follow_sessions],
+    "appointment.rescheduled": [replan_after_reschedule, follow_sessions],
+    "appointment.cancelled": [cancel_reminders, follow_sessions],
     "appointment.confirmed": [follow_appointment],
     "appointment.checked_in": [follow_appointment],
     "appointment.completed": [follow_appointment],
@@ -420,4 +426,6 @@ HANDLERS: dict[str, list[Handler]] = {
     "course.booked": [confirm_course],
     "course.rescheduled": [announce_course_moved],
     "course.cancelled": [announce_course_cancelled],
+    "check_in.settings_updated": [remember_settings],
+    "check_in.enrolment_changed": [follow_enrolment],
 }

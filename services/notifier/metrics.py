@@ -51,6 +51,29 @@ LATENESS = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 15, 30, 60, 90, 120, 180, 240, 300, 600, 900, 1800, 3600, 7200),
 )
 
+# Check-ins. Response rate = rapport_check_ins_answered_total
+#   / rapport_check_ins_sent_total{kind="question"} (over the same window).
+CHECK_INS_SENT = Counter(
+    "rapport_check_ins_sent_total", "Check-in SMS handed to the provider", ["kind"]
+)
+CHECK_INS_SKIPPED = Counter(
+    "rapport_check_ins_skipped_total", "Check-ins not sent, by reason", ["kind", "reason"]
+)
+CHECK_INS_FAILED = Counter(
+    "rapport_check_ins_failed_total", "Check-in SMS the provider refused", ["kind", "permanent"]
+)
+CHECK_INS_ANSWERED = Counter(
+    "rapport_check_ins_answered_total", "Check-in answers recorded (a score from 0 to 10)"
+)
+CHECK_IN_URGENT = Counter(
+    "rapport_check_in_urgent_items_total",
+    "Urgent items raised for a practitioner by the safety net (a low score, or crisis words)",
+    ["reason"],
+)
+CHECK_IN_PAUSES = Counter(
+    "rapport_check_in_pauses_total", "PAUSE and RESUME replies from enrolled clients", ["intent"]
+)
+
 BacklogSource = Callable[[], Iterable[tuple[str, int, float]]]
 
 

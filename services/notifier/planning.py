@@ -172,3 +172,8 @@ def other_channel(channel: str, recipient: Recipient) -> str | None:
 def after_quiet_hours(at: datetime, time_zone: str, quiet: QuietHours | None) -> datetime:
     """``at``, or the end of the quiet hours it falls in, in the recipient's zone."""
     return _after_quiet(at, ZoneInfo(time_zone), quiet)
+
+
+# Other planners (check-ins) move a time out of quiet hours the same way reminders do.
+before_quiet = _before_quiet
+after_quiet = _after_quiet

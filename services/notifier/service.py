@@ -12,18 +12,20 @@ from shared.service import Loop, Runtime, ServiceDefinition
 
 def _blueprints() -> list:
     from services.notifier.api import api
+    from services.notifier.check_in_api import check_in_api
     from services.notifier.webhooks import webhooks
 
-    return [api, webhooks]
+    return [api, check_in_api, webhooks]
 
 
 def _loops(rt: Runtime) -> list[Loop]:
     from services.notifier import metrics
+    from services.notifier.check_in_sender import CheckInSender
     from services.notifier.dispatcher import ReminderDispatcher, due_backlog
 
     metrics.DUE_BACKLOG.set_source(lambda: due_backlog(rt))
     dispatcher = ReminderDispatcher(rt)
-    return [dispatcher.run, offers.OfferSender(rt, dispatcher).run]
+    return [dispatcher.run, offers.OfferSender(rt, dispatcher).run, CheckInSender(rt).run]
 
 
 SERVICE = ServiceDefinition(

@@ -1,13 +1,25 @@
 """The notifier's own database: its copies of clients, practitioners and appointments, the
-reminder policy and templates, reminders, every message in and out, and the desk inbox."""
+reminder policy and templates, reminders, every message in and out, the desk inbox, and
+check-ins (their answers, the practitioners' inbox, and the audit of who read them)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.audit import AuditTrail
 from shared.db import UTCDateTime, new_metadata
 from shared.outbox import EventTables
 
@@ -18,6 +30,8 @@ class Base(DeclarativeBase):
 
 
 EVENTS = EventTables(Base.metadata)
+# Every read of a client's check-in answers, by whom.
+AUDIT = AuditTrail(Base.metadata)
 
 
 class PracticeProfile(Base):
@@ -227,3 +241,90 @@ class OfferNotice(Base):
     message_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class CheckInSettings(Base):
+    """Projection of check_in.settings_updated: the practice's safety net."""
+
+    __tablename__ = "check_in_settings"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # "practice"
+    revision: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    crisis_words: Mapped[list] = mapped_column(JSON)
+    safety_message: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckInEnrolment(Base):
+    """Projection of check_in.enrolment_changed, plus what the client said by SMS (PAUSE)."""
+
+    __tablename__ = "check_in_enrolment"
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enrolment_id: Mapped[str] = mapped_column(String(36))
+    practitioner_id: Mapped[str] = mapped_column(String(36))
+    revision: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool]
+    schedule: Mapped[str] = mapped_column(String(20))
+    local_time: Mapped[str] = mapped_column(String(8))  # HH:MM:SS in the client's zone
+    weekdays: Mapped[str] = mapped_column(String(20))  # "0,2,4" (0 = Monday)
+    days_after: Mapped[int | None] = mapped_column(Integer)
+    until: Mapped[str] = mapped_column(String(20))
+    until_date: Mapped[date | None] = mapped_column(Date)
+    question: Mapped[str] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+
+
+class CheckIn(Base):
+    """One check-in SMS: a ``question`` (planned -> sending -> sent, or skipped / cancelled /
+    failed) or the ``safety`` message the safety net sends once per reply that raised it."""
+
+    __tablename__ = "check_in"
+    __table_args__ = (Index("ix_check_in_due", "status", "due_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    practitioner_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20))
+    question: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(36))
+    recipient: Mapped[str | None] = mapped_column(String(20), index=True)
+    answered_at: Mapped[datetime | None]
+    # The inbound reply a safety message answers: one safety message per reply at most.
+    trigger_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+
+class CheckInAnswer(Base):
+    """A score a client gave by SMS, against the check-in it answers. Read only by the client's
+    practitioner and admins, and every read is audited."""
+
+    __tablename__ = "check_in_answer"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    check_in_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    practitioner_id: Mapped[str] = mapped_column(String(36))
+    score: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    inbound_id: Mapped[str] = mapped_column(String(36), unique=True)
+    received_at: Mapped[datetime]
+    urgent: Mapped[bool]
+
+
+class PractitionerInboxItem(Base):
+    """A reply for the client's practitioner rather than the desk: a check-in reply that is not
+    a score (``reply``), or one that needs them at once (``urgent``)."""
+
+    __tablename__ = "practitioner_inbox_item"
+    __table_args__ = (UniqueConstraint("inbound_id", "kind", name="uq_practitioner_inbox_reply"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20))
+    inbound_id: Mapped[str] = mapped_column(String(36))
+    check_in_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(320))

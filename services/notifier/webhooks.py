@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from services.notifier import keywords, metrics, offers
+from services.notifier import check_in_replies, keywords, metrics, offers
 from services.notifier.dispatcher import fall_back
 from services.notifier.handlers import new_reminder
 from services.notifier.tables import (
@@ -108,9 +108,6 @@ def _record_reply(
     answer: Answer,
     now: datetime,
 ) -> InboundMessage:
-    needs_desk = intent in ("call_back", "other") or (
-        intent == "confirm" and answer.appointment is None
-    )
     inbound = InboundMessage(
         id=str(uuid.uuid4()),
         provider_id=sid,
@@ -119,10 +116,18 @@ def _record_reply(
         appointment_id=answer.appointment.appointment_id if answer.appointment else None,
         body=body[:1600],
         intent=intent,
-        needs_desk=needs_desk,
+        needs_desk=False,
         received_at=now,
     )
     session.add(inbound)
+    # A check-in answer (or PAUSE) is the practitioner's, never the desk's.
+    check_in_reply = check_in_replies.take(session, inbound, runtime().emitter)
+    if check_in_reply:
+        answer, inbound.appointment_id = Answer(None, None), None
+    inbound.needs_desk = not check_in_reply and (
+        intent in ("call_back", "other", "pause", "resume")
+        or (intent == "confirm" and answer.appointment is None)
+    )
     if answer.question is not None and intent == "confirm":
         answer.question.answered_at = now
     for contact in answer.opting:

@@ -272,3 +272,37 @@ class WaitlistOffer(Base):
     closed_at: Mapped[datetime | None]
     answered_by: Mapped[str | None] = mapped_column(String(10))  # sms or link, when answered
     appointment_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class CheckInSettings(Base):
+    """The practice's check-in settings: the questions a practitioner may choose from and the
+    safety net (threshold, crisis words, safety message). Check-ins cannot be enabled until the
+    crisis words and the safety message are set."""
+
+    __tablename__ = "check_in_settings"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # "practice"
+    revision: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    crisis_words: Mapped[str] = mapped_column(Text)  # JSON list
+    safety_message: Mapped[str | None] = mapped_column(Text)
+    questions: Mapped[str] = mapped_column(Text)  # JSON list
+    updated_at: Mapped[datetime]
+
+
+class CheckInEnrolment(Base):
+    """A client enrolled in check-ins by their practitioner (one enrolment per client)."""
+
+    __tablename__ = "check_in_enrolment"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), unique=True)
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioner.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool]
+    schedule: Mapped[str] = mapped_column(String(20))
+    local_time: Mapped[str] = mapped_column(String(8))
+    weekdays: Mapped[str] = mapped_column(String(20))
+    days_after: Mapped[int | None] = mapped_column(Integer)
+    until: Mapped[str] = mapped_column(String(20))
+    until_date: Mapped[date | None] = mapped_column(Date)
+    question: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -53,6 +53,7 @@ def parse(envelope: Envelope) -> Contract:
 from shared.contracts import (  # noqa: E402,F401
     appointments,
     billing,
+    check_ins,
     notifications,
     registry_data,
     waitlist,

@@ -6,6 +6,7 @@ from services.scheduler.api import (  # noqa: F401 - importing registers the vie
     appointments,
     audit,
     availability,
+    check_ins,
     feed_links,
     lifecycle,
     openapi,

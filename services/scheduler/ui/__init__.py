@@ -21,17 +21,20 @@ from flask import (
     render_template,
     request,
 )
+from pydantic import ValidationError
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from services.scheduler import sign_in_guard
+from services.scheduler.api import check_ins
 from services.scheduler.api.common import client_json, practitioner_json, service_type_json
 from services.scheduler.api.practice import practice_json
 from services.scheduler.api.sign_in import TOKEN_TTL, client_address
 from services.scheduler.domain import wall_to_utc
-from services.scheduler.tables import Client, Practice, Practitioner, ServiceType
+from services.scheduler.tables import CheckInSettings, Client, Practice, Practitioner, ServiceType
 from services.scheduler.ui import sessions
 from shared.auth import SESSION_COOKIE
+from shared.http import Problem
 from shared.web import runtime
 
 ui = Blueprint(
@@ -345,7 +348,64 @@ def client_page(client_id: str) -> Any:
     if found is None:
         body = render_template("ui/refused.html", message="There is no such client.")
         return make_response(body, 404)
-    return page("ui/client.html", client=found)
+    return page("ui/client.html", client=found, check_ins=_check_ins(found["id"]))
+
+
+def _check_ins(client_id: str) -> dict[str, Any] | None:
+    """The check-ins card, for the client's practitioner and admins (the desk never sees it)."""
+    if g.ui_user.role not in ("practitioner", "admin"):
+        return None
+    with runtime().db.sessions() as db:
+        settings = check_ins.settings_json(db.get(CheckInSettings, check_ins.PRACTICE))
+    return {
+        "enrolment": check_ins.enrolment_of(client_id),
+        "settings": settings,
+        "weekdays": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    }
+
+
+@ui.post("/clients/<client_id>/check-ins")
+@signed_in
+def enrol_in_check_ins(client_id: str) -> Any:
+    """The check-ins form (no script needed): enrol or change, then back to the client."""
+    if not sessions.same(request.form.get("csrf_token"), sessions.session_csrf(g.ui_token)):
+        return _refused()
+    form = request.form
+    fields: dict[str, Any] = {
+        "schedule": form.get("schedule", "daily"),
+        "time": form.get("time", "19:00"),
+        "weekdays": [int(d) for d in form.getlist("weekdays") if d.isdigit()],
+        "days_after": form.get("days_after") or None,
+        "until": form.get("until", "upcoming_sessions"),
+        "until_date": form.get("until_date") or None,
+        "question": form.get("question") or None,
+        "practitioner_id": form.get("practitioner_id") or None,
+    }
+    try:
+        body = check_ins.EnrolmentBody.model_validate(fields)
+        check_ins.enrol(client_id[:36], body, g.ui_user)
+    except ValidationError as exc:
+        message = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
+        return _problem_page(f"Check-ins were not changed: {message}", 422)
+    except Problem as problem:
+        return _problem_page(f"Check-ins were not changed: {problem.detail}", problem.status)
+    return redirect(f"/clients/{quote(client_id[:36])}#check-ins", code=303)
+
+
+@ui.post("/clients/<client_id>/check-ins/end")
+@signed_in
+def end_check_ins(client_id: str) -> Any:
+    if not sessions.same(request.form.get("csrf_token"), sessions.session_csrf(g.ui_token)):
+        return _refused()
+    try:
+        check_ins.end(client_id[:36], g.ui_user)
+    except Problem as problem:
+        return _problem_page(f"Check-ins were not changed: {problem.detail}", problem.status)
+    return redirect(f"/clients/{quote(client_id[:36])}#check-ins", code=303)
+
+
+def _problem_page(message: str, status: int) -> Any:
+    return make_response(render_template("ui/refused.html", message=message), status)
 
 
 @ui.get("/balances")
