@@ -8,7 +8,6 @@ import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
-from jinja2 import TemplateError
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
@@ -333,7 +332,7 @@ def _sample_json(
     """The template rendered with ordinary values and, for SMS, its encoding and segments."""
     try:
         return dataclasses.asdict(templates.sample(template, kind, channel, **speaker))
-    except TemplateError:
+    except templates.TemplateProblem:
         return None
 
 
