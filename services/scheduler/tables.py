@@ -34,6 +34,8 @@ class Practice(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # How long before a session the desk may check the client in (on the session's day).
     check_in_opens_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # Off: a practitioner sees only their own clients and sessions (services/scheduler/access.py).
+    practitioners_see_all: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StaffUser(Base):
@@ -114,6 +116,8 @@ class Client(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The practitioner the client sees, before or besides their sessions (see access.py).
+    assigned_practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("practitioner.id"))
 
 
 class ServiceType(Base):

@@ -70,6 +70,8 @@ class ClientFields(BaseModel):
     preferred_channels: list[Literal["sms", "email"]] = ["sms", "email"]
     sms_consent: bool = False
     email_consent: bool = False
+    # The practitioner the client sees; a practitioner who registers a client gets it.
+    assigned_practitioner_id: str | None = Field(default=None, max_length=36)
 
     @field_validator("first_name", "last_name")
     @classmethod

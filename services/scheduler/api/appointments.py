@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, metrics
+from services.scheduler import access, domain, metrics
 from services.scheduler.api.common import (
     api,
     appointment_json,
@@ -32,7 +32,7 @@ from services.scheduler.tables import (
 from services.scheduler.validation import JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
-from shared.http import Problem, conflict, not_found, parse_body, parse_query
+from shared.http import Problem, conflict, parse_body, parse_query
 from shared.idempotency import replay_or_run
 from shared.pagination import MAX_LIMIT, PageQuery, paginate
 from shared.web import runtime
@@ -98,6 +98,9 @@ def booking_parties(
         )
         if row is None or not row.active
     ]
+    hidden = client is not None and not access.may_see_client(session, client)
+    if hidden and "client_id" not in missing:  # as if it did not exist
+        missing.insert(0, "client_id")
     if missing:
         raise Problem(
             422,
@@ -106,6 +109,7 @@ def booking_parties(
             errors=[{"field": m, "message": "not found"} for m in missing],
         )
     assert client is not None and practitioner is not None and service_type is not None
+    access.require_own_calendar(session, practitioner.id)
     return client, practitioner, service_type
 
 
@@ -258,9 +262,7 @@ def refuse_overlap(
 @api.get("/appointments/<appointment_id>")
 def get_appointment(appointment_id: str) -> Any:
     with runtime().db.sessions() as session:
-        appointment = session.get(Appointment, appointment_id)
-        if appointment is None:
-            raise not_found("appointment")
+        appointment = access.visible_appointment(session, session.get(Appointment, appointment_id))
         return jsonify(appointment_json(appointment))
 
 
@@ -283,6 +285,7 @@ def list_appointments() -> Any:
         statement = statement.where(Appointment.status == query.status)
     keys = (Appointment.starts_at, Appointment.id)
     with runtime().db.sessions() as session:
+        statement = access.visible_appointments(session, statement)
         return jsonify(
             paginate(
                 session, statement, keys, query, appointment_json, (datetime.fromisoformat, str)
@@ -302,9 +305,9 @@ def change_place(appointment_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
-        appointment = session.get(Appointment, appointment_id, with_for_update=True)
-        if appointment is None:
-            raise not_found("appointment")
+        appointment = access.visible_appointment(
+            session, session.get(Appointment, appointment_id, with_for_update=True)
+        )
         current = {"location": appointment.location, "video_url": appointment.video_url}
         body = patch_body(SessionPlace, current)
         if appointment.status not in domain.ACTIVE_STATUSES:

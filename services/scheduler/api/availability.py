@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, metrics
+from services.scheduler import access, domain, metrics
 from services.scheduler.api.appointments import (
     booking_parties,
     new_appointment,
@@ -341,9 +341,12 @@ def book_course() -> Any:
 def get_course(course_id: str) -> Any:
     with runtime().db.sessions() as session:
         rows = session.scalars(
-            select(Appointment)
-            .where(Appointment.course_id == course_id)
-            .order_by(Appointment.starts_at)
+            access.visible_appointments(
+                session,
+                select(Appointment)
+                .where(Appointment.course_id == course_id)
+                .order_by(Appointment.starts_at),
+            )
         ).all()
         if not rows:
             raise not_found("course")

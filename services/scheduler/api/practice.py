@@ -30,6 +30,8 @@ class PracticeSettings(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     address: str | None = Field(default=None, max_length=300)
     check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
+    # Off (the default): a practitioner sees only their own clients and sessions.
+    practitioners_see_all: bool = False
 
     @field_validator("address")
     @classmethod
@@ -58,6 +60,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "phone": p.phone,
         "address": p.address,
         "check_in_opens_minutes": p.check_in_opens_minutes,
+        "practitioners_see_all": p.practitioners_see_all,
         "revision": p.revision,
     }
 
@@ -90,6 +93,7 @@ def put_practice() -> Any:
         practice.phone = body.phone
         practice.address = body.address
         practice.check_in_opens_minutes = body.check_in_opens_minutes
+        practice.practitioners_see_all = body.practitioners_see_all
         session.flush()
         after = practice_json(practice)
         # The notifier and billing hear the practice's name, phone, address, zone and currency
