@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
+from schemathesis.core.failures import FailureGroup
 from werkzeug.serving import make_server
 
 from tests.integration.conftest import System
@@ -78,7 +79,7 @@ def _exercise(operation: schemathesis.APIOperation, base_url: str, token: str) -
         response = case.call(base_url=base_url, headers=headers, timeout=30)
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
-        except AssertionError as failure:
+        except (AssertionError, FailureGroup) as failure:
             found.append(f"{operation.label}: {failure}\n{case.as_curl_command()}")
 
     run()

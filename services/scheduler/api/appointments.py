@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from services.scheduler.tables import (
     Practitioner,
     ServiceType,
 )
-from services.scheduler.validation import JoinLink
+from services.scheduler.validation import Instant, JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
 from shared.http import Problem, conflict, parse_body, parse_query
@@ -48,7 +48,7 @@ class BookAppointment(BaseModel):
     client_id: str = Field(min_length=1, max_length=36)
     practitioner_id: str = Field(min_length=1, max_length=36)
     service_type_id: str = Field(min_length=1, max_length=36)
-    starts_at: AwareDatetime
+    starts_at: Instant
     location: str | None = Field(default=None, max_length=300)
     video_url: JoinLink = None
 
@@ -60,8 +60,8 @@ class BookAppointment(BaseModel):
 
 class AppointmentQuery(PageQuery):
     limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    starts_from: AwareDatetime | None = Field(default=None, alias="from")
-    starts_to: AwareDatetime | None = Field(default=None, alias="to")
+    starts_from: Instant | None = Field(default=None, alias="from")
+    starts_to: Instant | None = Field(default=None, alias="to")
     practitioner_id: str | None = None
     client_id: str | None = None
     course_id: str | None = None

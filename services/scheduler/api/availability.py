@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from services.scheduler.tables import (
     TimeOff,
     WorkingHours,
 )
-from services.scheduler.validation import JoinLink
+from services.scheduler.validation import Day, Instant, JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import CourseBooked
 from shared.http import Problem, not_found, parse_body, parse_query
@@ -39,7 +39,7 @@ from shared.web import runtime
 
 MAX_RANGE = timedelta(days=31)
 ALTERNATIVES_WITHIN = timedelta(days=3)
-DayOrInstant = Annotated[AwareDatetime | date, Field(union_mode="left_to_right")]
+DayOrInstant = Annotated[Instant | Day, Field(union_mode="left_to_right")]
 
 
 def _zone(value: str | None) -> str | None:
@@ -186,7 +186,7 @@ class BookCourse(BaseModel):
     client_id: str = Field(min_length=1, max_length=36)
     practitioner_id: str = Field(min_length=1, max_length=36)
     service_type_id: str = Field(min_length=1, max_length=36)
-    first_starts_at: AwareDatetime
+    first_starts_at: Instant
     sessions: int = Field(ge=2, le=52)
     every_weeks: Literal[1, 2] = 1
     mode: Literal["all_or_nothing", "free_only"] = "all_or_nothing"

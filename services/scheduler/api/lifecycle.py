@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from services.scheduler.api.appointments import refuse_overlap, refuse_past
 from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
 from services.scheduler.events import course_event
 from services.scheduler.tables import Appointment, Practice
+from services.scheduler.validation import Instant
 from shared.auth import current_principal
 from shared.contracts.appointments import (
     AppointmentCancelled,
@@ -214,7 +215,7 @@ def cancel_appointment(appointment_id: str) -> Any:
 
 
 class RescheduleAppointment(BaseModel):
-    starts_at: AwareDatetime
+    starts_at: Instant
     scope: Literal["this", "rest_of_course"] = "this"
     reason: str | None = Field(default=None, max_length=500)
 

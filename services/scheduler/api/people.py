@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Select, and_, delete, func, or_, select
 
 from services.scheduler import access
@@ -25,7 +25,7 @@ from services.scheduler.api.common import (
 from services.scheduler.domain import is_time_zone
 from services.scheduler.events import client_snapshot, practitioner_snapshot, service_type_snapshot
 from services.scheduler.tables import Client, Practitioner, ServiceType, TimeOff, WorkingHours
-from services.scheduler.validation import ClientFields, JoinLink, normalise_email
+from services.scheduler.validation import ClientFields, Instant, JoinLink, normalise_email
 from shared.auth import current_principal, require_role
 from shared.http import Problem, not_found, parse_body, parse_query
 from shared.pagination import MAX_LIMIT, PageQuery, paginate
@@ -251,8 +251,8 @@ def put_working_hours(practitioner_id: str) -> Any:
 
 
 class TimeOffFields(BaseModel):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     kind: Literal["time_off", "extra"] = Field(
         default="time_off",
         description="time_off: not bookable; extra: bookable outside the weekly hours",
