@@ -250,6 +250,10 @@ def sandbox_reply() -> Any:
     reply = parse_body(SandboxReply)
     if configured(runtime().settings.extra)["sms"] != "sandbox":
         raise Problem(409, "Conflict", "SMS goes through Twilio here; replies arrive by webhook.")
+    with runtime().db.sessions() as session:
+        recipients = access.own_recipients(session)
+    if recipients is not None and reply.from_ not in recipients:
+        raise not_found("client with that number")
     inbound = receive_sms(f"sandbox-{uuid.uuid4()}", reply.from_, reply.body)
     return jsonify(id=inbound.id, intent=inbound.intent, client_id=inbound.client_id), 201
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from services.billing.tables import BilledAppointment
-from services.notifier.tables import AppointmentView
+from services.notifier.tables import AppointmentView, ClientContact
 from shared.auth import SESSION_COOKIE
 from shared.demo import demo_id
 from tests.integration.conftest import System
@@ -160,6 +160,17 @@ def test_a_practitioner_sees_and_changes_only_their_own_clients_and_sessions(
     )
     assert handed.status_code == 403
 
+    free = {
+        "practitioner_id": RIVERA,
+        "service_type_id": demo_id("ipt-session"),
+        "from": system.base.date().isoformat(),
+        "to": system.base.date().isoformat(),
+    }
+    assert rivera("scheduler", "GET", "/api/v1/availability", query_string=free).status_code == 200
+    _hidden(
+        rivera("scheduler", "GET", "/api/v1/availability", query_string=free | {"client_id": PRIYA})
+    )
+
     ui = system.apps["scheduler"].test_client()
     ui.set_cookie(SESSION_COOKIE, practice.tokens["rivera"])
     assert ui.get(f"/clients/{JORDAN}").status_code == 200
@@ -183,6 +194,11 @@ def test_a_practitioner_sees_and_changes_only_their_own_clients_and_sessions(
     assert messages.json["items"] == []
     mine = rivera("notifier", "GET", "/api/v1/reminders", query_string={"client_id": JORDAN})
     assert mine.json["items"] and {r["appointment_id"] for r in mine.json["items"]} == {own}
+    phones = {c.client_id: c.phone for c in system.rows("notifier", ClientContact)}
+    reply = {"from": phones[PRIYA], "body": "C"}
+    _hidden(rivera("notifier", "POST", "/api/v1/sandbox/replies", json=reply))
+    reply = {"from": phones[JORDAN], "body": "C"}
+    assert rivera("notifier", "POST", "/api/v1/sandbox/replies", json=reply).status_code == 201
 
 
 def test_with_the_practice_setting_on_a_practitioner_sees_every_client(

@@ -150,6 +150,8 @@ def availability() -> Any:
             raise not_found("active practitioner")
         if service_type is None or not service_type.active:
             raise not_found("active service type")
+        if query.client_id and access.scope(session) is not None:
+            access.visible_client(session, query.client_id)  # their sessions are not to be seen
         zone = query.time_zone or practitioner.time_zone
         start = _instant(query.range_from, zone, end=False)
         end = _instant(query.range_to, zone, end=True)
