@@ -53,6 +53,17 @@ def operation_id(method: str, path: str) -> str:
     return name
 
 
+def success(status: int, media: Iterable[str] = ("application/json",)) -> dict[str, Any]:
+    """A success answer: a JSON object unless the operation says which media it can answer
+    with (an invoice as HTML or PDF); nothing for 204."""
+    if status == 204:
+        return {"description": "Done; no content"}
+    content = {
+        kind: {"schema": {"type": "object"}} if kind == "application/json" else {} for kind in media
+    }
+    return {"description": "Success", "content": content}
+
+
 def build_document(
     *,
     title: str,
@@ -60,8 +71,12 @@ def build_document(
     operations: Iterable[Operation],
     public: Iterable[str] = (),
     extra_paths: Mapping[str, dict[str, Any]] | None = None,
+    media: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
+    """``media``: for paths that answer other than a JSON object, the media types they may
+    answer with."""
     operations = list(operations)
+    media = media or {}
     public = set(public)
     bodies = {op[3] for op in operations if op[3] is not None}
     mapping, definitions = models_json_schema(
@@ -75,7 +90,10 @@ def build_document(
         operation: dict[str, Any] = {
             "summary": summary,
             "operationId": operation_id(method, path),
-            "responses": {str(status): {"description": "Success"}, "default": PROBLEM_RESPONSE},
+            "responses": {
+                str(status): success(status, media.get(path, ("application/json",))),
+                "default": PROBLEM_RESPONSE,
+            },
         }
         parameters = [
             {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}

@@ -14,6 +14,7 @@ from shared import openapi
 from shared.auth import public
 
 DOCUMENT = "/api/v1/billing/openapi.json"
+PRINTABLE = ("application/json", "text/html", "application/pdf")
 FEE = "/api/v1/fee-schedule/{service_type_id}"
 INVOICE = "/api/v1/invoices/{invoice_id}"
 OPERATIONS: list[openapi.Operation] = [
@@ -141,6 +142,7 @@ def build_document() -> dict[str, Any]:
         "application/problem+json (RFC 9457).",
         operations=OPERATIONS,
         public={DOCUMENT},
+        media={INVOICE: PRINTABLE, "/api/v1/superbills": PRINTABLE},
     )
 
 
