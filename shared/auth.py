@@ -30,10 +30,20 @@ class Principal:
     role: str
     name: str
     practitioner_id: str | None = None
+    # The practice lets practitioners see every client (its practitioners_see_all setting).
+    sees_all_clients: bool = False
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def client_scope(self) -> str | None:
+        """None when this user may see every client; else the practitioner whose own clients
+        and sessions are all they may see ("" for a practitioner login linked to none)."""
+        if self.role != "practitioner" or self.sees_all_clients:
+            return None
+        return self.practitioner_id or ""
 
 
 def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta) -> str:
@@ -45,6 +55,7 @@ def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta
         "role": principal.role,
         "name": principal.name,
         "practitioner_id": principal.practitioner_id,
+        "sees_all_clients": principal.sees_all_clients,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
@@ -83,6 +94,7 @@ def verify_token(secret: str, token: str, now: datetime) -> Principal:
         role=claims["role"],
         name=claims.get("name", ""),
         practitioner_id=claims.get("practitioner_id"),
+        sees_all_clients=claims.get("sees_all_clients") is True,
     )
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
-from services.billing import ledger, units
+from services.billing import access, ledger, units
 from services.billing.authorizations import nearing_end_reasons
 from services.billing.invoicing import valid_icd10
 from services.billing.money import DEFAULT_LOCALE, format_money, known_locale
@@ -386,6 +386,7 @@ def practitioner_json(row: PractitionerAccount) -> dict[str, Any]:
 @api.get("/billing/clients/<client_id>/profile")
 def get_profile(client_id: str) -> Any:
     with runtime().db.sessions() as session:
+        access.require_client(session, client_id, "billing profile for this client")
         row = session.get(ClientBillingProfile, client_id)
         if row is None:
             raise not_found("billing profile for this client")
@@ -466,6 +467,9 @@ def list_authorizations() -> Any:
         statement = select(Authorization).order_by(Authorization.valid_to, Authorization.id)
         if query.client_id:
             statement = statement.where(Authorization.client_id == query.client_id)
+        own = access.own_clients(session)
+        if own is not None:
+            statement = statement.where(Authorization.client_id.in_(own))
         today = practice_day(rt.clock.now(), ledger.settings(session).time_zone)
         items = [authorization_json(session, a, today) for a in session.scalars(statement)]
     if query.nearing_end is not None:
@@ -479,6 +483,7 @@ def add_authorization(client_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
+        access.require_client(session, client_id, "client known to billing")
         if session.get(ClientAccount, client_id) is None:
             raise not_found("client known to billing")
         row = Authorization(
@@ -513,6 +518,7 @@ def change_authorization(authorization_id: str) -> Any:
         ).one_or_none()
         if row is None:
             raise not_found("authorization")
+        access.require_client(session, row.client_id, "authorization")
         today = practice_day(now, ledger.settings(session).time_zone)
         before = authorization_json(session, row, today)
         _fill(row, body)

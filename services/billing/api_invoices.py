@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from services.billing import documents, ledger
+from services.billing import access, documents, ledger
 from services.billing.fees import FEE_KINDS
 from services.billing.invoicing import payment_problem, refund_problem
 from services.billing.money import format_money
@@ -80,6 +80,7 @@ def _locked_invoice(session: Session, invoice_id: str) -> Invoice:
     ).one_or_none()
     if invoice is None:
         raise not_found("invoice")
+    access.require_client(session, invoice.client_id, "invoice")
     return invoice
 
 
@@ -107,6 +108,9 @@ def list_invoices() -> Any:
     if query.status:
         statement = statement.where(Invoice.status == query.status)
     with runtime().db.sessions() as session:
+        own = access.own_clients(session)
+        if own is not None:
+            statement = statement.where(Invoice.client_id.in_(own))
         locale = ledger.settings(session).locale
         items = [
             documents.with_displays(ledger.invoice_json(i), locale)
@@ -131,6 +135,7 @@ def get_invoice(invoice_id: str) -> Any:
         invoice = session.get(Invoice, invoice_id, options=[selectinload(Invoice.lines)])
         if invoice is None:
             raise not_found("invoice")
+        access.require_client(session, invoice.client_id, "invoice")
         if wanted == "json":
             body = ledger.invoice_json(invoice)
             body["payments"] = [payment_json(p) for p in ledger.payments_of(session, invoice.id)]
@@ -257,6 +262,9 @@ def list_payments() -> Any:
     if query.invoice_id:
         statement = statement.where(Payment.invoice_id == query.invoice_id)
     with runtime().db.sessions() as session:
+        own = access.own_clients(session)
+        if own is not None:
+            statement = statement.where(Payment.client_id.in_(own))
         return jsonify(items=[payment_json(p) for p in session.scalars(statement)])
 
 
@@ -268,6 +276,9 @@ def list_balances() -> Any:
     with rt.db.sessions() as session:
         today = _practice_today(session, rt.clock.now())
         items = documents.balances(session, today, query.client_id, query.q)
+        own = access.own_clients(session)
+        if own is not None:
+            items = [i for i in items if i["client_id"] in own]
         totals = documents.aging_totals(session, items)
         return jsonify(as_of=today.isoformat(), items=items, totals=totals)
 
@@ -276,6 +287,7 @@ def list_balances() -> Any:
 def balance(client_id: str) -> Any:
     rt = runtime()
     with rt.db.sessions() as session:
+        access.require_client(session, client_id)
         today = _practice_today(session, rt.clock.now())
         return jsonify(documents.balance_of(session, client_id, today))
 
@@ -288,6 +300,7 @@ def _practice_today(session: Session, now: datetime) -> date:
 def statement(client_id: str) -> Any:
     query = parse_query(StatementQuery)
     with runtime().db.sessions() as session:
+        access.require_client(session, client_id)
         return jsonify(documents.statement_of(session, client_id, query.from_, query.to))
 
 
@@ -304,6 +317,7 @@ def superbill() -> Any:
         )
         wanted = {"application/pdf": "pdf", "text/html": "html"}.get(best or "", "json")
     with runtime().db.sessions() as session:
+        access.require_client(session, query.client_id, "client known to billing")
         doc = documents.superbill_document(session, query.client_id, query.from_, query.to)
     if doc is None:
         raise not_found("client known to billing")

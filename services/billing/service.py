@@ -14,6 +14,7 @@ _watching = False
 
 
 def _blueprints() -> list:
+    from services.billing import openapi  # noqa: F401  (its view joins the api blueprint)
     from services.billing.api import api
     from services.billing.api_invoices import money
 

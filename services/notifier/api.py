@@ -8,11 +8,10 @@ import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
-from jinja2 import TemplateError
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from services.notifier import policy, practice, templates
+from services.notifier import access, policy, practice, templates
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     InboundMessage,
@@ -68,6 +67,7 @@ def list_reminders() -> Any:
         statement = statement.where(Reminder.appointment_id == query.appointment_id)
     if query.client_id:
         statement = statement.where(Reminder.client_id == query.client_id)
+    statement = access.by_appointment(statement, Reminder.appointment_id)
     with runtime().db.sessions() as session:
         return jsonify(items=[reminder_json(r) for r in session.scalars(statement)])
 
@@ -140,6 +140,7 @@ def list_messages() -> Any:
         statement = statement.where(Message.appointment_id == query.appointment_id)
     if query.client_id:
         statement = statement.where(Message.client_id == query.client_id)
+    statement = access.by_appointment(statement, Message.appointment_id)
     with runtime().db.sessions() as session:
         return jsonify(
             items=[
@@ -179,6 +180,7 @@ def list_inbox() -> Any:
         .order_by(InboundMessage.received_at.desc())
         .limit(200)
     )
+    statement = access.by_client(statement, InboundMessage.client_id)
     with runtime().db.sessions() as session:
         return jsonify(items=[inbox_json(m) for m in session.scalars(statement)])
 
@@ -204,6 +206,7 @@ def mark_handled(item_id: str) -> Any:
         item = session.get(InboundMessage, item_id)
         if item is None or not item.needs_desk:
             raise not_found("inbox item")
+        access.require_client(session, item.client_id, "inbox item")
         if item.handled_at is None:
             item.handled_at, item.handled_by = rt.clock.now(), current_principal().email
         return jsonify(inbox_json(item))
@@ -213,6 +216,9 @@ def mark_handled(item_id: str) -> Any:
 def list_sandbox() -> Any:
     statement = select(SandboxMessage).order_by(SandboxMessage.created_at.desc()).limit(200)
     with runtime().db.sessions() as session:
+        recipients = access.own_recipients(session)
+        if recipients is not None:
+            statement = statement.where(SandboxMessage.recipient.in_(recipients))
         return jsonify(
             items=[
                 {
@@ -244,6 +250,10 @@ def sandbox_reply() -> Any:
     reply = parse_body(SandboxReply)
     if configured(runtime().settings.extra)["sms"] != "sandbox":
         raise Problem(409, "Conflict", "SMS goes through Twilio here; replies arrive by webhook.")
+    with runtime().db.sessions() as session:
+        recipients = access.own_recipients(session)
+    if recipients is not None and reply.from_ not in recipients:
+        raise not_found("client with that number")
     inbound = receive_sms(f"sandbox-{uuid.uuid4()}", reply.from_, reply.body)
     return jsonify(id=inbound.id, intent=inbound.intent, client_id=inbound.client_id), 201
 
@@ -333,7 +343,7 @@ def _sample_json(
     """The template rendered with ordinary values and, for SMS, its encoding and segments."""
     try:
         return dataclasses.asdict(templates.sample(template, kind, channel, **speaker))
-    except TemplateError:
+    except templates.TemplateProblem:
         return None
 
 

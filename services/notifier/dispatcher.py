@@ -285,7 +285,7 @@ class ReminderDispatcher:
                 sms_link=policy_for(session, view.service_type_id).document.sms_join_link,
                 manage_url=manage_url,
             )
-        rendered = templates.render(template, values)
+        rendered = self._rendered(reminder, template, edited is not None, values)
         calendar = None
         if reminder.channel == "email":
             calendar = invites.invite(
@@ -317,6 +317,33 @@ class ReminderDispatcher:
         if view is None or not view.self_service_token:
             return None
         return f"{self.rt.settings.public_url}/s/{view.self_service_token}"
+
+    @staticmethod
+    def _rendered(
+        reminder: Reminder,
+        template: templates.Template,
+        edited: bool,
+        values: Mapping[str, object],
+    ) -> templates.Rendered:
+        """The message in the practice's wording or, when that template fails (one saved before
+        the limits, or values it did not expect), in the default wording: the client still
+        hears of the session, and the failure is counted and logged without the template."""
+        try:
+            return templates.render(template, values)
+        except templates.TemplateProblem as exc:
+            if not edited:
+                raise
+            metrics.TEMPLATE_FALLBACKS.labels(reminder.channel, reminder.kind).inc()
+            log.warning(
+                "edited template failed; sent in the default wording",
+                extra={
+                    "reminder_id": reminder.id,
+                    "kind": reminder.kind,
+                    "channel": reminder.channel,
+                    "error": type(exc.__cause__).__name__,
+                },
+            )
+            return templates.render(templates.DEFAULTS[(reminder.kind, reminder.channel)], values)
 
     # -- 2. send, 3. record ----------------------------------------------------------------------
 

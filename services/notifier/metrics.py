@@ -27,6 +27,11 @@ IN_DOUBT_SETTLED = Counter(
     "Messages a stopped worker left sending, by outcome (sent, resent, failed, unknown)",
     ["channel", "outcome"],
 )
+TEMPLATE_FALLBACKS = Counter(
+    "rapport_template_fallbacks_total",
+    "Messages sent in the default wording because the practice's edited template failed",
+    ["channel", "kind"],
+)
 REMINDER_RETRIES = Counter(
     "rapport_reminder_retries_total", "Transient send failures retried later", ["channel"]
 )

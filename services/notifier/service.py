@@ -11,6 +11,7 @@ from shared.service import Loop, Runtime, ServiceDefinition
 
 
 def _blueprints() -> list:
+    from services.notifier import openapi  # noqa: F401  (its view joins the api blueprint)
     from services.notifier.api import api
     from services.notifier.check_in_api import check_in_api
     from services.notifier.webhooks import webhooks

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined
 
 from services.notifier import sms_text
+from services.notifier.bounded_jinja import BoundedEnvironment, TemplateLimit, render_bounded
 from shared import dates
 
 KINDS = (
@@ -203,8 +203,8 @@ for _kind, (_subject, _line) in _COURSE_EMAIL.items():
         f"</ul>{_where[1]}\n<p>{_EMAIL_CLOSE}</p>\n<p>{{{{ practice_name }}}}</p>\n",
     )
 
-_text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+_text_env = BoundedEnvironment(autoescape=False, undefined=StrictUndefined)
+_html_env = BoundedEnvironment(autoescape=True, undefined=StrictUndefined)
 
 
 def context(
@@ -337,18 +337,25 @@ def format_short_date(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
     return _plain_spaces(text)
 
 
-def render(template: Template, values: Mapping[str, object]) -> Rendered:
-    return Rendered(
-        text=_text_env.from_string(template.text).render(values).strip(),
-        subject=_text_env.from_string(template.subject).render(values).strip()
-        if template.subject
-        else None,
-        html=_html_env.from_string(template.html).render(values) if template.html else None,
-    )
-
-
 class TemplateProblem(ValueError):
     pass
+
+
+def render(template: Template, values: Mapping[str, object]) -> Rendered:
+    """The template with its values, in the bounded sandbox (``bounded_jinja``). A template is
+    the practice's own code, so whatever it raises is its failure: ``TemplateProblem``."""
+    try:
+        return Rendered(
+            text=render_bounded(_text_env, template.text, values).strip(),
+            subject=render_bounded(_text_env, template.subject, values).strip()
+            if template.subject
+            else None,
+            html=render_bounded(_html_env, template.html, values) if template.html else None,
+        )
+    except TemplateLimit as exc:
+        raise TemplateProblem(f"the template goes past a limit: {exc}") from exc
+    except Exception as exc:
+        raise TemplateProblem(f"the template does not render: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -410,11 +417,8 @@ def check(template: Template, channel: str, kind: str = "reminder", **practice: 
     more than three segments with ordinary values; else the rendered sample and its cost."""
     values: dict[str, object] = {name: "x" for name in (*VARIABLES, *COURSE_VARIABLES)}
     values["session_list"] = ["x", "y"]
-    try:
-        rendered = render(template, values)
-        found = sample(template, kind, channel, **practice)
-    except TemplateError as exc:
-        raise TemplateProblem(f"the template does not render: {exc}") from exc
+    rendered = render(template, values)
+    found = sample(template, kind, channel, **practice)
     for part in (template.text, template.subject or "", template.html or ""):
         if FORBIDDEN.search(part):
             raise TemplateProblem(

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from services.scheduler import access
 from services.scheduler.tables import AUDIT, SignInFailure, StaffUser
 from shared.auth import Principal
 from shared.clock import Clock
@@ -63,7 +64,8 @@ def attempt(
         _record(db, now, "staff.sign_in_failed", user, address, via, failed_keys=keys.values())
         return Attempt(None)
     _record(db, now, "staff.signed_in", user, address, via, cleared_key=keys[EMAIL_LIMIT])
-    return Attempt(Principal(user.id, user.email, user.role, user.name, user.practitioner_id))
+    with db.sessions() as session:
+        return Attempt(access.principal_for(session, user))
 
 
 def _retry_after(session: Session, key: str, limit: Limit, now: datetime) -> float:

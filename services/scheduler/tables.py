@@ -43,6 +43,8 @@ class Practice(Base):
     )
     waitlist_batch: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     waitlist_offer_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+    # Off: a practitioner sees only their own clients and sessions (services/scheduler/access.py).
+    practitioners_see_all: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StaffUser(Base):
@@ -123,6 +125,8 @@ class Client(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The practitioner the client sees, before or besides their sessions (see access.py).
+    assigned_practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("practitioner.id"))
 
 
 class ServiceType(Base):

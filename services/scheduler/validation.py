@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from services.scheduler.domain import is_time_zone
 
 DEFAULT_REGION = "US"
+# The years a date or instant at the edge may fall in: far enough for any practice, and inside
+# what Python and the database can convert between zones without overflowing.
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value.date() <= LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return value.astimezone(UTC).astimezone(value.tzinfo)  # in range, so converts safely
+
+
+Day = Annotated[date, AfterValidator(_day_in_range)]
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
 
 
 def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
@@ -70,6 +97,8 @@ class ClientFields(BaseModel):
     preferred_channels: list[Literal["sms", "email"]] = ["sms", "email"]
     sms_consent: bool = False
     email_consent: bool = False
+    # The practitioner the client sees; a practitioner who registers a client gets it.
+    assigned_practitioner_id: str | None = Field(default=None, max_length=36)
 
     @field_validator("first_name", "last_name")
     @classmethod

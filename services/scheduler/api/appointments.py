@@ -9,11 +9,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, metrics
+from services.scheduler import access, domain, metrics
 from services.scheduler.api.common import (
     api,
     appointment_json,
@@ -30,11 +30,11 @@ from services.scheduler.tables import (
     Practitioner,
     ServiceType,
 )
-from services.scheduler.validation import JoinLink
+from services.scheduler.validation import Instant, JoinLink
 from shared.auth import current_principal
 from shared.contracts import Contract
 from shared.contracts.appointments import AppointmentBooked, AppointmentLocationChanged
-from shared.http import Problem, conflict, not_found, parse_body, parse_query
+from shared.http import Problem, conflict, parse_body, parse_query
 from shared.idempotency import replay_or_run
 from shared.pagination import MAX_LIMIT, PageQuery, paginate
 from shared.web import runtime
@@ -50,7 +50,7 @@ class BookAppointment(BaseModel):
     client_id: str = Field(min_length=1, max_length=36)
     practitioner_id: str = Field(min_length=1, max_length=36)
     service_type_id: str = Field(min_length=1, max_length=36)
-    starts_at: AwareDatetime
+    starts_at: Instant
     location: str | None = Field(default=None, max_length=300)
     video_url: JoinLink = None
 
@@ -62,8 +62,8 @@ class BookAppointment(BaseModel):
 
 class AppointmentQuery(PageQuery):
     limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    starts_from: AwareDatetime | None = Field(default=None, alias="from")
-    starts_to: AwareDatetime | None = Field(default=None, alias="to")
+    starts_from: Instant | None = Field(default=None, alias="from")
+    starts_to: Instant | None = Field(default=None, alias="to")
     practitioner_id: str | None = None
     client_id: str | None = None
     course_id: str | None = None
@@ -100,6 +100,9 @@ def booking_parties(
         )
         if row is None or not row.active
     ]
+    hidden = client is not None and not access.may_see_client(session, client)
+    if hidden and "client_id" not in missing:  # as if it did not exist
+        missing.insert(0, "client_id")
     if missing:
         raise Problem(
             422,
@@ -108,6 +111,7 @@ def booking_parties(
             errors=[{"field": m, "message": "not found"} for m in missing],
         )
     assert client is not None and practitioner is not None and service_type is not None
+    access.require_own_calendar(session, practitioner.id)
     return client, practitioner, service_type
 
 
@@ -268,9 +272,7 @@ def refuse_overlap(
 @api.get("/appointments/<appointment_id>")
 def get_appointment(appointment_id: str) -> Any:
     with runtime().db.sessions() as session:
-        appointment = session.get(Appointment, appointment_id)
-        if appointment is None:
-            raise not_found("appointment")
+        appointment = access.visible_appointment(session, session.get(Appointment, appointment_id))
         return jsonify(appointment_json(appointment))
 
 
@@ -293,6 +295,7 @@ def list_appointments() -> Any:
         statement = statement.where(Appointment.status == query.status)
     keys = (Appointment.starts_at, Appointment.id)
     with runtime().db.sessions() as session:
+        statement = access.visible_appointments(session, statement)
         return jsonify(
             paginate(
                 session, statement, keys, query, appointment_json, (datetime.fromisoformat, str)
@@ -312,9 +315,9 @@ def change_place(appointment_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
-        appointment = session.get(Appointment, appointment_id, with_for_update=True)
-        if appointment is None:
-            raise not_found("appointment")
+        appointment = access.visible_appointment(
+            session, session.get(Appointment, appointment_id, with_for_update=True)
+        )
         current = {"location": appointment.location, "video_url": appointment.video_url}
         body = patch_body(SessionPlace, current)
         if appointment.status not in domain.ACTIVE_STATUSES:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.scheduler.api.common import api
 from services.scheduler.tables import AUDIT
+from services.scheduler.validation import Instant
 from shared.auth import require_role
 from shared.http import parse_query
 from shared.web import runtime
@@ -17,7 +18,7 @@ from shared.web import runtime
 class AuditQuery(BaseModel):
     entity: str | None = Field(default=None, max_length=40)
     entity_id: str | None = Field(default=None, max_length=36)
-    since: AwareDatetime | None = None
+    since: Instant | None = None
     limit: int = Field(default=200, ge=1, le=1000)
 
 

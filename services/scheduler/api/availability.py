@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, metrics
+from services.scheduler import access, domain, metrics
 from services.scheduler.api.appointments import (
     booking_parties,
     new_appointment,
@@ -30,7 +30,7 @@ from services.scheduler.tables import (
     TimeOff,
     WorkingHours,
 )
-from services.scheduler.validation import JoinLink
+from services.scheduler.validation import Day, Instant, JoinLink
 from shared.auth import current_principal
 from shared.contracts.appointments import CourseBooked
 from shared.http import Problem, not_found, parse_body, parse_query
@@ -39,7 +39,7 @@ from shared.web import runtime
 
 MAX_RANGE = timedelta(days=31)
 ALTERNATIVES_WITHIN = timedelta(days=3)
-DayOrInstant = Annotated[AwareDatetime | date, Field(union_mode="left_to_right")]
+DayOrInstant = Annotated[Instant | Day, Field(union_mode="left_to_right")]
 
 
 def _zone(value: str | None) -> str | None:
@@ -158,6 +158,8 @@ def availability() -> Any:
             raise not_found("active practitioner")
         if service_type is None or not service_type.active:
             raise not_found("active service type")
+        if query.client_id and access.scope(session) is not None:
+            access.visible_client(session, query.client_id)  # their sessions are not to be seen
         zone = query.time_zone or practitioner.time_zone
         start = _instant(query.range_from, zone, end=False)
         end = _instant(query.range_to, zone, end=True)
@@ -194,7 +196,7 @@ class BookCourse(BaseModel):
     client_id: str = Field(min_length=1, max_length=36)
     practitioner_id: str = Field(min_length=1, max_length=36)
     service_type_id: str = Field(min_length=1, max_length=36)
-    first_starts_at: AwareDatetime
+    first_starts_at: Instant
     sessions: int = Field(ge=2, le=52)
     every_weeks: Literal[1, 2] = 1
     mode: Literal["all_or_nothing", "free_only"] = "all_or_nothing"
@@ -349,9 +351,12 @@ def book_course() -> Any:
 def get_course(course_id: str) -> Any:
     with runtime().db.sessions() as session:
         rows = session.scalars(
-            select(Appointment)
-            .where(Appointment.course_id == course_id)
-            .order_by(Appointment.starts_at)
+            access.visible_appointments(
+                session,
+                select(Appointment)
+                .where(Appointment.course_id == course_id)
+                .order_by(Appointment.starts_at),
+            )
         ).all()
         if not rows:
             raise not_found("course")

@@ -178,6 +178,7 @@ def client_json(c: Client) -> dict[str, Any]:
         "sms_consent": c.sms_consent,
         "email_consent": c.email_consent,
         "active": c.active,
+        "assigned_practitioner_id": c.assigned_practitioner_id,
     }
 
 

@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import domain, lifecycle, refill
+from services.scheduler import access, domain, lifecycle, refill
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
 from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
 from services.scheduler.events import course_event
 from services.scheduler.tables import Appointment, Practice
+from services.scheduler.validation import Instant
 from shared.auth import current_principal
 from shared.contracts.appointments import (
     AppointmentCheckedIn,
@@ -29,7 +30,7 @@ from shared.contracts.appointments import (
     CourseCancelled,
     CourseRescheduled,
 )
-from shared.http import Problem, conflict, not_found, parse_body
+from shared.http import Problem, conflict, parse_body
 from shared.web import runtime
 
 SIMPLE_ACTIONS: dict[str, tuple[str, type[AppointmentFacts]]] = {
@@ -43,10 +44,9 @@ SIMPLE_ACTIONS: dict[str, tuple[str, type[AppointmentFacts]]] = {
 def locked(session: Session, appointment_id: str) -> Appointment:
     """The appointment, locked for this transaction on PostgreSQL (SQLite transactions are
     already serialized), so two desks cannot both act on its old status."""
-    appointment = session.get(Appointment, appointment_id, with_for_update=True)
-    if appointment is None:
-        raise not_found("appointment")
-    return appointment
+    return access.visible_appointment(
+        session, session.get(Appointment, appointment_id, with_for_update=True)
+    )
 
 
 def check_allowed(appointment: Appointment, action: str, now: datetime) -> str:
@@ -208,7 +208,7 @@ def cancel_appointment(appointment_id: str) -> Any:
 
 
 class RescheduleAppointment(BaseModel):
-    starts_at: AwareDatetime
+    starts_at: Instant
     scope: Literal["this", "rest_of_course"] = "this"
     reason: str | None = Field(default=None, max_length=500)
 

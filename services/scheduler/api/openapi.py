@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
 from services.scheduler.api import (
     appointments,
@@ -22,12 +20,11 @@ from services.scheduler.api import (
 )
 from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
+from shared import openapi
 from shared.auth import public
 
-Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
-
 # (method, path, summary, request body model, query model, success status)
-OPERATIONS: list[Operation] = [
+OPERATIONS: list[openapi.Operation] = [
     ("post", "/api/v1/auth/token", "Sign in; returns a bearer token", SignIn, None, 200),
     ("get", "/api/v1/practice", "Practice settings", None, None, 200),
     (
@@ -282,124 +279,39 @@ OPERATIONS: list[Operation] = [
     ("get", "/api/v1/openapi.json", "This document", None, None, 200),
 ]
 PUBLIC = {"/api/v1/auth/token", "/api/v1/openapi.json"}
-PROBLEM = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+FEED = {
+    "get": {
+        "summary": "A practitioner's or client's iCalendar feed (the token is the secret)",
+        "operationId": "get_feed",
+        "security": [],
+        "parameters": [
+            {
+                "name": "kind",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": ["practitioner", "client"]},
             },
+            {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "The feed", "content": {"text/calendar": {}}},
+            "304": {"description": "Not modified (If-None-Match / If-Modified-Since)"},
+            "404": {"description": "Unknown or replaced feed URL"},
         },
-    },
-    "required": ["type", "title", "status"],
+    }
 }
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(by_alias=True)
-    required = set(schema.get("required", []))
-    return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
-        for name, prop in schema["properties"].items()
-    ]
-
-
 def build_document() -> dict[str, Any]:
-    bodies = {op[3] for op in OPERATIONS if op[3] is not None}
-    mapping, definitions = models_json_schema(
-        [(m, "validation") for m in sorted(bodies, key=lambda m: m.__name__)],
-        ref_template="#/components/schemas/{model}",
+    return openapi.build_document(
+        title="Rapport scheduler API",
+        description="Practice, staff, practitioners, clients, service types, availability, "
+        "appointments, courses, audit log and iCal feeds. Errors are application/problem+json "
+        "(RFC 9457).",
+        operations=OPERATIONS,
+        public=PUBLIC,
+        extra_paths={"/feeds/{kind}/{token}.ics": FEED},
     )
-    schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
-    schemas["Problem"] = PROBLEM
-    paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, body, query, status in OPERATIONS:
-        operation: dict[str, Any] = {
-            "summary": summary,
-            "operationId": f"{method}_{path.removeprefix('/api/v1/')}".replace("/", "_")
-            .replace("{", "")
-            .replace("}", "")
-            .replace("-", "_")
-            .replace(".", "_"),
-            "responses": {
-                str(status): {"description": "Success"},
-                "default": {
-                    "description": "An error",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                },
-            },
-        }
-        parameters = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in path.split("/")
-            if part.startswith("{")
-        ]
-        if query is not None:
-            parameters += _query_parameters(query)
-        if parameters:
-            operation["parameters"] = parameters
-        if body is not None:
-            operation["requestBody"] = {
-                "description": "Only the fields to change; the others keep their values."
-                if method == "patch"
-                else "",
-                "required": True,
-                "content": {"application/json": {"schema": mapping[(body, "validation")]}},
-            }
-        if path in PUBLIC:
-            operation["security"] = []
-        paths.setdefault(path, {})[method] = operation
-    paths["/feeds/{kind}/{token}.ics"] = {
-        "get": {
-            "summary": "A practitioner's or client's iCalendar feed (the token is the secret)",
-            "operationId": "get_feed",
-            "security": [],
-            "parameters": [
-                {
-                    "name": "kind",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "enum": ["practitioner", "client"]},
-                },
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
-            ],
-            "responses": {
-                "200": {"description": "The feed", "content": {"text/calendar": {}}},
-                "304": {"description": "Not modified (If-None-Match / If-Modified-Since)"},
-                "404": {"description": "Unknown or replaced feed URL"},
-            },
-        }
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Rapport scheduler API",
-            "version": "1.0.0",
-            "description": "Practice, staff, practitioners, clients, service types, "
-            "availability, appointments, courses, audit log and iCal feeds. Errors are "
-            "application/problem+json (RFC 9457).",
-        },
-        "servers": [{"url": "/"}],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
-        },
-    }
 
 
 @api.get("/openapi.json")

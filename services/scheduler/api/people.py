@@ -9,10 +9,10 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from flask import jsonify
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Select, and_, delete, func, or_, select
 
-from services.scheduler import refill
+from services.scheduler import access, refill
 from services.scheduler.api.common import (
     api,
     audit,
@@ -25,7 +25,7 @@ from services.scheduler.api.common import (
 from services.scheduler.domain import is_time_zone
 from services.scheduler.events import client_snapshot, practitioner_snapshot, service_type_snapshot
 from services.scheduler.tables import Client, Practitioner, ServiceType, TimeOff, WorkingHours
-from services.scheduler.validation import ClientFields, JoinLink, normalise_email
+from services.scheduler.validation import ClientFields, Instant, JoinLink, normalise_email
 from shared.auth import current_principal, require_role
 from shared.http import Problem, not_found, parse_body, parse_query
 from shared.pagination import MAX_LIMIT, PageQuery, paginate
@@ -251,8 +251,8 @@ def put_working_hours(practitioner_id: str) -> Any:
 
 
 class TimeOffFields(BaseModel):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     kind: Literal["time_off", "extra"] = Field(
         default="time_off",
         description="time_off: not bookable; extra: bookable outside the weekly hours",
@@ -377,6 +377,7 @@ def list_clients() -> Any:
     if query.active is not None:
         statement = statement.where(Client.active == query.active)
     with runtime().db.sessions() as session:
+        statement = access.visible_clients(session, statement)
         return jsonify(paginate(session, statement, CLIENT_ORDER, query, client_json))
 
 
@@ -386,6 +387,10 @@ def create_client() -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
+        access.require_assignment_allowed(session, None, body.assigned_practitioner_id)
+        if access.scope(session) is not None and body.assigned_practitioner_id is None:
+            body.assigned_practitioner_id = current_principal().practitioner_id
+        _assignable(session, body.assigned_practitioner_id)
         client = Client(id=str(uuid.uuid4()), created_at=now, **body.columns())
         session.add(client)
         session.flush()
@@ -398,21 +403,20 @@ def create_client() -> Any:
 @api.get("/clients/<client_id>")
 def get_client(client_id: str) -> Any:
     with runtime().db.sessions() as session:
-        client = session.get(Client, client_id)
-        if client is None:
-            raise not_found("client")
-        return jsonify(client_json(client))
+        return jsonify(client_json(access.visible_client(session, client_id)))
 
 
 @api.patch("/clients/<client_id>")
 def update_client(client_id: str) -> Any:
     rt = runtime()
     with rt.db.transaction() as session:
-        client = session.get(Client, client_id)
-        if client is None:
-            raise not_found("client")
+        client = access.visible_client(session, client_id)
         before = client_json(client)
         body = patch_body(ClientPatch, {k: before[k] for k in ClientPatch.model_fields})
+        access.require_assignment_allowed(
+            session, client.assigned_practitioner_id, body.assigned_practitioner_id
+        )
+        _assignable(session, body.assigned_practitioner_id)
         for name, value in body.columns().items():
             setattr(client, name, value)
         client.revision += 1
@@ -421,6 +425,16 @@ def update_client(client_id: str) -> Any:
         audit(session, "client.updated", "client", client.id, before, client_json(client))
     rt.outbox_written()
     return jsonify(client_json(client))
+
+
+def _assignable(session: Any, practitioner_id: str | None) -> None:
+    if practitioner_id is not None and session.get(Practitioner, practitioner_id) is None:
+        raise Problem(
+            422,
+            "Invalid request",
+            "There is no such practitioner to assign the client to.",
+            errors=[{"field": "assigned_practitioner_id", "message": "not found"}],
+        )
 
 
 # -- service types ---------------------------------------------------------------------------

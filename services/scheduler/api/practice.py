@@ -32,6 +32,8 @@ class PracticeSettings(BaseModel):
     check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
     # Whether clients may cancel through the self-service link in their messages.
     client_cancellation: bool = True
+    # Off (the default): a practitioner sees only their own clients and sessions.
+    practitioners_see_all: bool = False
 
     @field_validator("address")
     @classmethod
@@ -61,6 +63,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "address": p.address,
         "check_in_opens_minutes": p.check_in_opens_minutes,
         "client_cancellation": p.client_cancellation,
+        "practitioners_see_all": p.practitioners_see_all,
         "revision": p.revision,
     }
 
@@ -94,6 +97,7 @@ def put_practice() -> Any:
         practice.address = body.address
         practice.check_in_opens_minutes = body.check_in_opens_minutes
         practice.client_cancellation = body.client_cancellation
+        practice.practitioners_see_all = body.practitioners_see_all
         session.flush()
         after = practice_json(practice)
         # The notifier and billing hear the practice's name, phone, address, zone and currency

@@ -10,6 +10,7 @@ from flask import jsonify
 from pydantic import Field
 from sqlalchemy import select
 
+from services.scheduler import access
 from services.scheduler.api.common import api, appointment_json, client_json
 from services.scheduler.api.people import CLIENT_ORDER, client_search
 from services.scheduler.tables import Appointment, Client
@@ -30,17 +31,19 @@ def search() -> Any:
     query = parse_query(SearchQuery)
     now = runtime().clock.now()
     with runtime().db.sessions() as session:
-        page = paginate(
-            session, client_search(select(Client), query.q), CLIENT_ORDER, query, client_json
-        )
+        clients = access.visible_clients(session, client_search(select(Client), query.q))
+        page = paginate(session, clients, CLIENT_ORDER, query, client_json)
         upcoming: dict[str, list[dict[str, Any]]] = defaultdict(list)
         ids = [c["id"] for c in page["items"]]
         if ids:
             rows = session.scalars(
-                select(Appointment)
-                .where(Appointment.client_id.in_(ids), Appointment.starts_at >= now)
-                .where(Appointment.status.in_(("booked", "confirmed", "checked_in")))
-                .order_by(Appointment.starts_at)
+                access.visible_appointments(
+                    session,
+                    select(Appointment)
+                    .where(Appointment.client_id.in_(ids), Appointment.starts_at >= now)
+                    .where(Appointment.status.in_(("booked", "confirmed", "checked_in")))
+                    .order_by(Appointment.starts_at),
+                )
             )
             for a in rows:
                 if len(upcoming[a.client_id]) < SESSIONS_PER_CLIENT:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import jsonify
 
-from services.scheduler import self_service
+from services.scheduler import access, self_service
 from services.scheduler.api.common import api, appointment_json, audit
 from services.scheduler.api.lifecycle import locked
 from services.scheduler.events import appointment_event
@@ -20,7 +20,7 @@ from shared.web import runtime
 def self_service_link(appointment_id: str) -> Any:
     rt = runtime()
     with rt.db.transaction() as session:
-        appointment = locked(session, appointment_id)
+        appointment = access.visible_appointment(session, locked(session, appointment_id))
         token = self_service.live_token(appointment)
         assert token is not None
         return jsonify(
@@ -34,7 +34,7 @@ def revoke_self_service_link(appointment_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.transaction() as session:
-        appointment = locked(session, appointment_id)
+        appointment = access.visible_appointment(session, locked(session, appointment_id))
         before = appointment_json(appointment)
         revoked = self_service.revoke(session, appointment.id, now)
         appointment.sequence += 1

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.scheduler import refill, waitlist
+from services.scheduler import access, refill, waitlist
 from services.scheduler.api.common import api, audit
 from services.scheduler.tables import (
     Client,
@@ -141,7 +141,7 @@ def _invalid(field: str, message: str, detail: str) -> Problem:
 
 def _check_parties(session: Session, body: NewWaitlistEntry, now: datetime) -> None:
     client = session.get(Client, body.client_id)
-    if client is None or not client.active:
+    if client is None or not client.active or not access.may_see_client(session, client):
         raise _invalid("client_id", "not found", "Unknown or inactive client_id.")
     service_type = session.get(ServiceType, body.service_type_id)
     if service_type is None or not service_type.active:
@@ -158,6 +158,14 @@ def _check_parties(session: Session, body: NewWaitlistEntry, now: datetime) -> N
         raise _invalid(
             "latest_date", "in the past", "The latest date has passed where the client lives."
         )
+
+
+def _visible_entry(session: Session, entry: WaitlistEntry | None) -> WaitlistEntry:
+    """The entry, if the signed-in user may see its client (services/scheduler/access.py)."""
+    client = session.get(Client, entry.client_id) if entry is not None else None
+    if entry is None or client is None or not access.may_see_client(session, client):
+        raise not_found("waiting-list entry")
+    return entry
 
 
 @api.post("/waitlist")
@@ -200,6 +208,9 @@ def list_waitlist() -> Any:
         statement = statement.where(WaitlistEntry.client_id == query.client_id)
     keys = (WaitlistEntry.created_at, WaitlistEntry.id)
     with runtime().db.sessions() as session:
+        statement = statement.where(
+            WaitlistEntry.client_id.in_(access.visible_clients(session, select(Client.id)))
+        )
         page = paginate(session, statement, keys, query, entry_json, (datetime.fromisoformat, str))
         offers = _offers_of(session, [e["id"] for e in page["items"]])
         page["items"] = [
@@ -211,9 +222,7 @@ def list_waitlist() -> Any:
 @api.get("/waitlist/<entry_id>")
 def get_waitlist_entry(entry_id: str) -> Any:
     with runtime().db.sessions() as session:
-        entry = session.get(WaitlistEntry, entry_id)
-        if entry is None:
-            raise not_found("waiting-list entry")
+        entry = _visible_entry(session, session.get(WaitlistEntry, entry_id))
         return jsonify(entry_json(entry, _offers_of(session, [entry.id])[entry.id]))
 
 
@@ -224,9 +233,7 @@ def remove_from_waitlist(entry_id: str) -> Any:
     now = rt.clock.now()
     with rt.db.transaction() as session:
         open_offers = refill.open_offers_of(session, entry_id)
-        entry = session.get(WaitlistEntry, entry_id, with_for_update=True)
-        if entry is None:
-            raise not_found("waiting-list entry")
+        entry = _visible_entry(session, session.get(WaitlistEntry, entry_id, with_for_update=True))
         if entry.status != "waiting":
             raise conflict(
                 f"This entry is {entry.status}, so it is no longer on the waiting list.",

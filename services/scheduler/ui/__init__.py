@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from services.scheduler import sign_in_guard
+from services.scheduler import access, sign_in_guard
 from services.scheduler.api import check_ins
 from services.scheduler.api.common import client_json, practitioner_json, service_type_json
 from services.scheduler.api.practice import practice_json
@@ -92,6 +92,7 @@ def signed_in(view: Any) -> Any:
                 _clear_session(response)
             return response
         g.ui_user, g.ui_token = found
+        g.principal = g.ui_user  # the same access rules as the API (services/scheduler/access.py)
         return view(*args, **kwargs)
 
     return guarded
@@ -344,7 +345,7 @@ def clients() -> Any:
 def client_page(client_id: str) -> Any:
     with runtime().db.sessions() as db:
         client = db.get(Client, client_id[:36])
-        found = client_json(client) if client else None
+        found = client_json(client) if client and access.may_see_client(db, client) else None
     if found is None:
         body = render_template("ui/refused.html", message="There is no such client.")
         return make_response(body, 404)

@@ -17,6 +17,7 @@ import jwt
 from flask import request, session
 from prometheus_client import Counter
 
+from services.scheduler import access
 from services.scheduler.api.sign_in import TOKEN_TTL
 from services.scheduler.tables import StaffUser
 from shared.auth import SESSION_COOKIE, Principal, csrf_token_for, issue_token, verify_token
@@ -37,9 +38,9 @@ def still_active(principal: Principal) -> Principal | None:
     extending a session never outlives the account."""
     with runtime().db.sessions() as db:
         user = db.get(StaffUser, principal.user_id)
-    if user is None or not user.active:
-        return None
-    return Principal(user.id, user.email, user.role, user.name, user.practitioner_id)
+        if user is None or not user.active:
+            return None
+        return access.principal_for(db, user)
 
 
 def issue_session(principal: Principal) -> str:

@@ -1,0 +1,110 @@
+"""The notifier's OpenAPI 3.1 document, served at /api/v1/notifier/openapi.json (a path the
+gateway already sends to the notifier), built from the models its views validate with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from services.notifier import api as views
+from services.notifier.api import api
+from shared import openapi
+from shared.auth import public
+
+DOCUMENT = "/api/v1/notifier/openapi.json"
+OPERATIONS: list[openapi.Operation] = [
+    ("get", "/api/v1/reminders", "Reminders", None, views.ReminderQuery, 200),
+    ("get", "/api/v1/reminder-policy", "The reminder policy", None, None, 200),
+    (
+        "put",
+        "/api/v1/reminder-policy",
+        "Set the practice's or a service type's policy (admin)",
+        views.PolicyUpdate,
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/reminder-policy/{service_type_id}",
+        "Remove a service type's own policy (admin)",
+        None,
+        None,
+        204,
+    ),
+    ("get", "/api/v1/messages", "The message log", None, views.ByAppointmentOrClient, 200),
+    ("get", "/api/v1/inbox", "Replies that need a person", None, views.InboxQuery, 200),
+    ("post", "/api/v1/inbox/{item_id}/handled", "Mark a reply handled", None, None, 200),
+    ("get", "/api/v1/sandbox", "Messages recorded instead of sent", None, None, 200),
+    (
+        "post",
+        "/api/v1/sandbox/replies",
+        "Play a client's SMS reply",
+        views.SandboxReply,
+        None,
+        201,
+    ),
+    ("get", "/api/v1/notifier/templates", "Message templates", None, None, 200),
+    (
+        "put",
+        "/api/v1/notifier/templates/{kind}/{channel}",
+        "Edit a template (admin)",
+        views.TemplateUpdate,
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/notifier/templates/{kind}/{channel}",
+        "Restore the default template (admin)",
+        None,
+        None,
+        204,
+    ),
+    ("get", DOCUMENT, "This document", None, None, 200),
+]
+
+
+def _webhook(summary: str, name: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": name,
+            "security": [],
+            "description": "Signed by Twilio (X-Twilio-Signature); anything else is a 403.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Handled (TwiML)", "content": {"text/xml": {}}},
+                "204": {"description": "Nothing to do"},
+                "default": openapi.PROBLEM_RESPONSE,
+            },
+        }
+    }
+
+
+def build_document() -> dict[str, Any]:
+    return openapi.build_document(
+        title="Rapport notifier API",
+        description="Reminders, the message log, the desk inbox, the reminder policy, message "
+        "templates, the sandbox and Twilio's webhooks. Errors are application/problem+json "
+        "(RFC 9457).",
+        operations=OPERATIONS,
+        public={DOCUMENT},
+        extra_paths={
+            "/webhooks/twilio/sms": _webhook("An inbound SMS", "post_twilio_sms"),
+            "/webhooks/twilio/status": _webhook("A delivery status", "post_twilio_status"),
+        },
+    )
+
+
+@api.get("/notifier/openapi.json")
+@public
+def openapi_document() -> Any:
+    return jsonify(build_document())
