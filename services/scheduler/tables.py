@@ -43,6 +43,8 @@ class Practice(Base):
     )
     waitlist_batch: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     waitlist_offer_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+    # The desk is signed out after this long without anyone using it.
+    desk_idle_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
 
 
 class StaffUser(Base):

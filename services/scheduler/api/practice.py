@@ -21,6 +21,10 @@ from shared.auth import require_role
 from shared.http import Problem, conflict, not_found, parse_body
 from shared.web import runtime
 
+DESK_IDLE_DEFAULT = 30
+DESK_IDLE_MIN = 2
+DESK_IDLE_MAX = 12 * 60
+
 
 class PracticeSettings(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -32,6 +36,8 @@ class PracticeSettings(BaseModel):
     check_in_opens_minutes: int = Field(default=60, ge=0, le=12 * 60)
     # Whether clients may cancel through the self-service link in their messages.
     client_cancellation: bool = True
+    # The desk signs out after this many minutes without anyone using it.
+    desk_idle_minutes: int = Field(default=DESK_IDLE_DEFAULT, ge=DESK_IDLE_MIN, le=DESK_IDLE_MAX)
 
     @field_validator("address")
     @classmethod
@@ -61,6 +67,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "address": p.address,
         "check_in_opens_minutes": p.check_in_opens_minutes,
         "client_cancellation": p.client_cancellation,
+        "desk_idle_minutes": p.desk_idle_minutes,
         "revision": p.revision,
     }
 
@@ -94,6 +101,7 @@ def put_practice() -> Any:
         practice.address = body.address
         practice.check_in_opens_minutes = body.check_in_opens_minutes
         practice.client_cancellation = body.client_cancellation
+        practice.desk_idle_minutes = body.desk_idle_minutes
         session.flush()
         after = practice_json(practice)
         # The notifier and billing hear the practice's name, phone, address, zone and currency
