@@ -44,13 +44,15 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def after(keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in ascending order of ``keys`` (a row-value comparison
-    spelled out, which SQLite and PostgreSQL both index)."""
+def after(
+    keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], descending: bool = False
+) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in ascending (or descending) order of ``keys`` (a
+    row-value comparison spelled out, which SQLite and PostgreSQL both index)."""
     clauses = []
     for i, key in enumerate(keys):
         equal = [keys[j] == values[j] for j in range(i)]
-        clauses.append(and_(*equal, key > values[i]))
+        clauses.append(and_(*equal, key < values[i] if descending else key > values[i]))
     return or_(*clauses)
 
 
@@ -61,16 +63,19 @@ def paginate(
     page: PageQuery,
     to_json: Callable[[Any], dict[str, Any]],
     parse: Sequence[Callable[[Any], Any]] | None = None,
+    descending: bool = False,
 ) -> dict[str, Any]:
-    """One page of ``statement`` ordered by ``keys`` (the last one unique), as a JSON body."""
+    """One page of ``statement`` ordered by ``keys`` (the last one unique; newest first with
+    ``descending``), as a JSON body."""
     if page.cursor:
         raw = decode_cursor(page.cursor, len(keys))
         try:
             values = [p(v) for p, v in zip(parse, raw, strict=True)] if parse else raw
         except (TypeError, ValueError) as exc:
             raise Problem(400, "Invalid query", "cursor: not a cursor this list gave out.") from exc
-        statement = statement.where(after(keys, values))
-    rows = list(session.scalars(statement.order_by(*keys).limit(page.limit + 1)))
+        statement = statement.where(after(keys, values, descending))
+    order = [k.desc() for k in keys] if descending else list(keys)
+    rows = list(session.scalars(statement.order_by(*order).limit(page.limit + 1)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     last = rows[-1] if rows else None

@@ -20,12 +20,13 @@ from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, P
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
+from shared.pagination import PageQuery, paginate
 from shared.web import runtime
 
 money = Blueprint("billing_money", __name__, url_prefix="/api/v1")
 
 
-class InvoiceQuery(BaseModel):
+class InvoiceQuery(PageQuery):
     appointment_id: str | None = None
     client_id: str | None = None
     status: Literal["draft", "issued", "partly_paid", "paid", "void"] | None = None
@@ -41,7 +42,7 @@ class WaiverFields(BaseModel):
     reason: str = Field(min_length=3, max_length=300)
 
 
-class PaymentQuery(BaseModel):
+class PaymentQuery(PageQuery):
     client_id: str | None = None
     invoice_id: str | None = None
 
@@ -89,11 +90,7 @@ def _locked_invoice(session: Session, invoice_id: str) -> Invoice:
 @money.get("/invoices")
 def list_invoices() -> Any:
     query = parse_query(InvoiceQuery)
-    statement = (
-        select(Invoice)
-        .options(selectinload(Invoice.lines))
-        .order_by(Invoice.created_at, Invoice.number)
-    )
+    statement = select(Invoice).options(selectinload(Invoice.lines))
     if query.appointment_id:
         statement = statement.where(
             Invoice.id.in_(
@@ -106,13 +103,19 @@ def list_invoices() -> Any:
         statement = statement.where(Invoice.client_id == query.client_id)
     if query.status:
         statement = statement.where(Invoice.status == query.status)
+    keys = (Invoice.created_at, Invoice.id)
     with runtime().db.sessions() as session:
         locale = ledger.settings(session).locale
-        items = [
-            documents.with_displays(ledger.invoice_json(i), locale)
-            for i in session.scalars(statement)
-        ]
-        return jsonify(items=items)
+        return jsonify(
+            paginate(
+                session,
+                statement,
+                keys,
+                query,
+                lambda i: documents.with_displays(ledger.invoice_json(i), locale),
+                (datetime.fromisoformat, str),
+            )
+        )
 
 
 @money.get("/invoices/<invoice_id>")
@@ -251,13 +254,16 @@ def waive_fee(invoice_id: str, line_id: str) -> Any:
 @money.get("/payments")
 def list_payments() -> Any:
     query = parse_query(PaymentQuery)
-    statement = select(Payment).order_by(Payment.recorded_at)
+    statement = select(Payment)
     if query.client_id:
         statement = statement.where(Payment.client_id == query.client_id)
     if query.invoice_id:
         statement = statement.where(Payment.invoice_id == query.invoice_id)
+    keys = (Payment.recorded_at, Payment.id)
     with runtime().db.sessions() as session:
-        return jsonify(items=[payment_json(p) for p in session.scalars(statement)])
+        return jsonify(
+            paginate(session, statement, keys, query, payment_json, (datetime.fromisoformat, str))
+        )
 
 
 @money.get("/balances")

@@ -23,6 +23,7 @@ from services.scheduler.api import (
 from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
 from shared.auth import public
+from shared.pagination import PageQuery
 
 Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
 
@@ -38,7 +39,7 @@ OPERATIONS: list[Operation] = [
         None,
         200,
     ),
-    ("get", "/api/v1/staff", "Staff users (admin)", None, None, 200),
+    ("get", "/api/v1/staff", "Staff users (admin; paginated)", None, PageQuery, 200),
     ("post", "/api/v1/staff", "Add a staff user (admin)", practice.NewStaffUser, None, 201),
     (
         "post",
@@ -48,7 +49,7 @@ OPERATIONS: list[Operation] = [
         None,
         200,
     ),
-    ("get", "/api/v1/practitioners", "Practitioners", None, None, 200),
+    ("get", "/api/v1/practitioners", "Practitioners (paginated)", None, PageQuery, 200),
     (
         "post",
         "/api/v1/practitioners",
@@ -178,7 +179,7 @@ OPERATIONS: list[Operation] = [
         200,
     ),
     ("delete", "/api/v1/clients/{client_id}/check-ins", "End check-ins", None, None, 200),
-    ("get", "/api/v1/service-types", "Service types", None, None, 200),
+    ("get", "/api/v1/service-types", "Service types (paginated)", None, PageQuery, 200),
     (
         "post",
         "/api/v1/service-types",

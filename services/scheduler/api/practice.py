@@ -18,7 +18,8 @@ from services.scheduler.events import practice_updated
 from services.scheduler.tables import Practice, Practitioner, StaffUser
 from services.scheduler.validation import normalise_email, normalise_phone
 from shared.auth import require_role
-from shared.http import Problem, conflict, not_found, parse_body
+from shared.http import Problem, conflict, not_found, parse_body, parse_query
+from shared.pagination import PageQuery, paginate
 from shared.web import runtime
 
 DESK_IDLE_DEFAULT = 30
@@ -142,9 +143,11 @@ def staff_json(u: StaffUser) -> dict[str, Any]:
 @api.get("/staff")
 @require_role("admin")
 def list_staff() -> Any:
+    """Staff users by name, a page at a time."""
+    query = parse_query(PageQuery)
+    keys = (StaffUser.name, StaffUser.id)
     with runtime().db.sessions() as session:
-        rows = session.scalars(select(StaffUser).order_by(StaffUser.name))
-        return jsonify(items=[staff_json(u) for u in rows])
+        return jsonify(paginate(session, select(StaffUser), keys, query, staff_json))
 
 
 @api.post("/staff")
