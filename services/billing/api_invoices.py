@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.billing import documents, ledger
@@ -103,7 +103,9 @@ def list_invoices() -> Any:
         statement = statement.where(Invoice.client_id == query.client_id)
     if query.status:
         statement = statement.where(Invoice.status == query.status)
-    keys = (Invoice.created_at, Invoice.id)
+    # In the order they were made; invoices made at one instant by number (drafts first).
+    number = func.coalesce(Invoice.number, "")
+    keys = (Invoice.created_at, number, Invoice.id)
     with runtime().db.sessions() as session:
         locale = ledger.settings(session).locale
         return jsonify(
@@ -113,7 +115,8 @@ def list_invoices() -> Any:
                 keys,
                 query,
                 lambda i: documents.with_displays(ledger.invoice_json(i), locale),
-                (datetime.fromisoformat, str),
+                (datetime.fromisoformat, str, str),
+                key_of=lambda i: (i.created_at, i.number or "", i.id),
             )
         )
 
