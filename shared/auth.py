@@ -46,8 +46,16 @@ class Principal:
         return self.practitioner_id or ""
 
 
-def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta) -> str:
-    claims = {
+def issue_token(
+    secret: str,
+    principal: Principal,
+    now: datetime,
+    ttl: timedelta,
+    session_id: str | None = None,
+) -> str:
+    """A signed token for ``principal`` valid for ``ttl`` from ``now``. A browser session's
+    tokens share one ``session_id`` as they are renewed, which keeps its CSRF token."""
+    claims: dict[str, Any] = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": principal.user_id,
@@ -59,6 +67,8 @@ def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
+    if session_id:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -111,8 +121,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def csrf_token_for(secret: str, session_token: str) -> str:
     """The CSRF token bound to one signed-in browser session. Any service can recompute it from
-    the session cookie and the shared secret, so none has to store it."""
-    signature = session_token.rsplit(".", 1)[-1].encode()
+    the session cookie and the shared secret, so none has to store it. A renewed session keeps
+    its token (the ``sid`` both tokens carry), so other open pages of the desk keep working."""
+    try:
+        sid = jwt.decode(session_token, options={"verify_signature": False}).get("sid")
+    except jwt.InvalidTokenError:
+        sid = None
+    signature = (
+        f"sid:{sid}" if isinstance(sid, str) and sid else session_token.rsplit(".", 1)[-1]
+    ).encode()
     digest = hmac.new(secret.encode(), b"csrf:" + signature, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 

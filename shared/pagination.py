@@ -44,35 +44,48 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def after(keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in ascending order of ``keys`` (a row-value comparison
-    spelled out, which SQLite and PostgreSQL both index)."""
+def after(
+    keys: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]],
+    values: Sequence[Any],
+    descending: bool = False,
+) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in ascending (or descending) order of ``keys`` (a
+    row-value comparison spelled out, which SQLite and PostgreSQL both index)."""
     clauses = []
     for i, key in enumerate(keys):
         equal = [keys[j] == values[j] for j in range(i)]
-        clauses.append(and_(*equal, key > values[i]))
+        clauses.append(and_(*equal, key < values[i] if descending else key > values[i]))
     return or_(*clauses)
 
 
 def paginate(
     session: Any,
     statement: Select[Any],
-    keys: Sequence[InstrumentedAttribute[Any]],
+    keys: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]],
     page: PageQuery,
     to_json: Callable[[Any], dict[str, Any]],
     parse: Sequence[Callable[[Any], Any]] | None = None,
+    descending: bool = False,
+    key_of: Callable[[Any], Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
-    """One page of ``statement`` ordered by ``keys`` (the last one unique), as a JSON body."""
+    """One page of ``statement`` ordered by ``keys`` (the last one unique; newest first with
+    ``descending``), as a JSON body. ``keys`` may be expressions (e.g. a coalesce), whose
+    values for a row ``key_of`` then gives."""
     if page.cursor:
         raw = decode_cursor(page.cursor, len(keys))
         try:
             values = [p(v) for p, v in zip(parse, raw, strict=True)] if parse else raw
         except (TypeError, ValueError) as exc:
             raise Problem(400, "Invalid query", "cursor: not a cursor this list gave out.") from exc
-        statement = statement.where(after(keys, values))
-    rows = list(session.scalars(statement.order_by(*keys).limit(page.limit + 1)))
+        statement = statement.where(after(keys, values, descending))
+    order = [k.desc() for k in keys] if descending else list(keys)
+    rows = list(session.scalars(statement.order_by(*order).limit(page.limit + 1)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     last = rows[-1] if rows else None
-    next_cursor = encode_cursor([getattr(last, k.key) for k in keys]) if more and last else None
+    if more and last is not None:
+        last_key = key_of(last) if key_of else [getattr(last, str(k.key)) for k in keys]
+        next_cursor: str | None = encode_cursor(last_key)
+    else:
+        next_cursor = None
     return {"items": [to_json(r) for r in rows], "next_cursor": next_cursor, "has_more": more}

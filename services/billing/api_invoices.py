@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.billing import access, documents, ledger
@@ -20,12 +20,13 @@ from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, P
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
 from shared.idempotency import replay_or_run
+from shared.pagination import PageQuery, paginate
 from shared.web import runtime
 
 money = Blueprint("billing_money", __name__, url_prefix="/api/v1")
 
 
-class InvoiceQuery(BaseModel):
+class InvoiceQuery(PageQuery):
     appointment_id: str | None = None
     client_id: str | None = None
     status: Literal["draft", "issued", "partly_paid", "paid", "void"] | None = None
@@ -41,7 +42,7 @@ class WaiverFields(BaseModel):
     reason: str = Field(min_length=3, max_length=300)
 
 
-class PaymentQuery(BaseModel):
+class PaymentQuery(PageQuery):
     client_id: str | None = None
     invoice_id: str | None = None
 
@@ -90,11 +91,7 @@ def _locked_invoice(session: Session, invoice_id: str) -> Invoice:
 @money.get("/invoices")
 def list_invoices() -> Any:
     query = parse_query(InvoiceQuery)
-    statement = (
-        select(Invoice)
-        .options(selectinload(Invoice.lines))
-        .order_by(Invoice.created_at, Invoice.number)
-    )
+    statement = select(Invoice).options(selectinload(Invoice.lines))
     if query.appointment_id:
         statement = statement.where(
             Invoice.id.in_(
@@ -107,16 +104,25 @@ def list_invoices() -> Any:
         statement = statement.where(Invoice.client_id == query.client_id)
     if query.status:
         statement = statement.where(Invoice.status == query.status)
+    # In the order they were made; invoices made at one instant by number (drafts first).
+    number = func.coalesce(Invoice.number, "")
+    keys = (Invoice.created_at, number, Invoice.id)
     with runtime().db.sessions() as session:
         own = access.own_clients(session)
         if own is not None:
             statement = statement.where(Invoice.client_id.in_(own))
         locale = ledger.settings(session).locale
-        items = [
-            documents.with_displays(ledger.invoice_json(i), locale)
-            for i in session.scalars(statement)
-        ]
-        return jsonify(items=items)
+        return jsonify(
+            paginate(
+                session,
+                statement,
+                keys,
+                query,
+                lambda i: documents.with_displays(ledger.invoice_json(i), locale),
+                (datetime.fromisoformat, str, str),
+                key_of=lambda i: (i.created_at, i.number or "", i.id),
+            )
+        )
 
 
 @money.get("/invoices/<invoice_id>")
@@ -256,16 +262,19 @@ def waive_fee(invoice_id: str, line_id: str) -> Any:
 @money.get("/payments")
 def list_payments() -> Any:
     query = parse_query(PaymentQuery)
-    statement = select(Payment).order_by(Payment.recorded_at)
+    statement = select(Payment)
     if query.client_id:
         statement = statement.where(Payment.client_id == query.client_id)
     if query.invoice_id:
         statement = statement.where(Payment.invoice_id == query.invoice_id)
+    keys = (Payment.recorded_at, Payment.id)
     with runtime().db.sessions() as session:
         own = access.own_clients(session)
         if own is not None:
             statement = statement.where(Payment.client_id.in_(own))
-        return jsonify(items=[payment_json(p) for p in session.scalars(statement)])
+        return jsonify(
+            paginate(session, statement, keys, query, payment_json, (datetime.fromisoformat, str))
+        )
 
 
 @money.get("/balances")

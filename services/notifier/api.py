@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
@@ -23,6 +24,7 @@ from services.notifier.tables import (
 )
 from shared.auth import current_principal, require_role
 from shared.http import Problem, not_found, parse_body, parse_query
+from shared.pagination import PageQuery, paginate
 from shared.web import runtime
 
 api = Blueprint("notifier_api", __name__, url_prefix="/api/v1")
@@ -39,7 +41,7 @@ class ByAppointmentOrClient(BaseModel):
         return self
 
 
-class ReminderQuery(BaseModel):
+class ReminderQuery(PageQuery):
     appointment_id: str | None = None
     client_id: str | None = None
     # e.g. status=unknown: what a stopped worker left for the desk to check
@@ -60,7 +62,8 @@ class ReminderQuery(BaseModel):
 @api.get("/reminders")
 def list_reminders() -> Any:
     query = parse_query(ReminderQuery)
-    statement = select(Reminder).order_by(Reminder.due_at, Reminder.channel).limit(1000)
+    """Reminders in the order they fall due, a page at a time (``limit``, ``cursor``)."""
+    statement = select(Reminder)
     if query.status:
         statement = statement.where(Reminder.status == query.status)
     if query.appointment_id:
@@ -68,8 +71,13 @@ def list_reminders() -> Any:
     if query.client_id:
         statement = statement.where(Reminder.client_id == query.client_id)
     statement = access.by_appointment(statement, Reminder.appointment_id)
+    keys = (Reminder.due_at, Reminder.channel, Reminder.id)
     with runtime().db.sessions() as session:
-        return jsonify(items=[reminder_json(r) for r in session.scalars(statement)])
+        return jsonify(
+            paginate(
+                session, statement, keys, query, reminder_json, (datetime.fromisoformat, str, str)
+            )
+        )
 
 
 def reminder_json(r: Reminder) -> dict[str, Any]:
@@ -132,57 +140,71 @@ def delete_override(service_type_id: str) -> Any:
 # -- the message log, the desk inbox, the sandbox ---------------------------------------------
 
 
+class MessageQuery(ByAppointmentOrClient, PageQuery):
+    pass
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "reminder_id": m.reminder_id,
+        "appointment_id": m.appointment_id,
+        "client_id": m.client_id,
+        "channel": m.channel,
+        "kind": m.kind,
+        "provider": m.provider,
+        "status": m.status,
+        "error_code": m.error_code,
+        "created_at": m.created_at.isoformat(),
+        "updated_at": m.updated_at.isoformat(),
+    }
+
+
 @api.get("/messages")
 def list_messages() -> Any:
-    query = parse_query(ByAppointmentOrClient)
-    statement = select(Message).order_by(Message.created_at)
+    """A session's or a client's messages, oldest first, a page at a time."""
+    query = parse_query(MessageQuery)
+    statement = select(Message)
     if query.appointment_id:
         statement = statement.where(Message.appointment_id == query.appointment_id)
     if query.client_id:
         statement = statement.where(Message.client_id == query.client_id)
     statement = access.by_appointment(statement, Message.appointment_id)
+    keys = (Message.created_at, Message.id)
     with runtime().db.sessions() as session:
         return jsonify(
-            items=[
-                {
-                    "id": m.id,
-                    "reminder_id": m.reminder_id,
-                    "appointment_id": m.appointment_id,
-                    "client_id": m.client_id,
-                    "channel": m.channel,
-                    "kind": m.kind,
-                    "provider": m.provider,
-                    "status": m.status,
-                    "error_code": m.error_code,
-                    "created_at": m.created_at.isoformat(),
-                    "updated_at": m.updated_at.isoformat(),
-                }
-                for m in session.scalars(statement)
-            ]
+            paginate(session, statement, keys, query, message_json, (datetime.fromisoformat, str))
         )
 
 
-class InboxQuery(BaseModel):
+class InboxQuery(PageQuery):
     handled: bool = False
 
 
 @api.get("/inbox")
 def list_inbox() -> Any:
+    """Replies for the desk, newest first, a page at a time."""
     query = parse_query(InboxQuery)
     handled = (
         InboundMessage.handled_at.is_not(None)
         if query.handled
         else InboundMessage.handled_at.is_(None)
     )
-    statement = (
-        select(InboundMessage)
-        .where(InboundMessage.needs_desk.is_(True), handled)
-        .order_by(InboundMessage.received_at.desc())
-        .limit(200)
-    )
+    statement = select(InboundMessage).where(InboundMessage.needs_desk.is_(True), handled)
+    keys = (InboundMessage.received_at, InboundMessage.id)
     statement = access.by_client(statement, InboundMessage.client_id)
     with runtime().db.sessions() as session:
-        return jsonify(items=[inbox_json(m) for m in session.scalars(statement)])
+        return jsonify(
+            paginate(
+                session,
+                statement,
+                keys,
+                query,
+                inbox_json,
+                (datetime.fromisoformat, str),
+                descending=True,
+            )
+        )
 
 
 def inbox_json(m: InboundMessage) -> dict[str, Any]:

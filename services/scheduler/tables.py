@@ -45,6 +45,8 @@ class Practice(Base):
     waitlist_offer_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
     # Off: a practitioner sees only their own clients and sessions (services/scheduler/access.py).
     practitioners_see_all: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The desk is signed out after this long without anyone using it.
+    desk_idle_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
 
 
 class StaffUser(Base):

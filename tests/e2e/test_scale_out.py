@@ -148,8 +148,19 @@ def test_replicas_share_the_work_and_every_effect_happens_once(
         ids = list(pool.map(book, _slots()))
     assert len(set(ids)) == BOOKINGS
 
+    def every(service: str, path: str, **params: str) -> list[dict]:
+        """Every item of a list, page by page (a list answers at most ``limit`` at a time)."""
+        found: list[dict] = []
+        query: dict[str, str | int] = {"limit": 200, **params}
+        while True:
+            page = deployment.get(service, path, token, params=query).json()
+            found += page["items"]
+            if not page["has_more"]:
+                return found
+            query["cursor"] = page["next_cursor"]
+
     def invoices() -> list[dict]:
-        return deployment.get("billing", "/api/v1/invoices", token).json()["items"]
+        return every("billing", "/api/v1/invoices")
 
     wait_until(lambda: len(invoices()) == BOOKINGS, timeout=120, message="every invoice")
     numbers = sorted(int(i["number"].split("-")[1]) for i in invoices())
@@ -160,12 +171,7 @@ def test_replicas_share_the_work_and_every_effect_happens_once(
         return [
             r
             for client in CLIENTS
-            for r in deployment.get(
-                "notifier",
-                "/api/v1/reminders",
-                token,
-                params={"client_id": demo_id(client)},
-            ).json()["items"]
+            for r in every("notifier", "/api/v1/reminders", client_id=demo_id(client))
         ]
 
     wait_until(

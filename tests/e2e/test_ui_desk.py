@@ -1139,8 +1139,10 @@ def test_an_ending_session_warns_extends_and_signing_in_again_returns_to_the_pag
         page.get_by_role("button", name="New client").click()
         page.get_by_label("First name").fill("Half")
         before = next(c for c in page.context.cookies() if c["name"] == "rapport_session")
-        # Five minutes before the 12-hour session ends, the desk is warned over its work.
-        page.clock.fast_forward("11:56:00")
+        # Five minutes before the practice's 30-minute idle timeout, the desk is warned over its
+        # work (the server's clock stays, so a quiet renewal for the clicks above still ends
+        # within five minutes of the browser's clock run forward).
+        page.clock.fast_forward("00:26:00")
         warning = page.get_by_role("dialog", name="Your session is ending")
         expect(warning).to_contain_text("you will be signed out at")
         page.screenshot(path=str(ARTIFACTS / "session-ending.png"))
@@ -1243,3 +1245,179 @@ def test_a_deactivated_account_cannot_extend_its_session(desk: Desk) -> None:
         # The refusal also ended the session in this browser.
         page.reload()
         expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+
+
+@contextlib.contextmanager
+def idle_minutes(desk: Desk, minutes: int) -> Iterator[None]:
+    """The practice's desk idle timeout set to ``minutes`` for the block, then back."""
+    token = requests.post(
+        f"{desk.url}/api/v1/auth/token",
+        json={"email": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]},
+        timeout=10,
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    settings = requests.get(f"{desk.url}/api/v1/practice", headers=admin, timeout=10).json()
+    settings.pop("revision")
+    before = settings["desk_idle_minutes"]
+
+    def put(value: int) -> None:
+        body = {**settings, "desk_idle_minutes": value}
+        done = requests.put(f"{desk.url}/api/v1/practice", headers=admin, json=body, timeout=10)
+        assert done.status_code == 200, done.text
+
+    put(minutes)
+    try:
+        yield
+    finally:
+        put(before)
+
+
+def test_a_short_idle_timeout_set_by_the_practice_warns_the_desk(desk: Desk) -> None:
+    with idle_minutes(desk, 2), signed_in(desk) as page:
+        page.clock.install()  # the browser's clock, run forward below; the server's stays
+        page.goto("/clients")
+        warning = page.get_by_role("dialog", name="Your session is ending")
+        expect(warning).to_be_hidden()
+        # A minute and a bit without anyone using the desk: within the last minute of two.
+        page.clock.fast_forward("01:05")
+        expect(warning).to_contain_text("Nobody has used the desk for a while")
+        expect(warning).to_contain_text("you will be signed out at")
+        page.screenshot(path=str(ARTIFACTS / "idle-warning.png"))
+        warning.get_by_role("button", name="Stay signed in").click()
+        expect(warning).to_be_hidden()
+        expect(page.locator("#toast")).to_contain_text("You stay signed in until")
+
+
+def hold_until_requested(page: Page, held: list[object]) -> None:
+    """Until the page has asked for what the test holds back (Playwright delivers the request
+    to the route only while it is running, hence its own wait rather than a sleep)."""
+    for _ in range(300):
+        if held:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the page never asked for the held request")
+
+
+def test_lists_show_placeholders_until_their_data_arrives_then_rows_or_an_empty_state(
+    desk: Desk,
+) -> None:
+    api = Api(desk)
+    client = api.client("Nadia", "Noshows")
+    empty = (now() + timedelta(days=310)).astimezone(PRACTICE_ZONE).date()
+    with signed_in(desk) as page:
+        held: list[object] = []
+        page.route("**/api/v1/appointments?*", lambda route: held.append(route))
+        page.goto(f"/day?date={empty}")
+        # Until the sessions arrive the grid shows placeholders, and says nothing yet.
+        expect(page.locator("#calendar .skeleton")).to_be_visible()
+        expect(page.locator("#calendar-empty")).to_be_hidden()
+        page.screenshot(path=str(ARTIFACTS / "grid-loading.png"))
+        hold_until_requested(page, held)
+        for route in held:
+            route.continue_()  # type: ignore[attr-defined]
+        page.unroute("**/api/v1/appointments?*")  # (also lets through any asked for meanwhile)
+        expect(page.locator("#calendar .skeleton")).to_have_count(0)
+        expect(page.locator("#calendar-empty")).to_contain_text("No sessions this day")
+        expect(
+            page.locator("#calendar-empty").get_by_role("link", name="Book one")
+        ).to_have_attribute("href", f"/book?date={empty}")
+
+        # A client's page: placeholders while their messages load, then an empty state that
+        # offers to book a first session.
+        held.clear()
+        page.route("**/api/v1/messages?*", lambda route: held.append(route))
+        page.goto(f"/clients/{client}")
+        messages = page.locator("#client-messages")
+        expect(messages.locator("li.skeleton")).to_be_visible()
+        expect(messages).to_have_attribute("aria-busy", "true")
+        hold_until_requested(page, held)
+        for route in held:
+            route.continue_()  # type: ignore[attr-defined]
+        page.unroute("**/api/v1/messages?*")  # (also lets through any asked for meanwhile)
+        expect(messages.locator("li.skeleton")).to_have_count(0)
+        expect(messages).to_contain_text("No messages yet.")
+        upcoming = page.locator("#upcoming")
+        expect(upcoming).to_contain_text("No upcoming sessions.")
+        expect(upcoming.get_by_role("link", name="Book one")).to_have_attribute(
+            "href", f"/book?client={client}"
+        )
+        # Not on the waiting list: the card stays out of the way.
+        expect(page.locator("#client-waitlist")).to_be_hidden()
+
+
+@pytest.mark.clock  # the day is counted from the application clock
+def test_on_a_phone_the_day_is_an_agenda_of_its_sessions(desk: Desk) -> None:
+    api = Api(desk)
+    start = now().astimezone(PRACTICE_ZONE).date() + timedelta(days=20)
+    day = next(
+        start + timedelta(days=n) for n in range(7) if (start + timedelta(days=n)).weekday() < 4
+    )
+    api.book(demo_id("client-jordan"), "Dr. Ana Rivera", "IPT session (50 min)", at(day, 9))
+    api.book(demo_id("client-priya"), "Sam Okafor, LCSW", "Phone check-in", at(day, 15))
+    with signed_in(desk, viewport={"width": 390, "height": 844}) as page:
+        page.goto(f"/day?date={day}")
+        expect(page.locator("#refreshed")).to_contain_text("updated")
+        agenda = page.locator("#calendar .ec-list")
+        expect(agenda).to_have_count(1)
+        # The day's sessions (the demo's own among them) in one column, these two included.
+        jordan = agenda.locator("article.appointment", has_text="Jordan").filter(has_text="9:00 AM")
+        priya = agenda.locator("article.appointment", has_text="Priya").filter(has_text="3:00 PM")
+        expect(jordan).to_have_count(1)
+        expect(priya).to_have_count(1)
+        expect(jordan).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= page.evaluate("window.innerWidth"), (
+            f"the agenda scrolls sideways ({width}px)"
+        )
+        page.screenshot(path=str(ARTIFACTS / "agenda-390.png"), full_page=True)
+
+
+def test_a_clients_page_shows_their_waiting_list_entries_and_offers(desk: Desk) -> None:
+    api = Api(desk)
+    client = api.client("Wanda", "Waitlister")
+    start = now().astimezone(PRACTICE_ZONE).date() + timedelta(days=27)
+    day = next(
+        start + timedelta(days=n) for n in range(7) if (start + timedelta(days=n)).weekday() < 4
+    )
+    entry = api.post(
+        "/api/v1/waitlist",
+        {
+            "client_id": client,
+            "practitioner_ids": [
+                api.named("/api/v1/practitioners", "display_name", "Dr. Ana Rivera")
+            ],
+            "service_type_id": api.named("/api/v1/service-types", "name", "IPT session (50 min)"),
+            "windows": [{"weekday": day.weekday(), "start": "10:00", "end": "13:00"}],
+            "earliest_date": day.isoformat(),
+            "latest_date": day.isoformat(),
+        },
+    )
+    assert entry.status_code == 201, entry.text
+    try:
+        # Someone else's session in that window, cancelled: the slot is offered to Wanda.
+        freed = api.book(
+            demo_id("client-marek"), "Dr. Ana Rivera", "IPT session (50 min)", at(day, 11)
+        )
+        cancelled = api.post(
+            f"/api/v1/appointments/{freed}/cancel", {"cancelled_by": "client", "reason": "away"}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        entry_id = entry.json()["id"]
+        wait_until(
+            lambda: api.get(f"/api/v1/waitlist/{entry_id}").json()["offers"],
+            timeout=60,
+            message="the refill loop's offer",
+        )
+        with signed_in(desk) as page:
+            page.goto(f"/clients/{client}")
+            card = page.locator("#client-waitlist")
+            expect(card).to_be_visible()
+            expect(card).to_contain_text("IPT session (50 min) with Dr. Ana Rivera")
+            offers = card.locator("li.offer")
+            expect(offers).to_have_count(1)
+            expect(offers).to_contain_text("11:00 AM — offered, waiting for an answer")
+            expect(card.get_by_role("link", name="Open the waiting list")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "client-waitlist.png"), full_page=True)
+    finally:
+        removed = api.post(f"/api/v1/waitlist/{entry.json()['id']}/remove", {})
+        assert removed.status_code == 200, removed.text

@@ -22,6 +22,7 @@ from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
 from shared import openapi
 from shared.auth import public
+from shared.pagination import PageQuery
 
 # (method, path, summary, request body model, query model, success status)
 OPERATIONS: list[openapi.Operation] = [
@@ -35,7 +36,7 @@ OPERATIONS: list[openapi.Operation] = [
         None,
         200,
     ),
-    ("get", "/api/v1/staff", "Staff users (admin)", None, None, 200),
+    ("get", "/api/v1/staff", "Staff users (admin; paginated)", None, PageQuery, 200),
     ("post", "/api/v1/staff", "Add a staff user (admin)", practice.NewStaffUser, None, 201),
     (
         "post",
@@ -45,7 +46,7 @@ OPERATIONS: list[openapi.Operation] = [
         None,
         200,
     ),
-    ("get", "/api/v1/practitioners", "Practitioners", None, None, 200),
+    ("get", "/api/v1/practitioners", "Practitioners (paginated)", None, PageQuery, 200),
     (
         "post",
         "/api/v1/practitioners",
@@ -175,7 +176,7 @@ OPERATIONS: list[openapi.Operation] = [
         200,
     ),
     ("delete", "/api/v1/clients/{client_id}/check-ins", "End check-ins", None, None, 200),
-    ("get", "/api/v1/service-types", "Service types", None, None, 200),
+    ("get", "/api/v1/service-types", "Service types (paginated)", None, PageQuery, 200),
     (
         "post",
         "/api/v1/service-types",

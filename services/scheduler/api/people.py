@@ -75,9 +75,11 @@ def _practitioner(session: Any, practitioner_id: str) -> Practitioner:
 
 @api.get("/practitioners")
 def list_practitioners() -> Any:
+    """Practitioners by name, a page at a time."""
+    query = parse_query(PageQuery)
+    keys = (Practitioner.display_name, Practitioner.id)
     with runtime().db.sessions() as session:
-        rows = session.scalars(select(Practitioner).order_by(Practitioner.display_name))
-        return jsonify(items=[practitioner_json(p) for p in rows])
+        return jsonify(paginate(session, select(Practitioner), keys, query, practitioner_json))
 
 
 @api.post("/practitioners")
@@ -456,9 +458,11 @@ class ServiceTypeFields(BaseModel):
 
 @api.get("/service-types")
 def list_service_types() -> Any:
+    """Service types by name, a page at a time."""
+    query = parse_query(PageQuery)
+    keys = (ServiceType.name, ServiceType.id)
     with runtime().db.sessions() as session:
-        rows = session.scalars(select(ServiceType).order_by(ServiceType.name))
-        return jsonify(items=[service_type_json(s) for s in rows])
+        return jsonify(paginate(session, select(ServiceType), keys, query, service_type_json))
 
 
 @api.get("/service-types/<service_type_id>")

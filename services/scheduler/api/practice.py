@@ -18,8 +18,13 @@ from services.scheduler.events import practice_updated
 from services.scheduler.tables import Practice, Practitioner, StaffUser
 from services.scheduler.validation import normalise_email, normalise_phone
 from shared.auth import require_role
-from shared.http import Problem, conflict, not_found, parse_body
+from shared.http import Problem, conflict, not_found, parse_body, parse_query
+from shared.pagination import PageQuery, paginate
 from shared.web import runtime
+
+DESK_IDLE_DEFAULT = 30
+DESK_IDLE_MIN = 2
+DESK_IDLE_MAX = 12 * 60
 
 
 class PracticeSettings(BaseModel):
@@ -34,6 +39,8 @@ class PracticeSettings(BaseModel):
     client_cancellation: bool = True
     # Off (the default): a practitioner sees only their own clients and sessions.
     practitioners_see_all: bool = False
+    # The desk signs out after this many minutes without anyone using it.
+    desk_idle_minutes: int = Field(default=DESK_IDLE_DEFAULT, ge=DESK_IDLE_MIN, le=DESK_IDLE_MAX)
 
     @field_validator("address")
     @classmethod
@@ -64,6 +71,7 @@ def practice_json(p: Practice) -> dict[str, Any]:
         "check_in_opens_minutes": p.check_in_opens_minutes,
         "client_cancellation": p.client_cancellation,
         "practitioners_see_all": p.practitioners_see_all,
+        "desk_idle_minutes": p.desk_idle_minutes,
         "revision": p.revision,
     }
 
@@ -98,6 +106,7 @@ def put_practice() -> Any:
         practice.check_in_opens_minutes = body.check_in_opens_minutes
         practice.client_cancellation = body.client_cancellation
         practice.practitioners_see_all = body.practitioners_see_all
+        practice.desk_idle_minutes = body.desk_idle_minutes
         session.flush()
         after = practice_json(practice)
         # The notifier and billing hear the practice's name, phone, address, zone and currency
@@ -138,9 +147,11 @@ def staff_json(u: StaffUser) -> dict[str, Any]:
 @api.get("/staff")
 @require_role("admin")
 def list_staff() -> Any:
+    """Staff users by name, a page at a time."""
+    query = parse_query(PageQuery)
+    keys = (StaffUser.name, StaffUser.id)
     with runtime().db.sessions() as session:
-        rows = session.scalars(select(StaffUser).order_by(StaffUser.name))
-        return jsonify(items=[staff_json(u) for u in rows])
+        return jsonify(paginate(session, select(StaffUser), keys, query, staff_json))
 
 
 @api.post("/staff")

@@ -225,12 +225,22 @@ def extend_session() -> Any:
         response.mimetype = "application/problem+json"
         _clear_session(response)
         return response
-    token = sessions.issue_session(user)
+    token = sessions.issue_session(user, renewing=g.ui_token)
     response = jsonify(
         expires_at=sessions.session_expires(token).isoformat(),
         csrf_token=sessions.session_csrf(token),
     )
     _set_session(response, token)
+    return response
+
+
+@ui.get("/session/status")
+@signed_in
+def session_status() -> Any:
+    """When this browser's session runs out (renewed meanwhile on another page of the desk,
+    perhaps); reading it is not activity and renews nothing."""
+    response = jsonify(expires_at=sessions.session_expires(g.ui_token).isoformat())
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -1,5 +1,6 @@
 /* A client's page: upcoming and past sessions (with check-ins and no-shows), balance and
-   charges from billing, messages and replies from the notifier, and the calendar feed link.
+   charges from billing, messages and replies from the notifier, waiting-list entries and their
+   offers, and the calendar feed link.
    Each part loads on its own, so one service being slow leaves the others readable. */
 "use strict";
 
@@ -11,11 +12,14 @@
   const when = (iso) => R.day(iso) + " " + R.time(iso);
   const words = (s) => String(s || "").replace(/_/g, " ");
 
-  function fill(list, rows, empty) {
+  /* A list's rows in place of its loading placeholders, or what to say (and do) when empty. */
+  function fill(list, rows, empty, action) {
+    list.removeAttribute("aria-busy");
     list.replaceChildren(...rows);
-    if (!rows.length) list.append(R.el("li", {class: "muted", text: empty}));
+    if (!rows.length) list.append(R.el("li", {class: "muted empty"}, empty, action ? " " : null, action || null));
   }
   function failed(list, res) {
+    list.removeAttribute("aria-busy");
     list.replaceChildren(R.el("li", {class: "error", text: R.message(res.data)}));
   }
 
@@ -37,7 +41,8 @@
     const now = R.now();
     const later = res.data.items.filter((a) => new Date(a.ends_at) > now && a.status !== "cancelled");
     const before = res.data.items.filter((a) => !later.includes(a)).reverse();
-    fill(upcoming, later.map(session), "No upcoming sessions.");
+    fill(upcoming, later.map(session), "No upcoming sessions.",
+      R.el("a", {class: "button small primary", href: "/book?client=" + encodeURIComponent(id), text: "Book one"}));
     fill(past, before.map(session), "No past sessions.");
     return later.map((a) => a.id);
   }
@@ -45,7 +50,7 @@
   async function charges(upcomingIds) {
     const [balance, invoices] = await Promise.all([
       R.api("GET", "/api/v1/balances/" + encodeURIComponent(id)),
-      R.api("GET", "/api/v1/invoices?client_id=" + encodeURIComponent(id)),
+      R.fetchAll("/api/v1/invoices?limit=500&client_id=" + encodeURIComponent(id)),
     ]);
     const line = document.getElementById("balance");
     const list = document.getElementById("charges");
@@ -69,9 +74,9 @@
 
   async function messages() {
     const [sent, open, handled] = await Promise.all([
-      R.api("GET", "/api/v1/messages?client_id=" + encodeURIComponent(id)),
-      R.api("GET", "/api/v1/inbox"),
-      R.api("GET", "/api/v1/inbox?handled=true"),
+      R.fetchAll("/api/v1/messages?limit=500&client_id=" + encodeURIComponent(id)),
+      R.api("GET", "/api/v1/inbox?limit=200"),
+      R.api("GET", "/api/v1/inbox?handled=true&limit=200"),
     ]);
     const list = document.getElementById("client-messages");
     if (!sent.ok) { failed(list, sent); return; }
@@ -85,6 +90,31 @@
     fill(list, out.concat(replies).sort((a, b) => b.at.localeCompare(a.at)).map((x) => x.node), "No messages yet.");
   }
 
+  /* The client's waiting-list entries with each offer and what became of it; the card shows
+     only when there are any. */
+  const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+  const OUTCOME = {open: "offered, waiting for an answer", accepted: "accepted and booked",
+                   taken: "taken by someone else", expired: "expired unanswered", withdrawn: "withdrawn"};
+  async function waitlist() {
+    const card = document.getElementById("client-waitlist");
+    if (!card) return;
+    const res = await R.fetchAll("/api/v1/waitlist?limit=100&client_id=" + encodeURIComponent(id));
+    const list = document.getElementById("waitlist-entries");
+    if (!res.ok) { card.hidden = false; failed(list, res); return; }
+    card.hidden = res.data.items.length === 0;
+    fill(list, res.data.items.map((e) => {
+      const st = (R.serviceTypes[e.service_type_id] || {}).name || "Session";
+      const who = (e.practitioner_ids || []).map((p) => (R.practitioners[p] || {}).display_name || p).join(", ") || "any practitioner";
+      const times = e.windows.map((w) => DAYS[w.weekday] + " " + w.start + "–" + w.end).join(", ");
+      const offers = R.el("ul", {class: "offers"}, ...e.offers.map((o) => R.el("li", {class: "offer", "data-status": o.status,
+        text: "Offered " + when(o.starts_at) + " — " + (OUTCOME[o.status] || words(o.status)) +
+          (o.status === "open" ? " until " + when(o.expires_at) : "")})));
+      return R.el("li", {class: "waitlist-entry", "data-status": e.status},
+        R.el("span", {class: "badge", text: words(e.status)}), " " + st + " with " + who + " · " + times +
+        " · " + e.earliest_date + " to " + e.latest_date, e.offers.length ? offers : null);
+    }), "Not on the waiting list.");
+  }
+
   async function feed() {
     const res = await R.api("GET", "/api/v1/clients/" + encodeURIComponent(id) + "/feed");
     const input = document.getElementById("client-page-feed");
@@ -94,5 +124,6 @@
 
   sessions().then(charges);
   messages();
+  waitlist();
   feed();
 })();

@@ -81,25 +81,62 @@ const Rapport = (() => {
     return "/sign-in?next=" + encodeURIComponent(window.location.pathname + window.location.search);
   }
 
-  /* Warns five minutes before the session ends, offers to extend it (a dialog open under the
-     warning keeps what was typed), and at the end goes to sign-in, which brings the desk back
-     to this page. Times by the application clock, as the server counts them. */
+  /* The desk signs out after the practice's idle timeout (desk_idle_minutes) without anyone
+     using it. While someone types, clicks or scrolls, the session is renewed quietly (at most
+     once a minute); otherwise the page warns a little before the end (five minutes, or half a
+     short timeout), offers to stay signed in (a dialog open under the warning keeps what was
+     typed), and at the end goes to sign-in, which brings the desk back to this page. Before
+     warning it asks the server, so that work on another page of the desk counts. Times by the
+     application clock, as the server counts them. */
   function watchSession() {
     const expiresMeta = document.querySelector('meta[name="rapport-session-expires"]');
     const dialog = document.getElementById("session-dialog");
     if (!expiresMeta || !dialog) return;
     let expires = Date.parse(expiresMeta.content);
+    const idleMinutes = Number(reference.practice.desk_idle_minutes) || 30;
+    const lead = Math.min(5 * 60000, idleMinutes * 60000 / 2);
+    let renewed = now().getTime();
+    let active = renewed;  // loading a page is using the desk
     let warned = 0;
+    let busy = false;
     const form = dialog.querySelector("form");
-    function check() {
-      const left = expires - now().getTime();
-      if (left <= 0) { window.location.assign(signInAndBack()); return; }
-      if (left <= 5 * 60000 && warned !== expires && !dialog.open) {
-        warned = expires;
-        clearProblem(form);
-        document.getElementById("session-text").textContent = "For your security you will be signed out at " +
-          time(new Date(expires).toISOString()) + ". Stay signed in to keep working; nothing you have typed is lost.";
-        dialog.showModal();
+    for (const type of ["keydown", "pointerdown", "wheel", "touchstart"]) {
+      document.addEventListener(type, () => { if (!dialog.open) active = now().getTime(); }, {passive: true, capture: true});
+    }
+    function renewedTo(data) {
+      expires = Date.parse(data.expires_at);
+      renewed = now().getTime();
+      if (data.csrf_token && data.csrf_token !== csrf) {
+        csrf = data.csrf_token;
+        if (meta) meta.content = csrf;
+        document.querySelectorAll('input[name="csrf_token"]').forEach((i) => { i.value = csrf; });
+      }
+    }
+    async function check() {
+      if (busy) return;
+      busy = true;
+      try {
+        const at = now().getTime();
+        if (active > renewed && at - renewed >= Math.min(60000, lead)) {
+          const res = await api("POST", "/session/extend");
+          if (res.ok) renewedTo(res.data);
+        }
+        let left = expires - now().getTime();
+        if (left <= lead && !dialog.open) {
+          const res = await api("GET", "/session/status");
+          if (res.ok && res.data.expires_at) expires = Date.parse(res.data.expires_at);
+          left = expires - now().getTime();
+        }
+        if (left <= 0) { window.location.assign(signInAndBack()); return; }
+        if (left <= lead && warned !== expires && !dialog.open) {
+          warned = expires;
+          clearProblem(form);
+          document.getElementById("session-text").textContent = "Nobody has used the desk for a while. For your security you will be signed out at " +
+            time(new Date(expires).toISOString()) + ". Stay signed in to keep working; nothing you have typed is lost.";
+          dialog.showModal();
+        }
+      } finally {
+        busy = false;
       }
     }
     form.addEventListener("submit", async (event) => {
@@ -107,15 +144,13 @@ const Rapport = (() => {
       event.preventDefault();
       const res = await api("POST", "/session/extend");
       if (!res.ok) { showProblem(form, res.data); return; }
-      expires = Date.parse(res.data.expires_at);
-      csrf = res.data.csrf_token;
-      if (meta) meta.content = csrf;
-      document.querySelectorAll('input[name="csrf_token"]').forEach((i) => { i.value = csrf; });
+      renewedTo(res.data);
+      active = renewed;
       dialog.close("extended");
       toast("You stay signed in until " + day(res.data.expires_at) + " " + time(res.data.expires_at) + ".");
     });
     check();
-    setInterval(check, 15000);
+    setInterval(check, Math.min(15000, lead / 4));
   }
 
   function message(problem) {

@@ -18,7 +18,7 @@
   }
 
   async function loadInbox() {
-    const res = await R.api("GET", "/api/v1/inbox");
+    const res = await R.api("GET", "/api/v1/inbox?limit=200");
     fail("inbox-error", res);
     if (!res.ok) return;
     await R.loadClients(res.data.items.map((m) => m.client_id));
