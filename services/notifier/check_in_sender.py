@@ -104,7 +104,8 @@ class CheckInSender:
                 if job is None:
                     session.flush()
                     continue
-                self.limit.wait(self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms"), stop)
+                sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
+                self.limit.wait(sender, stop, session)
                 if stop.is_set():
                     return None
                 self._mark_sending(session, check_in, job, self.rt.clock.now())

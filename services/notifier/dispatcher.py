@@ -112,7 +112,7 @@ class SenderRateLimit:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
         self.last: dict[str, float] = {}
 
-    def wait(self, sender: str, stop: threading.Event) -> None:
+    def wait(self, sender: str, stop: threading.Event, session: Session | None = None) -> None:
         ready = self.last.get(sender, 0.0) + self.interval
         delay = ready - time.monotonic()
         if delay > 0:
@@ -122,10 +122,14 @@ class SenderRateLimit:
 
 class SmsPace:
     """At most ``per_second`` messages per sender number from every dispatcher sharing the
-    database: each takes the next free slot from the sender's ``sms_pacing`` row (locked only
-    while it is moved on by one interval, in a transaction of its own) and waits, by the
-    application clock, until that slot comes. A slot given up (the worker stopping) stays
-    unused, so together they never send faster than the rate."""
+    database: each takes the next free slot from the sender's ``sms_pacing`` row and waits, by
+    the application clock, until that slot comes. A slot given up (the worker stopping) stays
+    unused, so together they never send faster than the rate.
+
+    Taken inside a claim's transaction (``session``), the row stays locked until that claim
+    commits, right after its wait: the next sender queues on the row, then finds its slot at most
+    one interval ahead. That costs no second connection per sending thread, and on SQLite no
+    second writer blocked behind the claim's own write lock."""
 
     # A slot further ahead than this means the clock was set back (tests move it): start afresh.
     HORIZON = timedelta(hours=1)
@@ -135,31 +139,34 @@ class SmsPace:
         self.clock = clock
         self.interval = timedelta(seconds=1.0 / per_second) if per_second > 0 else None
 
-    def wait(self, sender: str, stop: threading.Event) -> None:
+    def wait(self, sender: str, stop: threading.Event, session: Session | None = None) -> None:
         if self.interval is None:
             return
-        slot = self.take_slot(sender)
+        slot = self.take_slot(sender, session)
         delay = (slot - self.clock.now()).total_seconds()
         if delay > 0:
             stop.wait(delay)
 
-    def take_slot(self, sender: str) -> datetime:
+    def take_slot(self, sender: str, session: Session | None = None) -> datetime:
+        """The sender's next free slot, the row moved on by one interval (committed with
+        ``session``, or at once in a transaction of its own)."""
+        if session is None:
+            with self.db.transaction() as own:
+                return self.take_slot(sender, own)
         assert self.interval is not None
         now = self.clock.now()
-        with self.db.transaction() as session:
-            insert = pg_insert if self.db.is_postgres else sqlite_insert
-            session.execute(
-                insert(SmsPacing)
-                .values(sender=sender, next_at=now)
-                .on_conflict_do_nothing(index_elements=["sender"])
-            )
-            pacing = session.get_one(
-                SmsPacing, sender, with_for_update=True, populate_existing=True
-            )
-            slot = max(pacing.next_at, now)
-            if slot - now > self.HORIZON:
-                slot = now
-            pacing.next_at = slot + self.interval
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        session.execute(
+            insert(SmsPacing)
+            .values(sender=sender, next_at=now)
+            .on_conflict_do_nothing(index_elements=["sender"])
+        )
+        pacing = session.get_one(SmsPacing, sender, with_for_update=True, populate_existing=True)
+        slot = max(pacing.next_at, now)
+        if slot - now > self.HORIZON:
+            slot = now
+        pacing.next_at = slot + self.interval
+        session.flush()
         return slot
 
 
@@ -247,7 +254,7 @@ class ReminderDispatcher:
                 if job is None:  # skipped (flushed before the next query), try the next one
                     continue
                 if job.message.channel == "sms":  # holds the row lock; others skip it meanwhile
-                    self.limit.wait(job.sender, stop)
+                    self.limit.wait(job.sender, stop, session)
                 if stop.is_set():
                     return None  # released: only the skips above are committed
                 self._mark_sending(session, reminder, job, self.rt.clock.now())
