@@ -59,7 +59,7 @@ class Rapport:
         headers = {"Authorization": f"Bearer {self._sign_in(DEMO_ADMIN)}"}
         url = f"{self.top.web['notifier']}/api/v1/reminder-policy"
         document = requests.get(url, headers=headers, timeout=10).json()["practice"]
-        document["quiet_hours"] = {"start": "00:00", "end": "00:00"}
+        document["quiet_hours"] = None
         requests.put(url, headers=headers, json=document, timeout=10).raise_for_status()
 
     # -- bookings --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from services.notifier.channels import (
     body_digest,
 )
 from services.notifier.check_in_handlers import plan_next
-from services.notifier.dispatcher import SenderRateLimit, build_channels
+from services.notifier.dispatcher import SmsPace, build_channels
 from services.notifier.handlers import recipient_of
 from services.notifier.planning import QuietHours, after_quiet
 from services.notifier.policy import policy_for
@@ -64,7 +64,7 @@ class CheckInSender:
         self.settings = NotifierSettings.from_env(rt.settings.extra)
         self.per_day = int(rt.settings.extra.get("NOTIFIER_CHECK_IN_SMS_PER_DAY", "1"))
         self.channels = channels or build_channels(rt)
-        self.limit = SenderRateLimit(self.settings.sms_per_second)
+        self.limit = SmsPace(rt.db, rt.clock, self.settings.sms_per_second)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -104,7 +104,8 @@ class CheckInSender:
                 if job is None:
                     session.flush()
                     continue
-                self.limit.wait(self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms"), stop)
+                sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
+                self.limit.wait(sender, stop, session)
                 if stop.is_set():
                     return None
                 self._mark_sending(session, check_in, job, self.rt.clock.now())

@@ -1,17 +1,21 @@
-"""The dispatcher loop: sends due reminders, at most once each, one at a time.
+"""The dispatcher loop: sends due reminders, at most once each, NOTIFIER_SEND_CONCURRENCY at a
+time. Each sending thread takes its reminders one by one through the three steps below, so a
+message in flight is exactly a reminder ``sending``, and a killed worker leaves at most one in
+doubt per sending thread.
 
 1. Claim the next due reminder (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
    share the work), check again that the appointment is neither cancelled nor started and that
-   the client still allows the channel, render the message, wait for the sender's rate limit and
-   mark that one reminder ``sending`` — committed right before its own provider call. Reminders
+   the client still allows the channel, render the message, wait for the sender's SMS slot (shared
+   by every dispatcher through the ``sms_pacing`` row, see SmsPace) and mark that one reminder
+   ``sending`` — committed right before its own provider call. Reminders
    not yet claimed stay ``planned`` for this or any other worker.
 2. Call the provider outside any transaction.
 3. Record the outcome: ``sent`` with the provider's id; or, for a transient failure, ``planned``
    again with a later ``next_attempt_at`` (up to NOTIFIER_MAX_SEND_ATTEMPTS); or ``failed`` and
    the next channel the client allows.
 
-A worker stopped gracefully (SIGTERM) claims nothing more and finishes the message in hand; one
-killed between 1 and 3 leaves that single message ``sending``. After NOTIFIER_SENDING_TIMEOUT it
+A worker stopped gracefully (SIGTERM) claims nothing more and finishes the messages in hand; one
+killed between 1 and 3 leaves those messages ``sending``. After NOTIFIER_SENDING_TIMEOUT it
 is settled, never resent blindly: the provider is asked whether it has it (Twilio: the messages
 to that number since then; the sandbox: its own table). Found: recorded ``sent``. Certainly not
 there: ``planned`` again and sent. Email cannot be looked up at an SMTP server: it is resent only
@@ -27,10 +31,13 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.notifier import invites, metrics, planning, practice, templates
@@ -54,9 +61,12 @@ from services.notifier.tables import (
     Message,
     PractitionerName,
     Reminder,
+    SmsPacing,
     TemplateRecord,
 )
+from shared.clock import Clock
 from shared.contracts.notifications import ClientOptedOut, ReminderFailed, ReminderSent
+from shared.db import Database
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -102,7 +112,7 @@ class SenderRateLimit:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
         self.last: dict[str, float] = {}
 
-    def wait(self, sender: str, stop: threading.Event) -> None:
+    def wait(self, sender: str, stop: threading.Event, session: Session | None = None) -> None:
         ready = self.last.get(sender, 0.0) + self.interval
         delay = ready - time.monotonic()
         if delay > 0:
@@ -110,12 +120,66 @@ class SenderRateLimit:
         self.last[sender] = time.monotonic()
 
 
+class SmsPace:
+    """At most ``per_second`` messages per sender number from every dispatcher sharing the
+    database: each takes the next free slot from the sender's ``sms_pacing`` row and waits, by
+    the application clock, until that slot comes. A slot given up (the worker stopping) stays
+    unused, so together they never send faster than the rate.
+
+    Taken inside a claim's transaction (``session``), the row stays locked until that claim
+    commits, right after its wait: the next sender queues on the row, then finds its slot at most
+    one interval ahead. That costs no second connection per sending thread, and on SQLite no
+    second writer blocked behind the claim's own write lock."""
+
+    # A slot further ahead than this means the clock was set back (tests move it): start afresh.
+    HORIZON = timedelta(hours=1)
+
+    def __init__(self, db: Database, clock: Clock, per_second: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.interval = timedelta(seconds=1.0 / per_second) if per_second > 0 else None
+
+    def wait(self, sender: str, stop: threading.Event, session: Session | None = None) -> None:
+        if self.interval is None:
+            return
+        slot = self.take_slot(sender, session)
+        delay = (slot - self.clock.now()).total_seconds()
+        if delay > 0:
+            stop.wait(delay)
+
+    def take_slot(self, sender: str, session: Session | None = None) -> datetime:
+        """The sender's next free slot, the row moved on by one interval (committed with
+        ``session``, or at once in a transaction of its own)."""
+        if session is None:
+            with self.db.transaction() as own:
+                return self.take_slot(sender, own)
+        assert self.interval is not None
+        now = self.clock.now()
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        session.execute(
+            insert(SmsPacing)
+            .values(sender=sender, next_at=now)
+            .on_conflict_do_nothing(index_elements=["sender"])
+        )
+        pacing = session.get_one(SmsPacing, sender, with_for_update=True, populate_existing=True)
+        slot = max(pacing.next_at, now)
+        if slot - now > self.HORIZON:
+            slot = now
+        pacing.next_at = slot + self.interval
+        session.flush()
+        return slot
+
+
 class ReminderDispatcher:
     def __init__(self, rt: Runtime, channels: dict[str, Channel] | None = None) -> None:
         self.rt = rt
         self.settings = NotifierSettings.from_env(rt.settings.extra)
         self.channels = channels or build_channels(rt)
-        self.limit = SenderRateLimit(self.settings.sms_per_second)
+        self.limit: SmsPace | SenderRateLimit = SmsPace(
+            rt.db, rt.clock, self.settings.sms_per_second
+        )
+        self._pool: ThreadPoolExecutor | None = None
+        self._count = threading.Lock()
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -128,18 +192,36 @@ class ReminderDispatcher:
                 stop.wait(self.settings.dispatch_interval)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
-        """One round of up to NOTIFIER_DISPATCH_BATCH messages, claimed and sent one at a time;
-        True if it handled a full batch (more may be waiting)."""
+        """One round of up to NOTIFIER_DISPATCH_BATCH messages, sent by NOTIFIER_SEND_CONCURRENCY
+        threads, each claiming, sending and recording one message at a time; True if it handled
+        a full batch (more may be waiting)."""
         stop = stop or threading.Event()
         self.recover_stuck()
+        threads = max(1, min(self.settings.send_concurrency, self.settings.batch_size))
+        left = [self.settings.batch_size]
+        if threads == 1:
+            handled = self._send_some(left, stop)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(threads, thread_name_prefix="reminder-send")
+            futures = [self._pool.submit(self._send_some, left, stop) for _ in range(threads)]
+            handled = sum(f.result() for f in futures)
+        return handled >= self.settings.batch_size
+
+    def _send_some(self, left: list[int], stop: threading.Event) -> int:
+        """Claim, send and record messages one after another while the round's batch lasts."""
         handled = 0
-        while handled < self.settings.batch_size and not stop.is_set():
+        while not stop.is_set():
+            with self._count:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
             job = self.claim_next(stop)
             if job is None:
                 break
             self.deliver(job, stop)
             handled += 1
-        return handled >= self.settings.batch_size
+        return handled
 
     # -- 1. claim --------------------------------------------------------------------------------
 
@@ -172,7 +254,7 @@ class ReminderDispatcher:
                 if job is None:  # skipped (flushed before the next query), try the next one
                     continue
                 if job.message.channel == "sms":  # holds the row lock; others skip it meanwhile
-                    self.limit.wait(job.sender, stop)
+                    self.limit.wait(job.sender, stop, session)
                 if stop.is_set():
                     return None  # released: only the skips above are committed
                 self._mark_sending(session, reminder, job, self.rt.clock.now())

@@ -15,6 +15,7 @@ class NotifierSettings:
     dispatch_interval: float = 5.0
     batch_size: int = 50
     sms_per_second: float = 1.0
+    send_concurrency: int = 8
     retry_delays: tuple[float, ...] = (30.0, 120.0, 600.0)
     max_send_attempts: int = 4
     sending_timeout: float = 300.0
@@ -33,6 +34,7 @@ class NotifierSettings:
             dispatch_interval=float(env.get("NOTIFIER_DISPATCH_INTERVAL", d.dispatch_interval)),
             batch_size=int(env.get("NOTIFIER_DISPATCH_BATCH", d.batch_size)),
             sms_per_second=float(env.get("NOTIFIER_SMS_PER_SECOND", d.sms_per_second)),
+            send_concurrency=int(env.get("NOTIFIER_SEND_CONCURRENCY", d.send_concurrency)),
             retry_delays=tuple(float(x) for x in delays.split(",")) if delays else d.retry_delays,
             max_send_attempts=int(env.get("NOTIFIER_MAX_SEND_ATTEMPTS", d.max_send_attempts)),
             sending_timeout=float(env.get("NOTIFIER_SENDING_TIMEOUT", d.sending_timeout)),

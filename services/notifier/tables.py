@@ -99,7 +99,7 @@ class Reminder(Base):
     """One message to send: planned -> sending -> sent, or failed / cancelled / skipped /
     unknown (the worker stopped between "sending" and "sent" and the provider could not say
     whether it got the message; never resent blindly). ``sending`` is set per message, right
-    before its provider call, so a killed worker leaves at most one in doubt per sender."""
+    before its provider call, so a killed worker leaves at most one in doubt per sending thread."""
 
     __tablename__ = "reminder"
     __table_args__ = (Index("ix_reminder_due", "status", "due_at"),)
@@ -328,3 +328,12 @@ class PractitionerInboxItem(Base):
     created_at: Mapped[datetime]
     handled_at: Mapped[datetime | None]
     handled_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class SmsPacing(Base):
+    """When a sender number may next send an SMS: every dispatcher of every replica takes its
+    slot here (the row locked for the moment it is moved on), so together they keep the rate."""
+
+    __tablename__ = "sms_pacing"
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]

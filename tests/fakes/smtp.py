@@ -18,6 +18,7 @@ class Mailbox:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
         self.refuse_with: str | None = None  # e.g. "550 no such user"
+        self.peers: list[tuple[str, int]] = []  # the client end of each message's connection
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -30,6 +31,7 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self.lock:
             self.messages.append(email.message_from_bytes(envelope.content))
+            self.peers.append(tuple(session.peer[:2]))
         return "250 Message accepted"
 
     def received(self) -> list[Message]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from dataclasses import replace
+
 import pytest
 
 from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
@@ -46,6 +50,36 @@ def test_smtp_refused_recipient_is_permanent_and_an_absent_server_transient() ->
     nobody = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()), "SMTP_TIMEOUT": "2"}
     with pytest.raises(TransientFailure, match="unreachable"):
         SmtpEmail(nobody).send(EMAIL)
+
+
+def test_smtp_keeps_one_connection_per_thread_and_opens_another_when_it_is_gone() -> None:
+    server = SmtpServer()
+    with server as mailbox:
+        channel = SmtpEmail(server.env())
+        for n in range(3):
+            channel.send(replace(EMAIL, message_id=f"m-{n}"))
+        assert len(mailbox.received()) == 3
+        assert len(set(mailbox.peers)) == 1  # one connection for all three
+
+        other = threading.Thread(target=channel.send, args=(replace(EMAIL, message_id="m-t"),))
+        other.start()
+        other.join(10)
+        assert len(set(mailbox.peers)) == 2  # another thread, its own connection
+
+        channel.kept.smtp.sock.shutdown(socket.SHUT_RDWR)  # the connection dies unnoticed
+        with pytest.raises(TransientFailure, match="unreachable"):
+            channel.send(replace(EMAIL, message_id="m-lost"))  # reported; the reminder retries
+        channel.send(replace(EMAIL, message_id="m-4"))  # on a fresh connection
+        assert len(set(mailbox.peers)) == 3
+
+        channel.kept.smtp.sock.shutdown(socket.SHUT_RDWR)
+        channel.IDLE_CHECK = 0  # idle long enough to be checked with NOOP before use
+        channel.send(replace(EMAIL, message_id="m-5"))
+        assert len(set(mailbox.peers)) == 4
+        assert [m["Message-ID"] for m in mailbox.received()][-2:] == [
+            "<m-4@harbourstreet.example>",
+            "<m-5@harbourstreet.example>",
+        ]
 
 
 def test_twilio_answers_become_sids_or_classified_failures() -> None:

@@ -420,6 +420,7 @@ def test_a_worker_told_to_stop_finishes_the_message_in_hand_and_claims_no_more(
             return twilio.send(message)
 
     world.dispatcher.channels["sms"] = StopDuringSend()
+    world.dispatcher.settings = replace(world.dispatcher.settings, send_concurrency=1)
     world.dispatcher.run_once(stop)
 
     statuses = sorted(
@@ -427,6 +428,34 @@ def test_a_worker_told_to_stop_finishes_the_message_in_hand_and_claims_no_more(
     )
     assert statuses == ["planned", "planned", "sent"]
     assert len(world.twilio.sent()) == 1
+
+
+def test_sending_threads_told_to_stop_finish_the_messages_in_hand_and_leave_none_in_doubt(
+    world: World,
+) -> None:
+    for n in range(6):
+        client = f"00000000-0000-4000-8000-{n:012d}"
+        world.notifier.client(client, phone=f"+1617555{n:04d}", preferred_channels=["sms"])
+        world.notifier.deliver(appointment("book", new_id(), 1, ny(4, 15, 9 + n), client_id=client))
+    stop = threading.Event()
+    twilio = world.dispatcher.channels["sms"]
+
+    class StopDuringSend:
+        name = twilio.name
+
+        def send(self, message: OutboundMessage) -> str:
+            stop.set()  # SIGTERM arrives while Twilio is being called
+            return twilio.send(message)
+
+    world.dispatcher.channels["sms"] = StopDuringSend()
+    world.dispatcher.settings = replace(world.dispatcher.settings, send_concurrency=3)
+    world.dispatcher.run_once(stop)
+
+    statuses = [r.status for r in world.notifier.rows(Reminder, Reminder.kind == "confirmation")]
+    sent = world.twilio.sent()
+    assert set(statuses) <= {"planned", "sent"}  # nothing left "sending"
+    assert 1 <= statuses.count("sent") == len(sent) <= 3  # at most one per sending thread
+    assert len({r["To"] for r in sent}) == len(sent)
 
 
 def test_a_worker_told_to_stop_while_it_waits_for_the_rate_limit_releases_the_reminder(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -62,7 +64,12 @@ def _by_code(code: int) -> TransientFailure | PermanentFailure:
 
 
 class SmtpEmail:
+    """One SMTP connection per sending thread, kept open across emails: checked with NOOP when it
+    sat idle, opened afresh when that fails, and dropped after any failed send (the failure is
+    reported as before, so the reminder is retried on a fresh connection)."""
+
     name = "smtp"
+    IDLE_CHECK = 5.0  # seconds idle after which a kept connection is checked before use
 
     def __init__(self, extra: Mapping[str, str]) -> None:
         self.host = extra["SMTP_HOST"]
@@ -72,16 +79,49 @@ class SmtpEmail:
         self.starttls = extra.get("SMTP_STARTTLS", "").lower() in {"1", "true", "yes", "on"}
         self.timeout = float(extra.get("SMTP_TIMEOUT", "10"))
         self.sender = extra.get("EMAIL_FROM", "reminders@rapport.invalid")
+        self.kept = threading.local()
 
     def send(self, message: OutboundMessage) -> str:
         email = build(message, self.sender)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            smtp = self._connection()
+            smtp.send_message(email)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise classify(exc) from exc
+        self.kept.used = time.monotonic()
+        return str(email["Message-ID"]).strip("<>")
+
+    def _connection(self) -> smtplib.SMTP:
+        smtp: smtplib.SMTP | None = getattr(self.kept, "smtp", None)
+        if smtp is not None and time.monotonic() - self.kept.used > self.IDLE_CHECK:
+            try:
+                code, _ = smtp.noop()
+            except (smtplib.SMTPException, OSError):
+                code = 0
+            if code != 250:
+                self.close()
+                smtp = None
+        if smtp is None:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
                 if self.starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self.username:
                     smtp.login(self.username, self.password)
-                smtp.send_message(email)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise classify(exc) from exc
-        return str(email["Message-ID"]).strip("<>")
+            except BaseException:
+                smtp.close()
+                raise
+            self.kept.smtp, self.kept.used = smtp, time.monotonic()
+        return smtp
+
+    def close(self) -> None:
+        """Drop this thread's connection (politely if it still answers)."""
+        smtp: smtplib.SMTP | None = getattr(self.kept, "smtp", None)
+        self.kept.smtp = None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()

@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base import values
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -33,9 +34,15 @@ PERMANENT_CODES = {21211, 21610, 21614}
 
 
 class RedirectingHttpClient(TwilioHttpClient):
-    def __init__(self, base_url: str | None, timeout: float) -> None:
+    """The SDK's HTTP client, one keep-alive session shared by every sending thread (its pool
+    sized for them)."""
+
+    def __init__(self, base_url: str | None, timeout: float, connections: int = 10) -> None:
         super().__init__(timeout=timeout)
         self.base_url = (base_url or "").rstrip("/")
+        assert self.session is not None
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_maxsize=max(10, connections)))
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if self.base_url and url.startswith(TWILIO_API):
@@ -58,12 +65,15 @@ class TwilioSms:
 
     def __init__(self, extra: Mapping[str, str], public_url: str) -> None:
         timeout = float(extra.get("TWILIO_TIMEOUT", "10"))
+        connections = int(extra.get("NOTIFIER_SEND_CONCURRENCY", "8"))
         self.from_number = extra.get("TWILIO_FROM_NUMBER", "")
         self.status_callback = f"{public_url}/webhooks/twilio/status"
         self.client = Client(
             extra["TWILIO_ACCOUNT_SID"],
             extra.get("TWILIO_AUTH_TOKEN", ""),
-            http_client=RedirectingHttpClient(extra.get("TWILIO_API_BASE_URL"), timeout),
+            http_client=RedirectingHttpClient(
+                extra.get("TWILIO_API_BASE_URL"), timeout, connections
+            ),
         )
 
     def send(self, message: OutboundMessage) -> str:

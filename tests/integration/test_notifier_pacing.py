@@ -1,0 +1,109 @@
+"""SMS pacing shared through the notifier's database: two dispatchers (each its own engine, as
+two replicas would be) sending at once keep, together, the configured rate per sender number."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.bootstrap import bootstrap
+from services.notifier.dispatcher import ReminderDispatcher, SmsPace
+from services.notifier.tables import Message, Reminder, SmsPacing
+from shared import migrations
+from shared.clock import FrozenClock, SystemClock
+from shared.service import Runtime
+from tests.fakes.notifier import Notifier, appointment, new_id
+from tests.fakes.twilio import FROM_NUMBER, FakeTwilioServer
+from tests.support import fresh_databases, service_env
+
+pytestmark = [pytest.mark.integration]
+NEW_YORK = ZoneInfo("America/New_York")
+AT = datetime(2026, 4, 6, 12, tzinfo=NEW_YORK).astimezone(UTC)  # a weekday noon, no quiet hours
+RATE = 10  # SMS per second per sender number
+CLIENTS = 24
+
+
+@pytest.fixture
+def replicas() -> Iterator[tuple[Notifier, list[Runtime], FakeTwilioServer]]:
+    """One notifier database, written through a frozen clock; two runtimes on it whose
+    application clock runs forward from that instant."""
+    twilio = FakeTwilioServer()
+    with twilio, fresh_databases() as databases:
+        env = service_env(
+            "amqp://unused",
+            databases,
+            NOTIFIER_SMS_PER_SECOND=str(RATE),
+            NOTIFIER_SEND_CONCURRENCY="4",
+            RAPPORT_PUBLIC_URL="https://rapport.example",
+            **twilio.env(),
+        )
+        frozen = FrozenClock(AT)
+        seeding = bootstrap("notifier", env=env, clock=frozen)
+        migrations.upgrade(seeding)
+        running = SystemClock(offset=AT - datetime.now(UTC))
+        runtimes = [bootstrap("notifier", env=env, clock=running) for _ in range(2)]
+        try:
+            yield Notifier(seeding, frozen), runtimes, twilio
+        finally:
+            for rt in (seeding, *runtimes):
+                rt.db.dispose()
+
+
+def test_two_dispatchers_together_send_no_faster_than_the_configured_rate(
+    replicas: tuple[Notifier, list[Runtime], FakeTwilioServer],
+) -> None:
+    notifier, runtimes, twilio = replicas
+    notifier.practitioner()
+    phones = [f"+1617558{n:04d}" for n in range(CLIENTS)]
+    for n, phone in enumerate(phones):
+        client = f"00000000-0000-4000-8000-{n:012d}"
+        notifier.client(client, phone=phone, preferred_channels=["sms"])
+        starts = AT + timedelta(days=3, minutes=n)
+        notifier.deliver(appointment("book", new_id(), 1, starts, client_id=client))
+    dispatchers = [ReminderDispatcher(rt) for rt in runtimes]
+
+    threads = [threading.Thread(target=d.run_once, args=(threading.Event(),)) for d in dispatchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert sorted(r["To"] for r in twilio.fake.sent()) == phones  # each once
+    confirmations = notifier.rows(Reminder, Reminder.kind == "confirmation")
+    assert [r.status for r in confirmations] == ["sent"] * CLIENTS
+    # When each SMS was marked sending, right before its provider call (the application clock).
+    instants = sorted(m.created_at for m in notifier.rows(Message, Message.channel == "sms"))
+    assert len(instants) == CLIENTS
+    interval = timedelta(seconds=1 / RATE)
+    # Slots are one interval apart from the first; a send is never before its slot.
+    assert instants[-1] - instants[0] >= (CLIENTS - 1) * interval - timedelta(milliseconds=200)
+    for start in instants:  # any one second holds at most the rate (+1 for a slot on its edge)
+        in_window = [t for t in instants if start <= t < start + timedelta(seconds=1)]
+        assert len(in_window) <= RATE + 1, (start, in_window)
+
+
+def test_slots_are_taken_one_interval_apart_across_engines_by_the_application_clock(
+    replicas: tuple[Notifier, list[Runtime], FakeTwilioServer],
+) -> None:
+    notifier, runtimes, _ = replicas
+    clock = FrozenClock(AT)
+    paces = [SmsPace(rt.db, clock, RATE) for rt in runtimes]
+
+    slots = [paces[n % 2].take_slot(FROM_NUMBER) for n in range(4)]
+    assert slots == [AT + n * timedelta(seconds=1 / RATE) for n in range(4)]
+    assert paces[0].take_slot("+16175550000") == AT  # each sender number has its own pace
+
+    clock.advance(timedelta(minutes=5))  # idle a while: the next slot is now, not in the past
+    assert paces[1].take_slot(FROM_NUMBER) == AT + timedelta(minutes=5)
+
+
+def test_pacing_off_touches_no_row(
+    replicas: tuple[Notifier, list[Runtime], FakeTwilioServer],
+) -> None:
+    notifier, runtimes, _ = replicas
+    SmsPace(runtimes[0].db, FrozenClock(AT), 0).wait(FROM_NUMBER, threading.Event())
+    assert notifier.rows(SmsPacing) == []
