@@ -8,11 +8,13 @@ from typing import Any
 from flask import jsonify
 
 from services.notifier import api as views
+from services.notifier import check_in_api
 from services.notifier.api import api
 from shared import openapi
 from shared.auth import public
 
 DOCUMENT = "/api/v1/notifier/openapi.json"
+CLIENT_CHECK_INS = "/api/v1/check-ins/clients/{client_id}"
 OPERATIONS: list[openapi.Operation] = [
     ("get", "/api/v1/reminders", "Reminders", None, views.ReminderQuery, 200),
     ("get", "/api/v1/reminder-policy", "The reminder policy", None, None, 200),
@@ -61,8 +63,42 @@ OPERATIONS: list[openapi.Operation] = [
         None,
         204,
     ),
+    (
+        "get",
+        f"{CLIENT_CHECK_INS}",
+        "A client's check-in enrolment as the notifier follows it (their practitioner, admin)",
+        None,
+        None,
+        200,
+    ),
+    ("get", f"{CLIENT_CHECK_INS}/answers", "A client's check-in scores", None, None, 200),
+    ("get", f"{CLIENT_CHECK_INS}/answers.csv", "A client's scores as CSV", None, None, 200),
+    ("get", f"{CLIENT_CHECK_INS}/chart.svg", "A client's scores as an SVG chart", None, None, 200),
+    ("get", f"{CLIENT_CHECK_INS}/chart", "The chart with its data table", None, None, 200),
+    (
+        "get",
+        "/api/v1/practitioner-inbox",
+        "Check-in replies and urgent items for the practitioner (urgent first, up to 200)",
+        None,
+        check_in_api.InboxQuery,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/practitioner-inbox/{item_id}/handled",
+        "Mark a practitioner's inbox item handled",
+        None,
+        None,
+        200,
+    ),
     ("get", DOCUMENT, "This document", None, None, 200),
 ]
+# What the check-in views answer with, besides JSON.
+MEDIA = {
+    f"{CLIENT_CHECK_INS}/answers.csv": ("text/csv",),
+    f"{CLIENT_CHECK_INS}/chart.svg": ("image/svg+xml",),
+    f"{CLIENT_CHECK_INS}/chart": ("text/html",),
+}
 
 
 def _webhook(summary: str, name: str) -> dict[str, Any]:
@@ -93,10 +129,11 @@ def build_document() -> dict[str, Any]:
     return openapi.build_document(
         title="Rapport notifier API",
         description="Reminders, the message log, the desk inbox, the reminder policy, message "
-        "templates, the sandbox and Twilio's webhooks. Errors are application/problem+json "
-        "(RFC 9457).",
+        "templates, the sandbox, check-in scores, the practitioner's inbox and Twilio's "
+        "webhooks. Errors are application/problem+json (RFC 9457).",
         operations=OPERATIONS,
         public={DOCUMENT},
+        media=MEDIA,
         extra_paths={
             "/webhooks/twilio/sms": _webhook("An inbound SMS", "post_twilio_sms"),
             "/webhooks/twilio/status": _webhook("A delivery status", "post_twilio_status"),
