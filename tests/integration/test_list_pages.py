@@ -213,21 +213,30 @@ def test_reminders_come_a_page_at_a_time_in_the_order_they_fall_due(system: Syst
     def get(query: str) -> Any:
         return system.call("notifier", "GET", f"/api/v1/reminders?client_id={CLIENT}&{query}")
 
-    whole = wait_until(
-        lambda: (r := get("limit=500")).json["items"] and len(r.json["items"]) >= 6 and r,
-        message="the bookings' reminders",
-    )
-    everything = whole.json["items"]
+    def ids() -> list[str]:
+        return [r["id"] for r in get("limit=500").json["items"]]
+
+    # Planning is done once the list holds reminders for all three and stops changing.
+    last: list[list[str]] = [[]]
+
+    def settled() -> bool:
+        current = ids()
+        done = len(current) >= 6 and current == last[0]
+        last[0] = current
+        return done
+
+    wait_until(settled, interval=0.5, message="the bookings' reminders")
+    whole = get("limit=500")
+    everything = [r["id"] for r in whole.json["items"]]
     assert whole.json["has_more"] is False
-    assert [(r["due_at"], r["channel"]) for r in everything] == sorted(
-        (r["due_at"], r["channel"]) for r in everything
-    )
-    seen: list[dict[str, Any]] = []
+    keys = [(r["due_at"], r["channel"], r["id"]) for r in whole.json["items"]]
+    assert keys == sorted(keys)
+    seen: list[str] = []
     cursor = ""
     while True:
         page = get(f"limit=2&cursor={cursor}" if cursor else "limit=2")
         assert page.status_code == 200, page.json
-        seen += page.json["items"]
+        seen += [r["id"] for r in page.json["items"]]
         if not page.json["has_more"]:
             break
         cursor = page.json["next_cursor"]

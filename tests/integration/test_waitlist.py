@@ -287,9 +287,17 @@ def test_an_unanswered_offer_expires_and_moves_to_the_next_client(desk: System) 
     desk.sign_out()
     wait_until(lambda: offers(desk, priya, "open"), message="the offer moving on")
     assert [o["status"] for o in offers(desk, jordan)] == ["expired"]
-    # Jordan's link is dead now; a made-up one never worked.
-    with desk.runtimes["notifier"].db.sessions() as session:
-        urls = {v.client_id: v.accept_url for v in session.scalars(select(OfferView))}
+    # Jordan's link is dead now; a made-up one never worked. (The notifier hears of Priya's
+    # offer by event, a moment after the scheduler made it.)
+
+    def offer_urls() -> dict[str, str]:
+        with desk.runtimes["notifier"].db.sessions() as session:
+            return {v.client_id: v.accept_url for v in session.scalars(select(OfferView))}
+
+    urls = wait_until(
+        lambda: demo_id("client-priya") in (found := offer_urls()) and found,
+        message="the notifier's copy of the second offer",
+    )
     dead = urls[demo_id("client-jordan")].rsplit("/", 1)[1]
     assert desk.apps["scheduler"].test_client().get(f"/offers/{dead}").status_code == 404
     assert desk.apps["scheduler"].test_client().get("/offers/" + "x" * 43).status_code == 404
