@@ -44,12 +44,16 @@ class Settings:
     queue_type: str = "quorum"
     retry_delays: tuple[float, ...] = (1.0, 10.0, 60.0, 600.0)
     max_attempts: int = 5
-    prefetch_count: int = 20
+    # Twice the batch: while one batch is applied, the next has already arrived.
+    prefetch_count: int = 100
+    consume_batch: int = 50
     confirm_timeout: float = 10.0
     heartbeat: int = 30
     connect_timeout: float = 5.0
     relay_batch_size: int = 100
     relay_interval: float = 0.2
+    relay_listen: bool = True
+    relay_safety_interval: float = 5.0
     exchange: str = "rapport.events"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -85,10 +89,15 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         else Settings.retry_delays,
         max_attempts=int(env.get("RAPPORT_MAX_ATTEMPTS", Settings.max_attempts)),
         prefetch_count=int(env.get("RAPPORT_PREFETCH", Settings.prefetch_count)),
+        consume_batch=int(env.get("RAPPORT_CONSUME_BATCH", Settings.consume_batch)),
         confirm_timeout=float(env.get("RAPPORT_CONFIRM_TIMEOUT", Settings.confirm_timeout)),
         heartbeat=int(env.get("RAPPORT_HEARTBEAT", Settings.heartbeat)),
         relay_batch_size=int(env.get("RAPPORT_RELAY_BATCH", Settings.relay_batch_size)),
         relay_interval=float(env.get("RAPPORT_RELAY_INTERVAL", Settings.relay_interval)),
+        relay_listen=_flag(env.get("RAPPORT_RELAY_LISTEN", "1")),
+        relay_safety_interval=float(
+            env.get("RAPPORT_RELAY_SAFETY_INTERVAL", Settings.relay_safety_interval)
+        ),
         exchange=env.get("RAPPORT_EXCHANGE", Settings.exchange),
         log_level=env.get("RAPPORT_LOG_LEVEL", Settings.log_level),
         extra={k: v for k, v in env.items() if k.startswith(EXTRA_PREFIXES)},
@@ -97,4 +106,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         raise ValueError("RAPPORT_QUEUE_TYPE must be 'quorum' or 'classic'")
     if settings.max_attempts < 1:
         raise ValueError("RAPPORT_MAX_ATTEMPTS must be at least 1")
+    if settings.consume_batch < 1:
+        raise ValueError("RAPPORT_CONSUME_BATCH must be at least 1")
     return settings

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -110,6 +110,8 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # Database.reads(): each statement on its own, no write lock taken
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -120,6 +122,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=_ReadSession,
+            expire_on_commit=False,
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -131,5 +138,57 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def reads(self) -> Iterator[Session]:
+        """A session for a request that only reads: its statements run without a transaction
+        around them, so a one-statement read is one round trip instead of three (BEGIN, the
+        statement, ROLLBACK), and on SQLite it takes no write lock. Each statement sees what
+        was committed when it ran, as under READ COMMITTED; a read that needs one snapshot over
+        several statements, or any write, belongs in ``transaction()``. Writing through it
+        raises ``ReadOnlySession`` before anything reaches the database."""
+        with self._reads() as session:
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class ReadOnlySession(RuntimeError):
+    """A change was made through ``Database.reads()``, which has no transaction to make it in."""
+
+
+class _ReadSession(Session):
+    """The sessions ``Database.reads()`` hands out."""
+
+
+@event.listens_for(_ReadSession, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    raise ReadOnlySession(
+        "a session from Database.reads() cannot write: "
+        f"{len(session.new)} new, {len(session.dirty)} changed, {len(session.deleted)} deleted"
+    )
+
+
+@event.listens_for(_ReadSession, "do_orm_execute")
+def _refuse_statements(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySession("a session from Database.reads() cannot run INSERT/UPDATE/DELETE")
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits, and never if it rolls back: a
+    counter bumped by a handler must not count twice when its batch is rolled back and the
+    event applied again (or retried)."""
+    pending: list[Callable[[], None]] = session.info.setdefault("rapport_after_commit", [])
+    if not pending:
+
+        def _run(sess: Session) -> None:
+            for run in sess.info.pop("rapport_after_commit", []):
+                run()
+
+        def _drop(sess: Session) -> None:
+            sess.info.pop("rapport_after_commit", None)
+
+        event.listen(session, "after_commit", _run, once=True)
+        event.listen(session, "after_rollback", _drop, once=True)
+    pending.append(action)

@@ -1,6 +1,10 @@
 """Transactional outbox and inbox tables, declared into each service's own metadata.
 
 The outbox row commits with the state change that emitted it; the relay publishes it later.
+On PostgreSQL the same INSERT also queues ``NOTIFY rapport_outbox`` (in its RETURNING clause,
+so no extra round trip): PostgreSQL delivers it only when the transaction commits, never after a
+rollback, and folds one transaction's notifications into one; a relay LISTENing on the channel
+wakes at once instead of waiting for its next poll.
 The inbox row ``(event_id, handler)`` commits with a handler's effects, so a redelivered event
 finds its row and changes nothing.
 """
@@ -19,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -28,9 +33,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from shared.db import UTCDateTime
 from shared.envelope import Envelope
+
+# The channel is per database, as a service's outbox is.
+OUTBOX_CHANNEL = "rapport_outbox"
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -73,16 +82,54 @@ class EventTables:
             Column("processed_at", UTCDateTime, nullable=False),
         )
 
+        # Every event handled and emitted runs these two statements; each is built once per
+        # dialect with its values as parameters (building a statement and its cache key cost
+        # about as much Python time as running it).
+        self._statements: dict[tuple[str, str], Executable] = {}
+
+    def _statement(self, session: Session, kind: str) -> Executable:
+        """The statement of ``kind`` ("append" or "inbox") for the session's dialect."""
+        dialect = session.get_bind().dialect.name
+        statement = self._statements.get((kind, dialect))
+        if statement is None:
+            statement = self._build(kind, dialect == "postgresql")
+            self._statements[(kind, dialect)] = statement
+        return statement
+
+    def _build(self, kind: str, postgres: bool) -> Executable:
+        if kind == "append":
+            appended = insert(self.outbox).values(
+                event_id=bindparam("p_event_id"),
+                type=bindparam("p_type"),
+                body=bindparam("p_body"),
+                created_at=bindparam("p_created_at"),
+            )
+            return appended.returning(func.pg_notify(OUTBOX_CHANNEL, "")) if postgres else appended
+        insert_ = pg_insert if postgres else sqlite_insert
+        return (
+            insert_(self.inbox)
+            .values(
+                event_id=bindparam("p_event_id"),
+                handler=bindparam("p_handler"),
+                event_type=bindparam("p_event_type"),
+                processed_at=bindparam("p_processed_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+            .returning(self.inbox.c.event_id)
+        )
+
     # -- outbox -------------------------------------------------------------------------------
 
     def append(self, session: Session, envelope: Envelope) -> None:
+        statement = self._statement(session, "append")
         session.execute(
-            insert(self.outbox).values(
-                event_id=str(envelope.id),
-                type=envelope.type,
-                body=envelope.to_json(),
-                created_at=envelope.occurred_at,
-            )
+            statement,
+            {
+                "p_event_id": str(envelope.id),
+                "p_type": envelope.type,
+                "p_body": envelope.to_json(),
+                "p_created_at": envelope.occurred_at,
+            },
         )
 
     def claim_unsent(self, session: Session, limit: int) -> list[PendingEvent]:
@@ -139,17 +186,14 @@ class EventTables:
         the first transaction ends and then inserts nothing, so two consumers never both apply
         one event. SQLite serializes writers, which gives the same.
         """
-        dialect = session.get_bind().dialect.name
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert_(self.inbox)
-            .values(
-                event_id=str(envelope.id),
-                handler=handler,
-                event_type=envelope.type,
-                processed_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
-            .returning(self.inbox.c.event_id)
+        statement = self._statement(session, "inbox")
+        recorded = session.execute(
+            statement,
+            {
+                "p_event_id": str(envelope.id),
+                "p_handler": handler,
+                "p_event_type": envelope.type,
+                "p_processed_at": at,
+            },
         )
-        return session.execute(statement).first() is not None
+        return recorded.first() is not None

@@ -54,6 +54,8 @@ class Worker:
                 self._publisher(),
                 max_attempts=settings.max_attempts,
                 prefetch_count=settings.prefetch_count,
+                dispatch_batch=self.dispatcher.dispatch_batch,
+                batch_size=settings.consume_batch,
             )
             self._loops.append(("consumer", self._run_consumer))
             if settings.is_memory_broker:
@@ -72,6 +74,8 @@ class Worker:
                 rt.clock,
                 batch_size=settings.relay_batch_size,
                 interval=settings.relay_interval,
+                listen=settings.relay_listen,
+                safety_interval=settings.relay_safety_interval,
             )
             rt.outbox_listeners.append(self.relay.wakeup.set)
             self._loops.append(("relay", self.relay.run))
@@ -117,6 +121,8 @@ class Worker:
         self.stop_event.set()
         if self.consumer is not None:
             self.consumer.should_stop = True
+        if self.relay is not None:
+            self.relay.wakeup.set()  # not to sit out its wait
 
     def join(self, timeout: float = 10.0) -> None:
         for thread in self._threads:

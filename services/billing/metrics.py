@@ -11,7 +11,6 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from services.billing.invoicing import INVOICE_STATES, OPEN_STATES
 from shared.metrics import register_scrape_collector
@@ -37,25 +36,6 @@ FEES_WAIVED_MINOR = Counter(
     "Late-cancellation and no-show fees waived, in minor units",
     ["currency"],
 )
-
-
-def after_commit(session: Session, action: Callable[[], None]) -> None:
-    """Run ``action`` once the session's transaction commits: a rolled-back (and retried)
-    change must not count twice."""
-    pending: list[Callable[[], None]] = session.info.setdefault("billing_after_commit", [])
-    if not pending:
-        from sqlalchemy import event
-
-        def _run(sess: Session) -> None:
-            for run in sess.info.pop("billing_after_commit", []):
-                run()
-
-        def _drop(sess: Session) -> None:
-            sess.info.pop("billing_after_commit", None)
-
-        event.listen(session, "after_commit", _run, once=True)
-        event.listen(session, "after_rollback", _drop, once=True)
-    pending.append(action)
 
 
 class BillingStateCollector(Collector):

@@ -1,6 +1,14 @@
 """The consumer loop: ack after commit, retry with back-off through delay queues, then
 dead-letter; an undecodable message goes straight to the dead-letter queue.
 
+Deliveries are applied in batches: after a delivery the loop takes whatever else the broker has
+already sent (prefetched, so waiting for nothing: a lone event is applied at once), up to
+``batch_size``, and hands them in delivery order to ``dispatch_batch``, one transaction for all;
+each is acked after that commit. If the batch fails (a handler raises, an event is undecodable,
+the commit fails) nothing of it was kept, and each message goes through the one-by-one path
+below, whose retries, dead letters and metrics are those of a message on its own. A crash before
+the commit redelivers the whole batch; a crash after it, the events the inbox then skips.
+
 Retries and dead letters are republished on a separate connection (with confirms) before the
 original is acked: waiting for a confirm on the consuming connection would dispatch further
 deliveries re-entrantly. A crash between the republish and the ack redelivers the original,
@@ -12,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kombu import Connection, Message
@@ -43,14 +51,20 @@ class EventConsumer(ConsumerMixin):
         *,
         max_attempts: int,
         prefetch_count: int,
+        dispatch_batch: Callable[[Sequence[Envelope]], Sequence[bool]] | None = None,
+        batch_size: int = 1,
     ) -> None:
         self.connection = connection
         self.topology = topology
         self.dispatch = dispatch
+        self.dispatch_batch = dispatch_batch
+        self.batch_size = batch_size if dispatch_batch is not None else 1
         self.republisher = republisher
         self.max_attempts = max_attempts
         self.prefetch_count = prefetch_count
         self.connected = False
+        self._received: list[Message] = []
+        self._consuming: Connection | None = None
 
     @contextlib.contextmanager
     def establish_connection(self) -> Iterator[Connection]:
@@ -71,14 +85,64 @@ class EventConsumer(ConsumerMixin):
         return [
             Consumer(
                 queues=[self.topology.main_queue()],
-                on_message=self.on_message,
+                on_message=self.receive,
                 prefetch_count=self.prefetch_count,
             )
         ]
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kw: Any) -> None:
+        # Deliveries of a lost connection are the broker's again: it redelivers them.
+        self._received.clear()
+        self._consuming = connection
         self.connected = True
         log.info("consuming", extra={"queue": self.topology.queue_name})
+
+    def receive(self, message: Message) -> None:
+        """A delivery, kept until its batch is applied."""
+        self._received.append(message)
+
+    def consume(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """kombu's loop, which returns after each delivery; then the batch is taken and applied."""
+        for _ in super().consume(*args, **kwargs):
+            self._take_arrived()
+            self.apply(self._received[:])
+            self._received.clear()
+            yield
+
+    def _take_arrived(self) -> None:
+        """Add the deliveries that have already arrived, without waiting, up to a batch."""
+        assert self._consuming is not None
+        while self._received and len(self._received) < self.batch_size:
+            try:
+                self._consuming.drain_events(timeout=0)
+            except TimeoutError:  # socket.timeout: nothing more has arrived
+                return
+
+    def apply(self, messages: Sequence[Message]) -> None:
+        """Apply these deliveries in order: together if they can be, else one by one."""
+        if len(messages) > 1 and self._apply_together(messages):
+            return
+        for message in messages:
+            self.on_message(message)
+
+    def _apply_together(self, messages: Sequence[Message]) -> bool:
+        assert self.dispatch_batch is not None
+        try:
+            envelopes = [Envelope.from_json(message.body) for message in messages]
+            applied = self.dispatch_batch(envelopes)
+        except Exception as exc:
+            log.info(
+                "batch not applied, applying its events one by one",
+                extra={"events": len(messages), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            return False
+        for message, envelope, new in zip(messages, envelopes, applied, strict=True):
+            message.ack()
+            EVENTS_CONSUMED.labels(
+                self.topology.service, envelope.type, "processed" if new else "duplicate"
+            ).inc()
+        log.debug("batch applied", extra={"events": len(messages)})
+        return True
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         self.connected = False

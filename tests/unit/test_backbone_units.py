@@ -273,10 +273,13 @@ def test_settings_are_parsed_from_the_environment() -> None:
         "RAPPORT_RETRY_DELAYS": "0.5, 5,30,",
         "RAPPORT_MAX_ATTEMPTS": "4",
         "RAPPORT_PREFETCH": "8",
+        "RAPPORT_CONSUME_BATCH": "4",
         "RAPPORT_CONFIRM_TIMEOUT": "2.5",
         "RAPPORT_HEARTBEAT": "15",
         "RAPPORT_RELAY_BATCH": "50",
         "RAPPORT_RELAY_INTERVAL": "0.05",
+        "RAPPORT_RELAY_LISTEN": "0",
+        "RAPPORT_RELAY_SAFETY_INTERVAL": "12",
         "RAPPORT_EXCHANGE": "rapport.test",
         "RAPPORT_LOG_LEVEL": "DEBUG",
         "TWILIO_ACCOUNT_SID": "AC0000",
@@ -293,9 +296,10 @@ def test_settings_are_parsed_from_the_environment() -> None:
     assert settings.public_url == "https://harborview.example.com"
     assert settings.queue_type == "classic"
     assert settings.retry_delays == (0.5, 5.0, 30.0)
-    assert (settings.max_attempts, settings.prefetch_count) == (4, 8)
+    assert (settings.max_attempts, settings.prefetch_count, settings.consume_batch) == (4, 8, 4)
     assert (settings.confirm_timeout, settings.heartbeat) == (2.5, 15)
     assert (settings.relay_batch_size, settings.relay_interval) == (50, 0.05)
+    assert (settings.relay_listen, settings.relay_safety_interval) == (False, 12.0)
     assert (settings.exchange, settings.log_level) == ("rapport.test", "DEBUG")
     assert settings.extra == {"TWILIO_ACCOUNT_SID": "AC0000", "SMTP_HOST": "mail.example.com"}
 

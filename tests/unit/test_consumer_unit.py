@@ -1,16 +1,21 @@
-"""The consumer's ack / retry / dead-letter decisions and the outbox relay, with fakes instead
-of a broker (shared/bus/consumer.py, shared/relay.py)."""
+"""The consumer's batches and ack / retry / dead-letter decisions, and the outbox relay, with
+fakes instead of a broker (shared/bus/consumer.py, shared/relay.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from kombu import Connection, Producer
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from shared.bus import consumer as consumer_module
@@ -270,6 +275,236 @@ def test_success_needs_no_republisher_and_does_not_pause(sleeps: list[float]) ->
 
     assert (message.acks, message.requeues) == (1, 0)
     assert sleeps == []
+
+
+# -- batches ---------------------------------------------------------------------------------
+
+
+def body_of(event_id: str) -> bytes:
+    return json.dumps({**json.loads(BODY), "id": event_id}).encode()
+
+
+EVENT_IDS = [f"8c1f3a5e-0000-4000-8000-00000000000{n}" for n in range(1, 6)]
+
+
+class Arrived:
+    """A broker connection on which these deliveries have already arrived: each drain hands
+    the next one to the consumer, and with none left times out at once (as socket.timeout)."""
+
+    def __init__(self, consumer: EventConsumer, messages: list[FakeMessage]) -> None:
+        self.consumer = consumer
+        self.waiting = list(messages)
+        self.timeouts: list[float | None] = []
+
+    def drain_events(self, timeout: float | None = None) -> None:
+        self.timeouts.append(timeout)
+        if not self.waiting:
+            raise TimeoutError("timed out")
+        self.consumer.receive(cast(Any, self.waiting.pop(0)))
+
+
+class BatchDispatch:
+    """dispatch_batch's stand-in: records each batch and what was acked when it was applied."""
+
+    def __init__(self, messages: list[FakeMessage], error: Exception | None = None) -> None:
+        self.messages = messages
+        self.error = error
+        self.batches: list[list[str]] = []
+        self.acked_meanwhile: list[int] = []
+        self.duplicates: set[str] = set()
+
+    def __call__(self, envelopes: Any) -> list[bool]:
+        self.batches.append([str(e.id) for e in envelopes])
+        self.acked_meanwhile.append(sum(m.acks for m in self.messages))
+        if self.error is not None:
+            raise self.error
+        return [str(e.id) not in self.duplicates for e in envelopes]
+
+
+@dataclass
+class Batching:
+    consumer: EventConsumer
+    connection: Arrived
+    messages: list[FakeMessage]
+    dispatch: Dispatch
+    dispatch_batch: BatchDispatch
+    republisher: FakeRepublisher
+
+    def run(self, rounds: int) -> None:
+        """That many turns of the consumer loop, each after one delivery."""
+        loop = self.consumer.consume()
+        for _ in range(rounds):
+            next(loop)
+        loop.close()
+
+
+def batching(
+    bodies: list[bytes],
+    *,
+    batch_size: int = 50,
+    dispatch: Dispatch | None = None,
+    batch_error: Exception | None = None,
+) -> Batching:
+    messages = [
+        FakeMessage(body, properties={"message_id": str(n)}) for n, body in enumerate(bodies)
+    ]
+    dispatch = dispatch or Dispatch()
+    dispatch_batch = BatchDispatch(messages, batch_error)
+    republisher = FakeRepublisher()
+    consumer = EventConsumer(
+        cast(Any, object()),
+        Topology("notifier", ("appointment.booked",)),
+        dispatch,
+        cast(Any, republisher),
+        max_attempts=3,
+        prefetch_count=100,
+        dispatch_batch=dispatch_batch,
+        batch_size=batch_size,
+    )
+    connection = Arrived(consumer, messages)
+
+    @contextlib.contextmanager
+    def consumer_context(**_: Any) -> Iterator[tuple[Any, Any, list[Any]]]:
+        consumer.on_consume_ready(connection, None, [])
+        yield connection, None, []
+
+    consumer.consumer_context = consumer_context  # type: ignore[method-assign]
+    return Batching(consumer, connection, messages, dispatch, dispatch_batch, republisher)
+
+
+def consumed(event_type: str, outcome: str) -> float:
+    labels = {"service": "notifier", "type": event_type, "outcome": outcome}
+    return REGISTRY.get_sample_value("rapport_events_consumed_total", labels) or 0.0
+
+
+def test_deliveries_that_have_arrived_are_applied_together_in_order_then_acked() -> None:
+    run = batching([body_of(i) for i in EVENT_IDS])
+    processed_before = consumed("appointment.booked", "processed")
+
+    run.run(1)
+
+    assert run.dispatch_batch.batches == [EVENT_IDS]
+    assert run.dispatch_batch.acked_meanwhile == [0]  # acked only after the commit
+    assert [m.acks for m in run.messages] == [1] * 5
+    assert run.dispatch.seen == [] and run.republisher.published == []
+    # kombu's loop waits for the first delivery; the batch takes only what has arrived.
+    assert run.connection.timeouts == [1, 0, 0, 0, 0, 0]
+    assert consumed("appointment.booked", "processed") - processed_before == 5
+
+
+def test_a_batch_holds_at_most_the_batch_size() -> None:
+    run = batching([body_of(i) for i in EVENT_IDS], batch_size=2)
+
+    run.run(3)
+
+    assert run.dispatch_batch.batches == [EVENT_IDS[:2], EVENT_IDS[2:4]]
+    assert [str(e.id) for e in run.dispatch.seen] == EVENT_IDS[4:]  # the last one on its own
+    assert [m.acks for m in run.messages] == [1] * 5
+
+
+def test_a_lone_delivery_is_applied_at_once_on_its_own() -> None:
+    run = batching([body_of(EVENT_IDS[0])])
+
+    run.run(1)
+
+    assert run.dispatch_batch.batches == []
+    assert [str(e.id) for e in run.dispatch.seen] == EVENT_IDS[:1]
+    assert run.connection.timeouts == [1, 0]
+    assert run.messages[0].acks == 1
+
+
+def test_events_already_applied_are_counted_as_duplicates() -> None:
+    run = batching([body_of(i) for i in EVENT_IDS[:3]])
+    run.dispatch_batch.duplicates = {EVENT_IDS[1]}
+    duplicates_before = consumed("appointment.booked", "duplicate")
+
+    run.run(1)
+
+    assert consumed("appointment.booked", "duplicate") - duplicates_before == 1
+    assert [m.acks for m in run.messages] == [1] * 3
+
+
+class FailsFor(Dispatch):
+    """Fails for one event id, succeeds for the others."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__()
+        self.event_id = event_id
+
+    def __call__(self, envelope: Envelope) -> bool:
+        self.seen.append(envelope)
+        if str(envelope.id) == self.event_id:
+            raise RuntimeError("no fee set")
+        return True
+
+
+def test_a_failed_batch_is_applied_one_by_one_and_only_its_failing_event_is_retried() -> None:
+    run = batching(
+        [body_of(i) for i in EVENT_IDS[:3]],
+        dispatch=FailsFor(EVENT_IDS[1]),
+        batch_error=RuntimeError("no fee set"),
+    )
+
+    run.run(1)
+
+    assert run.dispatch_batch.batches == [EVENT_IDS[:3]]
+    assert [str(e.id) for e in run.dispatch.seen] == EVENT_IDS[:3]  # in delivery order
+    [retry] = run.republisher.published
+    assert (retry.routing_key, retry.message_id) == ("notifier.retry.1000ms", "1")
+    assert retry.headers[ERROR] == "RuntimeError: no fee set"
+    assert [m.acks for m in run.messages] == [1] * 3
+
+
+def test_an_undecodable_delivery_in_a_batch_is_dead_lettered_and_the_others_applied() -> None:
+    run = batching([body_of(EVENT_IDS[0]), b"{not json", body_of(EVENT_IDS[2])])
+
+    run.run(1)
+
+    assert run.dispatch_batch.batches == []
+    assert [str(e.id) for e in run.dispatch.seen] == [EVENT_IDS[0], EVENT_IDS[2]]
+    [dead] = run.republisher.published
+    assert (dead.routing_key, dead.message_id) == ("notifier.dead", "1")
+    assert [m.acks for m in run.messages] == [1] * 3
+
+
+def test_deliveries_of_a_lost_connection_are_left_to_the_broker() -> None:
+    run = batching([body_of(EVENT_IDS[1])])
+    run.consumer.receive(cast(Any, FakeMessage(body_of(EVENT_IDS[0]))))  # then the link broke
+
+    run.run(1)  # connected again
+
+    assert run.dispatch_batch.batches == []
+    assert [str(e.id) for e in run.dispatch.seen] == EVENT_IDS[1:2]
+
+
+def test_the_in_memory_bus_hands_over_what_has_arrived_as_one_batch() -> None:
+    # The embedded default's transport: its drain times out at once too when nothing is left.
+    name = f"unit-{uuid.uuid4().hex[:8]}"
+    topology = Topology(name, ("appointment.booked",), exchange_name=name, queue_type="classic")
+    with Connection("memory://", transport_options={"polling_interval": 0.02}) as connection:
+        producer = Producer(connection.channel())
+        topology.declare(producer.channel)
+        for event_id in EVENT_IDS[:3]:
+            producer.publish(
+                body_of(event_id), exchange=topology.exchange, routing_key="appointment.booked"
+            )
+        dispatch_batch = BatchDispatch([])
+        consumer = EventConsumer(
+            connection,
+            topology,
+            Dispatch(),
+            cast(Any, FakeRepublisher()),
+            max_attempts=3,
+            prefetch_count=100,
+            dispatch_batch=dispatch_batch,
+            batch_size=50,
+        )
+
+        loop = consumer.consume()
+        next(loop)
+        loop.close()
+
+        assert dispatch_batch.batches == [EVENT_IDS[:3]]
 
 
 # -- relay -----------------------------------------------------------------------------------
