@@ -4,6 +4,7 @@ the state before and after, written in the same transaction as the change."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +21,26 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from shared.db import UTCDateTime
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEntry(TypedDict):
+    """Who did what to which row, when (ISO 8601), with the row before and after."""
+
+    id: int
+    at: str
+    actor_id: str
+    actor_role: str
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
 
 
 class AuditTrail:
@@ -55,8 +72,8 @@ class AuditTrail:
         action: str,
         entity: str,
         entity_id: str,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
         reason: str | None = None,
     ) -> None:
         session.execute(
@@ -81,7 +98,7 @@ class AuditTrail:
         entity_id: str | None = None,
         since: datetime | None = None,
         limit: int = 200,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AuditEntry]:
         query = select(self.table).order_by(self.table.c.id.desc()).limit(limit)
         if entity:
             query = query.where(self.table.c.entity == entity)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ def replay_or_run(
     table: Table,
     user_id: str,
     now: datetime,
-    run: Callable[[], tuple[dict[str, Any], int]],
+    run: Callable[[], tuple[Mapping[str, Any], int]],
 ) -> tuple[Response, bool]:
     """Run the request, or answer with what its first run answered; (response, replayed).
 
@@ -82,7 +82,7 @@ def replay_or_run(
     return _json(body, status), False
 
 
-def _json(body: dict[str, Any], status: int, replayed: bool = False) -> Response:
+def _json(body: Mapping[str, Any], status: int, replayed: bool = False) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json")
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

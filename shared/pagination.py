@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.http import Problem
+from shared.openapi import Page, T
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -63,11 +64,11 @@ def paginate(
     statement: Select[Any],
     keys: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]],
     page: PageQuery,
-    to_json: Callable[[Any], dict[str, Any]],
+    to_json: Callable[[Any], T],
     parse: Sequence[Callable[[Any], Any]] | None = None,
     descending: bool = False,
     key_of: Callable[[Any], Sequence[Any]] | None = None,
-) -> dict[str, Any]:
+) -> Page[T]:
     """One page of ``statement`` ordered by ``keys`` (the last one unique; newest first with
     ``descending``), as a JSON body. ``keys`` may be expressions (e.g. a coalesce), whose
     values for a row ``key_of`` then gives."""

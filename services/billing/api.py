@@ -21,6 +21,20 @@ from services.billing.authorizations import nearing_end_reasons
 from services.billing.invoicing import valid_icd10
 from services.billing.money import DEFAULT_LOCALE, format_money, known_locale
 from services.billing.periods import DEFAULT_MODE, InvoiceMode, practice_day
+from services.billing.schemas import (
+    AuditLog,
+    AuthorizationJson,
+    Authorizations,
+    CancellationPolicyJson,
+    FeeJson,
+    FeeRuleJson,
+    Fees,
+    PractitionerFeeJson,
+    PractitionerJson,
+    Practitioners,
+    ProfileJson,
+    SettingsJson,
+)
 from services.billing.tables import (
     AUDIT,
     Authorization,
@@ -146,7 +160,8 @@ def fee_schedule() -> Any:
     with runtime().db.sessions() as session:
         fees = session.scalars(select(Fee).order_by(Fee.service_type_id)).all()
         overrides = session.scalars(select(PractitionerFee)).all()
-        return jsonify(items=[fee_json(f, overrides) for f in fees])
+        answer: Fees = {"items": [fee_json(f, overrides) for f in fees]}
+        return jsonify(answer)
 
 
 @api.put("/fee-schedule/<service_type_id>")
@@ -204,11 +219,22 @@ def set_practitioner_fee(service_type_id: str, practitioner_id: str) -> Any:
             session.add(override)
         override.amount_minor = body.amount_minor
         override.updated_at = now
-        after = {"practitioner_id": practitioner_id, "amount_minor": body.amount_minor}
+        after: PractitionerFeeJson = {
+            "service_type_id": service_type_id,
+            "practitioner_id": practitioner_id,
+            "amount_minor": body.amount_minor,
+        }
         ledger.audit(
-            session, now, actor(), "practitioner_fee_set", "fee", service_type_id, before, after
+            session,
+            now,
+            actor(),
+            "practitioner_fee_set",
+            "fee",
+            service_type_id,
+            before,
+            {"practitioner_id": practitioner_id, "amount_minor": body.amount_minor},
         )
-    return jsonify(service_type_id=service_type_id, **after)
+    return jsonify(after)
 
 
 @api.delete("/fee-schedule/<service_type_id>/practitioners/<practitioner_id>")
@@ -228,7 +254,7 @@ def remove_practitioner_fee(service_type_id: str, practitioner_id: str) -> Any:
     return "", 204
 
 
-def fee_json(fee: Fee, overrides: Any) -> dict[str, Any]:
+def fee_json(fee: Fee, overrides: Any) -> FeeJson:
     return {
         "service_type_id": fee.service_type_id,
         "amount_minor": fee.amount_minor,
@@ -304,7 +330,7 @@ def put_policy() -> Any:
     return jsonify(after)
 
 
-def settings_json(row: Any) -> dict[str, Any]:
+def settings_json(row: Any) -> SettingsJson:
     return {
         "practice_name": row.practice_name,
         "address": row.address,
@@ -317,8 +343,8 @@ def settings_json(row: Any) -> dict[str, Any]:
     }
 
 
-def policy_json(row: Any) -> dict[str, Any]:
-    def rule(kind: str, value: int) -> dict[str, Any]:
+def policy_json(row: Any) -> CancellationPolicyJson:
+    def rule(kind: str, value: int) -> FeeRuleJson:
         # ``display`` is the fee as the desk reads it, in the practice's currency and locale.
         return {"kind": kind, "value": value, "display": rule_display(kind, value, row)}
 
@@ -346,7 +372,8 @@ def list_practitioners() -> Any:
         rows = session.scalars(
             select(PractitionerAccount).order_by(PractitionerAccount.display_name)
         )
-        return jsonify(items=[practitioner_json(p) for p in rows])
+        answer: Practitioners = {"items": [practitioner_json(p) for p in rows]}
+        return jsonify(answer)
 
 
 @api.put("/billing/practitioners/<practitioner_id>/identifiers")
@@ -374,7 +401,7 @@ def put_practitioner_identifiers(practitioner_id: str) -> Any:
         return jsonify(practitioner_json(row))
 
 
-def practitioner_json(row: PractitionerAccount) -> dict[str, Any]:
+def practitioner_json(row: PractitionerAccount) -> PractitionerJson:
     return {
         "practitioner_id": row.practitioner_id,
         "display_name": row.display_name,
@@ -415,7 +442,7 @@ def put_profile(client_id: str) -> Any:
     return jsonify(after)
 
 
-def profile_json(row: ClientBillingProfile) -> dict[str, Any]:
+def profile_json(row: ClientBillingProfile) -> ProfileJson:
     return {
         "client_id": row.client_id,
         "diagnosis_codes": json.loads(row.diagnosis_codes),
@@ -474,7 +501,8 @@ def list_authorizations() -> Any:
         items = [authorization_json(session, a, today) for a in session.scalars(statement)]
     if query.nearing_end is not None:
         items = [i for i in items if bool(i["nearing_end"]) == query.nearing_end]
-    return jsonify(items=items)
+    answer: Authorizations = {"items": items}
+    return jsonify(answer)
 
 
 @api.post("/billing/clients/<client_id>/authorizations")
@@ -542,7 +570,7 @@ def _fill(row: Authorization, body: AuthorizationFields) -> None:
     row.valid_from, row.valid_to = body.valid_from, body.valid_to
 
 
-def authorization_json(session: Any, row: Authorization, today: date) -> dict[str, Any]:
+def authorization_json(session: Any, row: Authorization, today: date) -> AuthorizationJson:
     used = units.units_used(session, row.id)
     return {
         "id": row.id,
@@ -567,12 +595,13 @@ def authorization_json(session: Any, row: Authorization, today: date) -> dict[st
 def audit_log() -> Any:
     query = parse_query(AuditQuery)
     with runtime().db.sessions() as session:
-        return jsonify(
-            items=AUDIT.entries(
+        answer: AuditLog = {
+            "items": AUDIT.entries(
                 session,
                 entity=query.entity,
                 entity_id=query.entity_id,
                 since=query.since,
                 limit=query.limit,
             )
-        )
+        }
+        return jsonify(answer)

@@ -16,6 +16,7 @@ from services.billing.fees import FEE_KINDS
 from services.billing.invoicing import payment_problem, refund_problem
 from services.billing.money import format_money
 from services.billing.periods import practice_day
+from services.billing.schemas import Balances, InvoiceWithPayments, PaymentJson, PaymentReceipt
 from services.billing.tables import IDEMPOTENT_REQUESTS, Invoice, InvoiceLine, Payment
 from shared.auth import current_principal, require_role
 from shared.http import conflict, not_found, parse_body, parse_query
@@ -118,7 +119,7 @@ def list_invoices() -> Any:
                 statement,
                 keys,
                 query,
-                lambda i: documents.with_displays(ledger.invoice_json(i), locale),
+                lambda i: documents.listed_invoice(ledger.invoice_json(i), locale),
                 (datetime.fromisoformat, str, str),
                 key_of=lambda i: (i.created_at, i.number or "", i.id),
             )
@@ -143,8 +144,10 @@ def get_invoice(invoice_id: str) -> Any:
             raise not_found("invoice")
         access.require_client(session, invoice.client_id, "invoice")
         if wanted == "json":
-            body = ledger.invoice_json(invoice)
-            body["payments"] = [payment_json(p) for p in ledger.payments_of(session, invoice.id)]
+            body: InvoiceWithPayments = {
+                **ledger.invoice_json(invoice),
+                "payments": [payment_json(p) for p in ledger.payments_of(session, invoice.id)],
+            }
             return jsonify(body)
         doc = documents.invoice_document(session, invoice)
     if wanted == "html":
@@ -185,7 +188,7 @@ def _money_change(invoice_id: str, kind: str) -> Any:
     actor = _actor()
     with rt.db.transaction() as session:
 
-        def run() -> tuple[dict[str, Any], int]:
+        def run() -> tuple[PaymentReceipt, int]:
             invoice = _locked_invoice(session, invoice_id)
             locale = ledger.settings(session).locale
             currency = invoice.currency
@@ -221,11 +224,12 @@ def _money_change(invoice_id: str, kind: str) -> Any:
             shown = format_money(
                 payment.amount_minor, payment.currency, ledger.settings(session).locale
             )
-            return {
+            receipt: PaymentReceipt = {
                 **payment_json(payment),
                 "amount_display": shown,
                 "invoice": ledger.invoice_json(invoice),
-            }, 201
+            }
+            return receipt, 201
 
         response, replayed = replay_or_run(session, IDEMPOTENT_REQUESTS, actor.user_id, now, run)
     if not replayed:
@@ -288,8 +292,12 @@ def list_balances() -> Any:
         own = access.own_clients(session)
         if own is not None:
             items = [i for i in items if i["client_id"] in own]
-        totals = documents.aging_totals(session, items)
-        return jsonify(as_of=today.isoformat(), items=items, totals=totals)
+        answer: Balances = {
+            "as_of": today.isoformat(),
+            "items": items,
+            "totals": documents.aging_totals(session, items),
+        }
+        return jsonify(answer)
 
 
 @money.get("/balances/<client_id>")
@@ -343,7 +351,7 @@ def _pdf(content: bytes, filename: str) -> Response:
     return response
 
 
-def payment_json(payment: Payment) -> dict[str, Any]:
+def payment_json(payment: Payment) -> PaymentJson:
     return {
         "id": payment.id,
         "invoice_id": payment.invoice_id,

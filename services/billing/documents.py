@@ -4,19 +4,39 @@ that data printed as HTML (Jinja2 templates) and PDF (fpdf2)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NotRequired, cast
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from typing_extensions import TypedDict
 
 from services.billing import ledger, units
 from services.billing.invoicing import AGING_BUCKETS, InvoiceState, aging_bucket, open_amount
 from services.billing.money import DEFAULT_LOCALE, format_day, format_money
+from services.billing.schemas import (
+    AgingTotals,
+    AuthorizationRef,
+    BalanceLinks,
+    BalanceRow,
+    ClientBalance,
+    ClientJson,
+    InvoiceJson,
+    InvoiceLinks,
+    ListedInvoice,
+    OpenInvoice,
+    PracticeJson,
+    Statement,
+    StatementEntry,
+    Superbill,
+    SuperbillService,
+    UpcomingCharge,
+)
 from services.billing.tables import (
     ClientAccount,
     ClientBillingProfile,
@@ -52,7 +72,7 @@ TEMPLATES.filters["money"] = _money_filter
 TEMPLATES.filters["day"] = _day_filter
 
 
-def practice_json(session: Session) -> dict[str, Any]:
+def practice_json(session: Session) -> PracticeJson:
     row = ledger.settings(session)
     return {
         "name": row.practice_name,
@@ -65,7 +85,7 @@ def practice_json(session: Session) -> dict[str, Any]:
     }
 
 
-def client_json(session: Session, client_id: str) -> dict[str, Any] | None:
+def client_json(session: Session, client_id: str) -> ClientJson | None:
     account = session.get(ClientAccount, client_id)
     if account is None:
         return None
@@ -105,7 +125,7 @@ def invoice_document(session: Session, invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _authorizations(session: Session, appointment_ids: list[str]) -> list[dict[str, str]]:
+def _authorizations(session: Session, appointment_ids: list[str]) -> list[AuthorizationRef]:
     """The insurance authorizations these sessions used units of, for the payer to match."""
     used = units.numbers_for(session, appointment_ids)
     distinct = {a.id: a for a in used.values()}
@@ -116,20 +136,35 @@ def invoice_html(doc: dict[str, Any]) -> str:
     return TEMPLATES.get_template("invoice.html").render(**doc)
 
 
-def superbill_html(doc: dict[str, Any]) -> str:
+def superbill_html(doc: Superbill) -> str:
     return TEMPLATES.get_template("superbill.html").render(**doc)
 
 
 # -- balances and statements ---------------------------------------------------------------------
 
 
-def _ledger_entries(session: Session, client_id: str) -> list[dict[str, Any]]:
-    """Every movement on a client's account: invoices (at their current total) and payments."""
-    entries: list[dict[str, Any]] = []
+class _Entry(TypedDict):
+    """A movement on a client's account, at the instant it happened."""
+
+    at: datetime
+    kind: str
+    reference: str | None
+    invoice_id: str
+    status: NotRequired[str]
+    method: NotRequired[str]
+    amount_minor: int
+    currency: str
+
+
+def _ledger_entries(session: Session, client_id: str) -> list[_Entry]:
+    """Every movement on a client's account: issued invoices (at their current total) and
+    payments."""
+    entries: list[_Entry] = []
     invoices = session.scalars(
-        select(Invoice).where(Invoice.client_id == client_id, Invoice.status != "draft")
+        select(Invoice).where(Invoice.client_id == client_id, Invoice.issued_at.is_not(None))
     )
     for invoice in invoices:
+        assert invoice.issued_at is not None  # selected for it
         entries.append(
             {
                 "at": invoice.issued_at,
@@ -154,43 +189,59 @@ def _ledger_entries(session: Session, client_id: str) -> list[dict[str, Any]]:
                 "currency": payment.currency,
             }
         )
-    entries.sort(key=lambda e: (e["at"] or datetime.min, e["kind"] != "invoice"))
+    entries.sort(key=lambda e: (e["at"], e["kind"] != "invoice"))
     return entries
 
 
-def balance_of(session: Session, client_id: str, today: date) -> dict[str, Any]:
+def balance_of(session: Session, client_id: str, today: date) -> ClientBalance:
     entries = _ledger_entries(session, client_id)
-    currency = practice_json(session)["currency"]
+    practice = practice_json(session)
+    currency = entries[0]["currency"] if entries else practice["currency"]
+    locale = practice["locale"] or DEFAULT_LOCALE
     invoiced = sum(e["amount_minor"] for e in entries if e["kind"] == "invoice")
     paid = -sum(e["amount_minor"] for e in entries if e["kind"] == "payment")
     refunded = sum(e["amount_minor"] for e in entries if e["kind"] == "refund")
     upcoming = upcoming_of(session, client_id)
+    upcoming_minor = sum(charge["amount_minor"] for charge in upcoming)
     aged = balances(session, today, client_id=client_id)
-    summary = {
+
+    def shown(minor: int) -> str:
+        return format_money(minor, currency, locale)
+
+    return {
         "client_id": client_id,
-        "currency": entries[0]["currency"] if entries else currency,
+        "currency": currency,
         "invoiced_minor": invoiced,
         "paid_minor": paid,
         "refunded_minor": refunded,
         "balance_minor": invoiced - paid + refunded,
+        "upcoming_minor": upcoming_minor,
+        "invoiced_display": shown(invoiced),
+        "paid_display": shown(paid),
+        "refunded_display": shown(refunded),
+        "balance_display": shown(invoiced - paid + refunded),
+        "upcoming_display": shown(upcoming_minor),
         "aging": aged[0]["aging"] if aged else dict.fromkeys(AGING_BUCKETS, 0),
-        "upcoming_minor": sum(charge["amount_minor"] for charge in upcoming),
         "upcoming": upcoming,
     }
-    return with_displays(summary, practice_json(session)["locale"] or DEFAULT_LOCALE)
 
 
-def with_displays(amounts: dict[str, Any], locale: str) -> dict[str, Any]:
-    """Beside each ``*_minor`` amount, ``*_display``: as a person reads it (Babel, the
-    practice's locale, the amount's own currency and digits)."""
-    currency = amounts["currency"]
-    for key, value in list(amounts.items()):
-        if key.endswith("_minor") and isinstance(value, int):
-            amounts[key.removesuffix("_minor") + "_display"] = format_money(value, currency, locale)
-    return amounts
+def listed_invoice(invoice: InvoiceJson, locale: str) -> ListedInvoice:
+    """An invoice with its amounts as a person reads them (Babel, the practice's locale, the
+    invoice's own currency and digits)."""
+
+    def shown(minor: int) -> str:
+        return format_money(minor, invoice["currency"], locale)
+
+    return {
+        **invoice,
+        "total_display": shown(invoice["total_minor"]),
+        "paid_display": shown(invoice["paid_minor"]),
+        "balance_display": shown(invoice["balance_minor"]),
+    }
 
 
-def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:
+def upcoming_of(session: Session, client_id: str) -> list[UpcomingCharge]:
     """Charges on the client's draft invoices: booked, or owed but not yet invoiced. They are
     not part of the balance until their invoice is issued."""
     lines = session.scalars(
@@ -219,12 +270,28 @@ def upcoming_of(session: Session, client_id: str) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass
+class _Account:
+    """What a client owes, gathered invoice by invoice."""
+
+    client_id: str
+    client_name: str
+    currency: str
+    aging: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGING_BUCKETS, 0))
+    invoices: list[OpenInvoice] = field(default_factory=list)
+    service_dates: set[date] = field(default_factory=set)
+
+
 def balances(
     session: Session, today: date, client_id: str | None = None, search: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[BalanceRow]:
     """Per client: what is still open on issued invoices, aged by the days since each was issued
-    (in the practice's zone), with each invoice's service dates and links to read it."""
-    zone = ZoneInfo(practice_json(session)["time_zone"])
+    (in the practice's zone), with each invoice's service dates and links to read it. Amounts
+    are also given as the desk reads them (Babel, the practice's locale), so no page formats
+    money by itself."""
+    practice = practice_json(session)
+    zone = ZoneInfo(practice["time_zone"])
+    locale = practice["locale"] or DEFAULT_LOCALE
     statement = (
         select(Invoice)
         .options(selectinload(Invoice.lines))
@@ -241,23 +308,28 @@ def balances(
                 )
             )
         )
-    rows: dict[str, dict[str, Any]] = {}
+    accounts: dict[str, _Account] = {}
     for invoice in session.scalars(statement):
         owed = open_amount(
             cast(InvoiceState, invoice.status), invoice.total_minor, invoice.paid_minor
         )
         if owed == 0:
             continue
-        row = rows.get(invoice.client_id) or _balance_row(session, invoice)
-        rows[invoice.client_id] = row
+        if invoice.client_id not in accounts:
+            name = session.get(ClientAccount, invoice.client_id)
+            accounts[invoice.client_id] = _Account(
+                invoice.client_id, name.name if name else invoice.client_id, invoice.currency
+            )
+        account = accounts[invoice.client_id]
         issued_at = invoice.issued_at or invoice.created_at
         issued_on = issued_at.astimezone(zone).date() if issued_at else today
         age = (today - issued_on).days
         bucket = aging_bucket(age)
-        row["outstanding_minor"] += owed
-        row["aging"][bucket] += owed
+        account.aging[bucket] += owed
         service_dates = sorted({line.service_date for line in invoice.lines})
-        row["invoices"].append(
+        account.service_dates.update(service_dates)
+        currency = account.currency
+        account.invoices.append(
             {
                 "invoice_id": invoice.id,
                 "number": invoice.number,
@@ -269,29 +341,44 @@ def balances(
                 "total_minor": invoice.total_minor,
                 "paid_minor": invoice.paid_minor,
                 "open_minor": owed,
+                "total_display": format_money(invoice.total_minor, currency, locale),
+                "paid_display": format_money(invoice.paid_minor, currency, locale),
+                "open_display": format_money(owed, currency, locale),
                 "links": _invoice_links(invoice.id),
             }
         )
-        if service_dates:
-            first, last = row["_dates"]
-            row["_dates"] = (
-                min(filter(None, (first, service_dates[0]))),
-                max(filter(None, (last, service_dates[-1]))),
-            )
-    locale = practice_json(session)["locale"] or DEFAULT_LOCALE
-    result = []
-    for row in sorted(rows.values(), key=lambda r: (r["client_name"].casefold(), r["client_id"])):
-        first, last = row.pop("_dates")
-        if first:
-            row["links"]["superbill"] = (
-                f"/api/v1/superbills?client_id={row['client_id']}&from={first}&to={last}"
-            )
-        _add_displays(row, locale)
-        result.append(row)
-    return result
+    ordered = sorted(accounts.values(), key=lambda a: (a.client_name.casefold(), a.client_id))
+    return [_balance_row(account, locale) for account in ordered]
 
 
-def aging_totals(session: Session, items: list[dict[str, Any]]) -> dict[str, Any]:
+def _balance_row(account: _Account, locale: str) -> BalanceRow:
+    def shown(minor: int) -> str:
+        return format_money(minor, account.currency, locale)
+
+    links: BalanceLinks = {
+        "balance": f"/api/v1/balances/{account.client_id}",
+        "statement": f"/api/v1/balances/{account.client_id}/statement",
+    }
+    if account.service_dates:
+        first, last = min(account.service_dates), max(account.service_dates)
+        links["superbill"] = (
+            f"/api/v1/superbills?client_id={account.client_id}&from={first}&to={last}"
+        )
+    outstanding = sum(account.aging.values())
+    return {
+        "client_id": account.client_id,
+        "client_name": account.client_name,
+        "currency": account.currency,
+        "outstanding_minor": outstanding,
+        "outstanding_display": shown(outstanding),
+        "aging": account.aging,
+        "aging_display": {bucket: shown(amount) for bucket, amount in account.aging.items()},
+        "invoices": account.invoices,
+        "links": links,
+    }
+
+
+def aging_totals(session: Session, items: list[BalanceRow]) -> AgingTotals:
     """What all the listed clients owe, by age, in the practice's currency, as read."""
     practice = practice_json(session)
     totals = {
@@ -310,48 +397,17 @@ def aging_totals(session: Session, items: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def _add_displays(row: dict[str, Any], locale: str) -> None:
-    """Amounts as the desk reads them (Babel, the practice's locale), beside the minor units
-    that programs use, so no page formats money by itself."""
-
-    def shown(minor: int) -> str:
-        return format_money(minor, row["currency"], locale)
-
-    row["outstanding_display"] = shown(row["outstanding_minor"])
-    row["aging_display"] = {bucket: shown(amount) for bucket, amount in row["aging"].items()}
-    for invoice in row["invoices"]:
-        for field in ("total", "paid", "open"):
-            invoice[f"{field}_display"] = shown(invoice[f"{field}_minor"])
-
-
-def _balance_row(session: Session, invoice: Invoice) -> dict[str, Any]:
-    account = session.get(ClientAccount, invoice.client_id)
-    return {
-        "client_id": invoice.client_id,
-        "client_name": account.name if account else invoice.client_id,
-        "currency": invoice.currency,
-        "outstanding_minor": 0,
-        "aging": dict.fromkeys(AGING_BUCKETS, 0),
-        "invoices": [],
-        "links": {
-            "balance": f"/api/v1/balances/{invoice.client_id}",
-            "statement": f"/api/v1/balances/{invoice.client_id}/statement",
-        },
-        "_dates": (None, None),
-    }
-
-
-def _invoice_links(invoice_id: str) -> dict[str, str]:
+def _invoice_links(invoice_id: str) -> InvoiceLinks:
     path = f"/api/v1/invoices/{invoice_id}"
     return {"json": path, "html": f"{path}.html", "pdf": f"{path}.pdf"}
 
 
 def statement_of(
     session: Session, client_id: str, start: date | None, end: date | None
-) -> dict[str, Any]:
+) -> Statement:
     zone = ZoneInfo(practice_json(session)["time_zone"])
     opening = running = 0
-    lines = []
+    lines: list[StatementEntry] = []
     for entry in _ledger_entries(session, client_id):
         day = entry["at"].astimezone(zone).date()
         if start and day < start:
@@ -377,7 +433,7 @@ def statement_of(
 
 def superbill_document(
     session: Session, client_id: str, start: date, end: date
-) -> dict[str, Any] | None:
+) -> Superbill | None:
     """The sessions a client had in a period, with what an insurer needs to reimburse them."""
     client = client_json(session, client_id)
     if client is None:
@@ -420,7 +476,7 @@ def superbill_document(
     ).all()
     currency = lines[0].invoice.currency if lines else practice_json(session)["currency"]
     used = units.numbers_for(session, [line.appointment_id for line in lines])
-    services = []
+    services: list[SuperbillService] = []
     for line in lines:
         practitioner = practitioners.get(line.practitioner_id or "")
         authorization = used.get(line.appointment_id)
@@ -476,7 +532,7 @@ def superbill_document(
 class _Page(FPDF):
     """A page in DejaVu Sans, packaged with billing, so any client's name prints as written."""
 
-    def __init__(self, practice: dict[str, Any]) -> None:
+    def __init__(self, practice: PracticeJson) -> None:
         super().__init__()
         self.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
         self.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
@@ -511,7 +567,7 @@ class _Page(FPDF):
         self.ln(3)
 
 
-def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
+def _practice_block(pdf: _Page, practice: PracticeJson) -> None:
     pdf.line_of(practice["name"] or "Practice", bold=True)
     if practice["address"]:
         pdf.line_of(practice["address"])
@@ -521,7 +577,7 @@ def _practice_block(pdf: _Page, practice: dict[str, Any]) -> None:
     pdf.ln(3)
 
 
-def _authorization_lines(pdf: _Page, authorizations: list[dict[str, str]]) -> None:
+def _authorization_lines(pdf: _Page, authorizations: list[AuthorizationRef]) -> None:
     for authorization in authorizations:
         pdf.line_of(
             f"Insurance authorization: {authorization['number']} ({authorization['payer']})"
@@ -556,7 +612,7 @@ def invoice_pdf(doc: dict[str, Any]) -> bytes:
     return bytes(pdf.output())
 
 
-def superbill_pdf(doc: dict[str, Any]) -> bytes:
+def superbill_pdf(doc: Superbill) -> bytes:
     currency, client = doc["currency"], doc["client"]
     pdf = _Page(doc["practice"])
     pdf.add_page()

@@ -5,7 +5,7 @@ published (invoice.issued / voided / paid, payment.recorded)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -22,6 +22,7 @@ from services.billing.invoicing import InvoiceState, LineAmount, state_after_cha
 from services.billing.money import DEFAULT_LOCALE
 from services.billing.numbering import next_invoice_number
 from services.billing.periods import DEFAULT_MODE, Period
+from services.billing.schemas import InvoiceJson, LineJson
 from services.billing.tables import (
     AUDIT,
     BillingSettings,
@@ -34,6 +35,7 @@ from services.billing.tables import (
 from shared import clock
 from shared.contracts import Contract
 from shared.contracts.billing import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentRecorded
+from shared.db import after_commit
 
 Emit = Callable[[Contract], object]
 SYSTEM = ("system", "system")
@@ -201,9 +203,7 @@ def add_line(session: Session, invoice: Invoice, line: InvoiceLine, now: datetim
     session.flush()
     if invoice.status != "draft":
         currency = invoice.currency
-        metrics.after_commit(
-            session, lambda: metrics.INVOICED.labels(currency).inc(line.amount_minor)
-        )
+        after_commit(session, lambda: metrics.INVOICED.labels(currency).inc(line.amount_minor))
     audit(session, now, BY_EVENT, "line_added", "invoice", invoice.id, after=line_json(line))
 
 
@@ -231,7 +231,7 @@ def issue(session: Session, invoice: Invoice, now: datetime, emit: Emit, actor: 
     invoice.issued_at = now
     refresh(session, invoice, now, emit, actor, reason="issued")
     total, currency = invoice.total_minor, invoice.currency
-    metrics.after_commit(session, lambda: metrics.INVOICED.labels(currency).inc(total))
+    after_commit(session, lambda: metrics.INVOICED.labels(currency).inc(total))
     audit(session, now, actor, "invoice_issued", "invoice", invoice.id, after=invoice_json(invoice))
     emit(
         InvoiceIssued(
@@ -327,7 +327,7 @@ def record_payment(
     )
     counter = metrics.COLLECTED if kind == "payment" else metrics.REFUNDED
     currency = invoice.currency
-    metrics.after_commit(session, lambda: counter.labels(currency).inc(amount_minor))
+    after_commit(session, lambda: counter.labels(currency).inc(amount_minor))
     emit(
         PaymentRecorded(
             payment_id=payment.id,
@@ -354,8 +354,8 @@ def waive(
     refresh(session, invoice, now, emit, actor, reason="fee waived")
     audit(session, now, actor, "fee_waived", "invoice", invoice.id, before, line_json(line), reason)
     kind, currency, amount = line.kind, invoice.currency, line.amount_minor
-    metrics.after_commit(session, lambda: metrics.FEES_WAIVED.labels(kind).inc())
-    metrics.after_commit(session, lambda: metrics.FEES_WAIVED_MINOR.labels(currency).inc(amount))
+    after_commit(session, lambda: metrics.FEES_WAIVED.labels(kind).inc())
+    after_commit(session, lambda: metrics.FEES_WAIVED_MINOR.labels(currency).inc(amount))
 
 
 def audit(
@@ -365,8 +365,8 @@ def audit(
     action: str,
     entity: str,
     entity_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
     AUDIT.record(
@@ -395,7 +395,7 @@ def payments_of(session: Session, invoice_id: str) -> list[Payment]:
     )
 
 
-def line_json(line: InvoiceLine) -> dict[str, Any]:
+def line_json(line: InvoiceLine) -> LineJson:
     return {
         "id": line.id,
         "appointment_id": line.appointment_id,
@@ -413,7 +413,7 @@ def line_json(line: InvoiceLine) -> dict[str, Any]:
     }
 
 
-def invoice_json(invoice: Invoice) -> dict[str, Any]:
+def invoice_json(invoice: Invoice) -> InvoiceJson:
     return {
         "id": invoice.id,
         "number": invoice.number,

@@ -9,6 +9,7 @@ from flask import jsonify
 
 from services.billing import api as views
 from services.billing import api_invoices as money
+from services.billing import schemas as answers
 from services.billing.api import api
 from shared import openapi
 from shared.auth import public
@@ -17,12 +18,14 @@ DOCUMENT = "/api/v1/billing/openapi.json"
 PRINTABLE = ("application/json", "text/html", "application/pdf")
 FEE = "/api/v1/fee-schedule/{service_type_id}"
 INVOICE = "/api/v1/invoices/{invoice_id}"
+PRACTITIONER_FEE = FEE + "/practitioners/{practitioner_id}"
+CLIENT_PROFILE = "/api/v1/billing/clients/{client_id}/profile"
 OPERATIONS: list[openapi.Operation] = [
     ("get", "/api/v1/fee-schedule", "Fees per service type", None, None, 200),
     ("put", FEE, "Set a service type's fee (admin)", views.FeeFields, None, 200),
     (
         "put",
-        FEE + "/practitioners/{practitioner_id}",
+        PRACTITIONER_FEE,
         "Set a practitioner's own fee (admin)",
         views.OverrideFields,
         None,
@@ -30,7 +33,7 @@ OPERATIONS: list[openapi.Operation] = [
     ),
     (
         "delete",
-        FEE + "/practitioners/{practitioner_id}",
+        PRACTITIONER_FEE,
         "Remove a practitioner's own fee (admin)",
         None,
         None,
@@ -65,7 +68,7 @@ OPERATIONS: list[openapi.Operation] = [
     ),
     (
         "get",
-        "/api/v1/billing/clients/{client_id}/profile",
+        CLIENT_PROFILE,
         "A client's billing profile",
         None,
         None,
@@ -73,7 +76,7 @@ OPERATIONS: list[openapi.Operation] = [
     ),
     (
         "put",
-        "/api/v1/billing/clients/{client_id}/profile",
+        CLIENT_PROFILE,
         "Set a client's billing profile (admin)",
         views.ProfileFields,
         None,
@@ -131,9 +134,44 @@ OPERATIONS: list[openapi.Operation] = [
     ("get", "/api/v1/superbills", "A superbill for a period", None, money.PeriodQuery, 200),
     ("get", DOCUMENT, "This document", None, None, 200),
 ]
+RESPONSES: openapi.Responses = {
+    ("get", "/api/v1/fee-schedule"): answers.Fees,
+    ("put", FEE): answers.FeeJson,
+    ("put", PRACTITIONER_FEE): answers.PractitionerFeeJson,
+    ("get", "/api/v1/billing/settings"): answers.SettingsJson,
+    ("put", "/api/v1/billing/settings"): answers.SettingsJson,
+    ("get", "/api/v1/billing/cancellation-policy"): answers.CancellationPolicyJson,
+    ("put", "/api/v1/billing/cancellation-policy"): answers.CancellationPolicyJson,
+    ("get", "/api/v1/billing/practitioners"): answers.Practitioners,
+    (
+        "put",
+        "/api/v1/billing/practitioners/{practitioner_id}/identifiers",
+    ): answers.PractitionerJson,
+    ("get", CLIENT_PROFILE): answers.ProfileJson,
+    ("put", CLIENT_PROFILE): answers.ProfileJson,
+    ("get", "/api/v1/billing/authorizations"): answers.Authorizations,
+    (
+        "post",
+        "/api/v1/billing/clients/{client_id}/authorizations",
+    ): answers.AuthorizationJson,
+    ("put", "/api/v1/billing/authorizations/{authorization_id}"): answers.AuthorizationJson,
+    ("get", "/api/v1/billing/audit"): answers.AuditLog,
+    ("get", "/api/v1/invoices"): openapi.Page[answers.ListedInvoice],
+    ("get", INVOICE): answers.InvoiceWithPayments,
+    ("post", INVOICE + "/issue"): answers.InvoiceJson,
+    ("post", INVOICE + "/payments"): answers.PaymentReceipt,
+    ("post", INVOICE + "/refunds"): answers.PaymentReceipt,
+    ("post", INVOICE + "/lines/{line_id}/waive"): answers.InvoiceJson,
+    ("get", "/api/v1/payments"): openapi.Page[answers.PaymentJson],
+    ("get", "/api/v1/balances"): answers.Balances,
+    ("get", "/api/v1/balances/{client_id}"): answers.ClientBalance,
+    ("get", "/api/v1/balances/{client_id}/statement"): answers.Statement,
+    ("get", "/api/v1/superbills"): answers.Superbill,
+    ("get", DOCUMENT): openapi.Document,
+}
 
 
-def build_document() -> dict[str, Any]:
+def build_document() -> openapi.Document:
     return openapi.build_document(
         title="Rapport billing API",
         description="Fee schedule, billing settings, cancellation policy, practitioners' and "
@@ -143,6 +181,7 @@ def build_document() -> dict[str, Any]:
         operations=OPERATIONS,
         public={DOCUMENT},
         media={INVOICE: PRINTABLE, "/api/v1/superbills": PRINTABLE},
+        responses=RESPONSES,
     )
 
 

@@ -3,7 +3,6 @@ templates and the sandbox."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -13,6 +12,18 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from services.notifier import access, policy, practice, templates
+from services.notifier.schemas import (
+    InboxItemJson,
+    MessageJson,
+    Policies,
+    PolicySaved,
+    ReminderJson,
+    SampleJson,
+    SandboxMessages,
+    SandboxReplyJson,
+    TemplateJson,
+    Templates,
+)
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import (
     InboundMessage,
@@ -80,7 +91,7 @@ def list_reminders() -> Any:
         )
 
 
-def reminder_json(r: Reminder) -> dict[str, Any]:
+def reminder_json(r: Reminder) -> ReminderJson:
     return {
         "id": r.id,
         "appointment_id": r.appointment_id,
@@ -107,11 +118,12 @@ class PolicyUpdate(policy.PolicyDocument):
 def get_policy() -> Any:
     with runtime().db.sessions() as session:
         records = session.scalars(select(PolicyRecord)).all()
-    practice = next((r.document for r in records if r.scope == policy.PRACTICE), None)
-    return jsonify(
-        practice=practice or policy.DEFAULT.model_dump(mode="json"),
-        service_types={r.scope: r.document for r in records if r.scope != policy.PRACTICE},
-    )
+    documents = {r.scope: policy.stored(r.document) for r in records}
+    answer: Policies = {
+        "practice": policy.policy_json(documents.pop(policy.PRACTICE, policy.DEFAULT)),
+        "service_types": {scope: policy.policy_json(d) for scope, d in documents.items()},
+    }
+    return jsonify(answer)
 
 
 @api.put("/reminder-policy")
@@ -123,7 +135,8 @@ def put_policy() -> Any:
     with rt.db.transaction() as session:
         scope = update.service_type_id or policy.PRACTICE
         policy.save(session, scope, document, rt.clock.now(), current_principal().email)
-    return jsonify(scope=scope, policy=document.model_dump(mode="json"))
+    answer: PolicySaved = {"scope": scope, "policy": policy.policy_json(document)}
+    return jsonify(answer)
 
 
 @api.delete("/reminder-policy/<service_type_id>")
@@ -144,7 +157,7 @@ class MessageQuery(ByAppointmentOrClient, PageQuery):
     pass
 
 
-def message_json(m: Message) -> dict[str, Any]:
+def message_json(m: Message) -> MessageJson:
     return {
         "id": m.id,
         "reminder_id": m.reminder_id,
@@ -207,7 +220,7 @@ def list_inbox() -> Any:
         )
 
 
-def inbox_json(m: InboundMessage) -> dict[str, Any]:
+def inbox_json(m: InboundMessage) -> InboxItemJson:
     return {
         "id": m.id,
         "from": m.from_phone,
@@ -241,8 +254,8 @@ def list_sandbox() -> Any:
         recipients = access.own_recipients(session)
         if recipients is not None:
             statement = statement.where(SandboxMessage.recipient.in_(recipients))
-        return jsonify(
-            items=[
+        answer: SandboxMessages = {
+            "items": [
                 {
                     "id": m.id,
                     "channel": m.channel,
@@ -255,7 +268,8 @@ def list_sandbox() -> Any:
                 }
                 for m in session.scalars(statement)
             ]
-        )
+        }
+        return jsonify(answer)
 
 
 class SandboxReply(BaseModel):
@@ -277,7 +291,12 @@ def sandbox_reply() -> Any:
     if recipients is not None and reply.from_ not in recipients:
         raise not_found("client with that number")
     inbound = receive_sms(f"sandbox-{uuid.uuid4()}", reply.from_, reply.body)
-    return jsonify(id=inbound.id, intent=inbound.intent, client_id=inbound.client_id), 201
+    answer: SandboxReplyJson = {
+        "id": inbound.id,
+        "intent": inbound.intent,
+        "client_id": inbound.client_id,
+    }
+    return jsonify(answer), 201
 
 
 # -- templates ----------------------------------------------------------------------------------
@@ -293,7 +312,7 @@ class TemplateUpdate(BaseModel):
 def list_templates() -> Any:
     with runtime().db.sessions() as session:
         edited = {(t.kind, t.channel): t for t in session.scalars(select(TemplateRecord))}
-    items = []
+    items: list[TemplateJson] = []
     speaker = _practice()
     for kind in templates.KINDS:
         for channel in templates.CHANNELS:
@@ -313,11 +332,12 @@ def list_templates() -> Any:
                     "sample": _sample_json(template, kind, channel, speaker),
                 }
             )
-    return jsonify(
-        items=items,
-        variables=list(templates.VARIABLES),
-        course_variables=list(templates.COURSE_VARIABLES),
-    )
+    answer: Templates = {
+        "items": items,
+        "variables": list(templates.VARIABLES),
+        "course_variables": list(templates.COURSE_VARIABLES),
+    }
+    return jsonify(answer)
 
 
 def _template_key(kind: str, channel: str) -> None:
@@ -343,13 +363,16 @@ def put_template(kind: str, channel: str) -> Any:
             session.add(record)
         record.text, record.subject, record.html = update.text, update.subject, update.html
         record.updated_at = rt.clock.now()
-    return jsonify(
-        kind=kind,
-        channel=channel,
-        edited=True,
-        **update.model_dump(),
-        sample=dataclasses.asdict(found),
-    )
+    answer: TemplateJson = {
+        "kind": kind,
+        "channel": channel,
+        "edited": True,
+        "subject": update.subject,
+        "text": update.text,
+        "html": update.html,
+        "sample": sample_json(found),
+    }
+    return jsonify(answer)
 
 
 def _practice() -> dict[str, str]:
@@ -361,12 +384,21 @@ def _practice() -> dict[str, str]:
 
 def _sample_json(
     template: templates.Template, kind: str, channel: str, speaker: dict[str, str]
-) -> dict[str, Any] | None:
+) -> SampleJson | None:
     """The template rendered with ordinary values and, for SMS, its encoding and segments."""
     try:
-        return dataclasses.asdict(templates.sample(template, kind, channel, **speaker))
+        return sample_json(templates.sample(template, kind, channel, **speaker))
     except templates.TemplateProblem:
         return None
+
+
+def sample_json(found: templates.Sample) -> SampleJson:
+    return {
+        "text": found.text,
+        "encoding": found.encoding,
+        "characters": found.characters,
+        "segments": found.segments,
+    }
 
 
 @api.delete("/notifier/templates/<kind>/<channel>")

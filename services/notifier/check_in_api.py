@@ -12,6 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.notifier import check_in_chart
+from services.notifier.schemas import (
+    CheckInAnswers,
+    CheckInStatus,
+    PractitionerInbox,
+    PractitionerInboxItemJson,
+)
 from services.notifier.tables import (
     AUDIT,
     AppointmentView,
@@ -47,6 +53,8 @@ def _read(client_id: str, what: str) -> tuple[list[CheckInAnswer], list[Any], st
     with rt.db.transaction() as session:
         principal = _reader(session, client_id)
         contact = session.get(ClientContact, client_id)
+        if contact is None and session.get(CheckInEnrolment, client_id) is None:
+            raise not_found("client")  # nothing to read, and no read of it to audit
         answers = list(
             session.scalars(
                 select(CheckInAnswer)
@@ -84,8 +92,8 @@ def _points(answers: list[CheckInAnswer]) -> list[check_in_chart.Point]:
 @check_in_api.get("/check-ins/clients/<client_id>/answers")
 def answers(client_id: str) -> Any:
     found, sessions, _ = _read(client_id, "json")
-    return jsonify(
-        items=[
+    answer: CheckInAnswers = {
+        "items": [
             {
                 "check_in_id": a.check_in_id,
                 "score": a.score,
@@ -95,8 +103,9 @@ def answers(client_id: str) -> Any:
             }
             for a in found
         ],
-        sessions=[s.isoformat() for s in sessions],
-    )
+        "sessions": [s.isoformat() for s in sessions],
+    }
+    return jsonify(answer)
 
 
 @check_in_api.get("/check-ins/clients/<client_id>/answers.csv")
@@ -178,12 +187,13 @@ def status(client_id: str) -> Any:
             )
             .order_by(CheckIn.due_at)
         ).first()
-        return jsonify(
-            client_id=client_id,
-            active=enrolment.active,
-            paused=enrolment.paused_at is not None,
-            next_due_at=due.isoformat() if due else None,
-        )
+        answer: CheckInStatus = {
+            "client_id": client_id,
+            "active": enrolment.active,
+            "paused": enrolment.paused_at is not None,
+            "next_due_at": due.isoformat() if due else None,
+        }
+        return jsonify(answer)
 
 
 # -- the practitioners' inbox -----------------------------------------------------------------
@@ -193,7 +203,9 @@ class InboxQuery(BaseModel):
     handled: bool = False
 
 
-def inbox_json(item: PractitionerInboxItem, message: InboundMessage | None) -> dict[str, Any]:
+def inbox_json(
+    item: PractitionerInboxItem, message: InboundMessage | None
+) -> PractitionerInboxItemJson:
     return {
         "id": item.id,
         "kind": item.kind,
@@ -235,7 +247,10 @@ def practitioner_inbox() -> Any:
             PractitionerInboxItem.practitioner_id == (principal.practitioner_id or "")
         )
     with runtime().db.sessions() as session:
-        return jsonify(items=[inbox_json(item, m) for item, m in session.execute(statement)])
+        answer: PractitionerInbox = {
+            "items": [inbox_json(item, m) for item, m in session.execute(statement)]
+        }
+        return jsonify(answer)
 
 
 @check_in_api.post("/practitioner-inbox/<item_id>/handled")

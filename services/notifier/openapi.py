@@ -9,6 +9,7 @@ from flask import jsonify
 
 from services.notifier import api as views
 from services.notifier import check_in_api
+from services.notifier import schemas as answers
 from services.notifier.api import api
 from shared import openapi
 from shared.auth import public
@@ -101,6 +102,25 @@ MEDIA = {
 }
 
 
+RESPONSES: openapi.Responses = {
+    ("get", "/api/v1/reminders"): openapi.Page[answers.ReminderJson],
+    ("get", "/api/v1/reminder-policy"): answers.Policies,
+    ("put", "/api/v1/reminder-policy"): answers.PolicySaved,
+    ("get", "/api/v1/messages"): openapi.Page[answers.MessageJson],
+    ("get", "/api/v1/inbox"): openapi.Page[answers.InboxItemJson],
+    ("post", "/api/v1/inbox/{item_id}/handled"): answers.InboxItemJson,
+    ("get", "/api/v1/sandbox"): answers.SandboxMessages,
+    ("post", "/api/v1/sandbox/replies"): answers.SandboxReplyJson,
+    ("get", "/api/v1/notifier/templates"): answers.Templates,
+    ("put", "/api/v1/notifier/templates/{kind}/{channel}"): answers.TemplateJson,
+    ("get", CLIENT_CHECK_INS): answers.CheckInStatus,
+    ("get", f"{CLIENT_CHECK_INS}/answers"): answers.CheckInAnswers,
+    ("get", "/api/v1/practitioner-inbox"): answers.PractitionerInbox,
+    ("post", "/api/v1/practitioner-inbox/{item_id}/handled"): answers.PractitionerInboxItemJson,
+    ("get", DOCUMENT): openapi.Document,
+}
+
+
 def _webhook(summary: str, name: str) -> dict[str, Any]:
     return {
         "post": {
@@ -125,7 +145,7 @@ def _webhook(summary: str, name: str) -> dict[str, Any]:
     }
 
 
-def build_document() -> dict[str, Any]:
+def build_document() -> openapi.Document:
     return openapi.build_document(
         title="Rapport notifier API",
         description="Reminders, the message log, the desk inbox, the reminder policy, message "
@@ -134,6 +154,7 @@ def build_document() -> dict[str, Any]:
         operations=OPERATIONS,
         public={DOCUMENT},
         media=MEDIA,
+        responses=RESPONSES,
         extra_paths={
             "/webhooks/twilio/sms": _webhook("An inbound SMS", "post_twilio_sms"),
             "/webhooks/twilio/status": _webhook("A delivery status", "post_twilio_status"),

@@ -3,13 +3,16 @@ ISO 8601 durations, in the notifier's database, and as the plain rules planning 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_serializer, field_validator, model_validator
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.notifier import planning
+from services.notifier.schemas import PolicyJson
 from services.notifier.tables import PolicyRecord
 
 PRACTICE = "practice"
@@ -111,7 +114,36 @@ class Policy:
 
 def document_for(session: Session, scope: str) -> PolicyDocument | None:
     record = session.get(PolicyRecord, scope)
-    return PolicyDocument.model_validate(_as_now(record.document)) if record else None
+    return stored(record.document) if record else None
+
+
+def stored(document: dict) -> PolicyDocument:
+    """A policy as saved in the database, read as it is meant today."""
+    return PolicyDocument.model_validate(_as_now(document))
+
+
+def policy_json(document: PolicyDocument) -> PolicyJson:
+    """A policy on the wire: offsets as ISO 8601 hours (PT24H), times as HH:MM:SS."""
+    quiet = document.quiet_hours
+    return {
+        "rules": [
+            {
+                "kind": rule.kind,
+                "channel": rule.channel,
+                "offset": None if rule.offset is None else iso_duration(rule.offset),
+            }
+            for rule in document.rules
+        ],
+        "notice_channels": list(document.notice_channels),
+        "quiet_hours": {"start": quiet.start.isoformat(), "end": quiet.end.isoformat()}
+        if quiet
+        else None,
+        "sms_caps": {
+            "per_day": document.sms_caps.per_day,
+            "per_week": document.sms_caps.per_week,
+        },
+        "sms_join_link": document.sms_join_link,
+    }
 
 
 def _as_now(stored: dict) -> dict:
@@ -123,15 +155,48 @@ def _as_now(stored: dict) -> dict:
 
 
 def policy_for(session: Session, service_type_id: str | None) -> Policy:
+    """The policy that applies to ``service_type_id``. Every saved policy is read (and
+    validated) once per transaction: a batch of 50 booked events made two lookups and two
+    validations each before."""
+    return Policy(applying(_documents_in(session).get, service_type_id))
+
+
+_CACHE_KEY = "rapport_policies"
+
+
+def _documents_in(session: Session) -> dict[str, PolicyDocument]:
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    documents = all_documents(session)
+    if transaction is None:  # the read began one (autobegin); the cache belongs to it
+        transaction = session.get_transaction()
+    session.info[_CACHE_KEY] = (transaction, documents)
+    return documents
+
+
+def applying(
+    find: Callable[[str], PolicyDocument | None], service_type_id: str | None
+) -> PolicyDocument:
     """The service type's own policy if it has one, else the practice's, else the default."""
-    if service_type_id and (own := document_for(session, service_type_id)):
-        return Policy(own)
-    return Policy(document_for(session, PRACTICE) or DEFAULT)
+    if service_type_id and (own := find(service_type_id)):
+        return own
+    return find(PRACTICE) or DEFAULT
+
+
+def all_documents(session: Session) -> dict[str, PolicyDocument]:
+    """Every saved policy by scope (the practice's and the service types' own), in one query."""
+    return {
+        record.scope: PolicyDocument.model_validate(_as_now(record.document))
+        for record in session.scalars(select(PolicyRecord))
+    }
 
 
 def save(session: Session, scope: str, document: PolicyDocument, now: datetime, by: str) -> None:
+    session.info.pop(_CACHE_KEY, None)
     record = session.get(PolicyRecord, scope)
-    wire = document.model_dump(mode="json")
+    wire = dict(policy_json(document))
     if record is None:
         session.add(PolicyRecord(scope=scope, document=wire, updated_at=now, updated_by=by))
     else:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.scheduler.tables import Appointment, AuthorizationView, ServiceType
+
+if TYPE_CHECKING:  # the API imports this module
+    from services.scheduler.api import schemas
 
 # Booked but not yet attended: holds a unit that billing has not counted yet.
 HOLDING = ("booked", "confirmed")
@@ -42,7 +45,7 @@ def course_authorization(
     starts: list[datetime],
     zone: str,
     now: datetime,
-) -> dict[str, Any] | None:
+) -> schemas.CourseAuthorization | None:
     """The authorization covering this course (the client's, for the service's CPT code, still
     valid on the first session), with what remains and a warning per uncovered session."""
     if not starts or service_type.cpt_code is None:

@@ -220,3 +220,35 @@ def test_quiet_hours_can_be_switched_off_with_null_and_equal_bounds_are_refused(
         )
     # Left out, they are the default 21:00-08:00.
     assert PolicyDocument.model_validate({"rules": []}).quiet_hours == DEFAULT.quiet_hours
+
+
+# -- the policy a transaction plans with ------------------------------------------------------
+
+
+def test_policies_are_read_once_per_transaction_and_again_after_a_save() -> None:
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.orm import Session
+
+    from services.notifier import policy
+    from services.notifier.tables import Base
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    # Reads of every policy (save looks up its own row by key: not counted).
+    reads = lambda: sum("FROM reminder_policy" in s and "WHERE" not in s for s in statements)  # noqa: E731
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    quiet_nights = DEFAULT.model_copy(update={"quiet_hours": None})
+    with Session(engine) as session:
+        assert policy.policy_for(session, "type-a").document == DEFAULT
+        assert policy.policy_for(session, "type-b").document == DEFAULT
+        assert reads() == 1
+        policy.save(session, "type-a", quiet_nights, at, "admin@example.org")
+        assert policy.policy_for(session, "type-a").quiet is None  # its own, just saved
+        assert policy.policy_for(session, "type-b").quiet is not None  # the practice's
+        assert reads() == 2
+        session.commit()
+        # A new transaction reads again: another process may have changed the policy meanwhile.
+        assert policy.policy_for(session, "type-a").quiet is None
+        assert reads() == 3

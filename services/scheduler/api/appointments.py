@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import access, domain, metrics
+from services.scheduler.api import schemas
 from services.scheduler.api.common import (
     api,
     appointment_json,
@@ -192,7 +193,7 @@ def book_appointment() -> Any:
         def attempt() -> tuple[Any, bool]:
             with rt.db.transaction() as session:
 
-                def book() -> tuple[dict[str, Any], int]:
+                def book() -> tuple[schemas.Appointment, int]:
                     client, practitioner, service_type = booking_parties(
                         session, body.client_id, body.practitioner_id, body.service_type_id
                     )

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic import BaseModel, Field
 
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api
 from services.scheduler.tables import AUDIT
 from services.scheduler.validation import Instant
@@ -34,4 +35,5 @@ def list_audit() -> Any:
             since=query.since,
             limit=query.limit,
         )
-    return jsonify(items=items)
+    log: schemas.AuditLog = {"items": items}
+    return jsonify(log)

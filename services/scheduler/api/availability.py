@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import access, domain, metrics
+from services.scheduler.api import schemas
 from services.scheduler.api.appointments import (
     booking_parties,
     new_appointment,
@@ -139,7 +140,7 @@ def find_slots(
     )
 
 
-def slot_json(slot: domain.Interval, zone: str) -> dict[str, str]:
+def slot_json(slot: domain.Interval, zone: str) -> schemas.Slot:
     tz = ZoneInfo(zone)
     return {
         "starts_at": slot.start.astimezone(tz).isoformat(),
@@ -179,14 +180,15 @@ def availability() -> Any:
             client_id=query.client_id,
             now=rt.clock.now(),
         )
-    return jsonify(
-        practitioner_id=practitioner.id,
-        service_type_id=service_type.id,
-        client_id=query.client_id,
-        time_zone=zone,
-        duration_minutes=int(service_type.duration.total_seconds() // 60),
-        slots=[slot_json(s, zone) for s in slots],
-    )
+    found: schemas.Availability = {
+        "practitioner_id": practitioner.id,
+        "service_type_id": service_type.id,
+        "client_id": query.client_id,
+        "time_zone": zone,
+        "duration_minutes": int(service_type.duration.total_seconds() // 60),
+        "slots": [slot_json(s, zone) for s in slots],
+    }
+    return jsonify(found)
 
 
 # -- courses ---------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def _occurrence_conflict(
     wanted: domain.Interval,
     practitioner: Practitioner,
     client_id: str,
-) -> dict[str, Any] | None:
+) -> schemas.SessionClash | None:
     clash = overlapping(session, wanted, practitioner.id, client_id)
     if clash is not None:
         who = "practitioner" if clash.practitioner_id == practitioner.id else "client"
@@ -254,7 +256,7 @@ def book_course() -> Any:
         def attempt() -> tuple[Any, bool]:
             with rt.db.transaction() as session:
 
-                def book() -> tuple[dict[str, Any], int]:
+                def book() -> tuple[schemas.CourseBooking, int]:
                     client, practitioner, service_type = booking_parties(
                         session, body.client_id, body.practitioner_id, body.service_type_id
                     )
@@ -265,7 +267,7 @@ def book_course() -> Any:
                         body.first_starts_at, body.sessions, body.every_weeks, zone
                     )
                     free: list[domain.Interval] = []
-                    conflicts: list[dict[str, Any]] = []
+                    conflicts: list[schemas.SkippedSession] = []
                     for number, start in enumerate(starts, start=1):
                         wanted = domain.session_interval(start, service_type.duration)
                         problem = _occurrence_conflict(session, wanted, practitioner, client.id)
@@ -329,13 +331,14 @@ def book_course() -> Any:
                         session, course_event(CourseBooked, booked, every_weeks=body.every_weeks)
                     )
                     outcome.booked = len(booked)
-                    return {
+                    booking: schemas.CourseBooking = {
                         "course_id": course_id,
                         "time_zone": zone,
                         "booked": [appointment_json(a) for a in booked],
                         "skipped": conflicts,
                         "authorization": authorization,
-                    }, 201
+                    }
+                    return booking, 201
 
                 return replay_or_run(session, IDEMPOTENT_REQUESTS, user.user_id, now, book)
 
@@ -360,4 +363,8 @@ def get_course(course_id: str) -> Any:
         ).all()
         if not rows:
             raise not_found("course")
-        return jsonify(course_id=course_id, appointments=[appointment_json(a) for a in rows])
+        course: schemas.Course = {
+            "course_id": course_id,
+            "appointments": [appointment_json(a) for a in rows],
+        }
+        return jsonify(course)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, audit
 from services.scheduler.tables import Appointment, CheckInEnrolment, CheckInSettings, Client
 from shared.auth import Principal, current_principal, require_role
@@ -101,7 +102,7 @@ class EnrolmentBody(BaseModel):
         return self
 
 
-def settings_json(s: CheckInSettings | None) -> dict[str, Any]:
+def settings_json(s: CheckInSettings | None) -> schemas.CheckInSettings:
     if s is None:
         return {
             "threshold": 3,
@@ -122,7 +123,7 @@ def settings_json(s: CheckInSettings | None) -> dict[str, Any]:
     }
 
 
-def enrolment_json(e: CheckInEnrolment) -> dict[str, Any]:
+def enrolment_json(e: CheckInEnrolment) -> schemas.CheckInEnrolment:
     return {
         "id": e.id,
         "client_id": e.client_id,
@@ -212,7 +213,7 @@ def _may_manage(session: Session, principal: Principal, client_id: str) -> None:
         raise Problem(403, "Not allowed", "Only the client's own practitioner sets check-ins.")
 
 
-def enrol(client_id: str, body: EnrolmentBody, principal: Principal) -> dict[str, Any]:
+def enrol(client_id: str, body: EnrolmentBody, principal: Principal) -> schemas.CheckInEnrolment:
     """Enrol a client or change their check-ins; refused until the safety net is set."""
     rt = runtime()
     with rt.db.transaction() as session:
@@ -267,7 +268,7 @@ def enrol(client_id: str, body: EnrolmentBody, principal: Principal) -> dict[str
     return after
 
 
-def end(client_id: str, principal: Principal) -> dict[str, Any]:
+def end(client_id: str, principal: Principal) -> schemas.CheckInEnrolment:
     rt = runtime()
     with rt.db.transaction() as session:
         _may_manage(session, principal, client_id)
@@ -290,7 +291,7 @@ def end(client_id: str, principal: Principal) -> dict[str, Any]:
     return after
 
 
-def enrolment_of(client_id: str) -> dict[str, Any] | None:
+def enrolment_of(client_id: str) -> schemas.CheckInEnrolment | None:
     with runtime().db.sessions() as session:
         found = session.scalars(
             select(CheckInEnrolment).where(CheckInEnrolment.client_id == client_id)

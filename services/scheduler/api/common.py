@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.scheduler import domain
+from services.scheduler.api import schemas
 from services.scheduler.metrics import ACTIVE_APPOINTMENTS, active_counts
 from services.scheduler.tables import (
     AUDIT,
@@ -73,8 +74,8 @@ def audit(
     action: str,
     entity: str,
     entity_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
     reason: str | None = None,
     actor: tuple[str, str] | None = None,
     at: datetime | None = None,
@@ -98,8 +99,9 @@ def audit(
     )
 
 
-def patch_body(model: type[M], current: dict[str, Any]) -> M:
-    """A PATCH body merged over the current values, validated as a whole (422 otherwise)."""
+def patch_body(model: type[M], current: Mapping[str, Any]) -> M:
+    """A PATCH body merged over the current values (the model's fields of ``current``, e.g.
+    the row's representation), validated as a whole (422 otherwise)."""
     if not request.is_json:
         raise Problem(415, "Unsupported media type", "Send the request body as application/json.")
     payload = json_body()
@@ -114,7 +116,8 @@ def patch_body(model: type[M], current: dict[str, Any]) -> M:
             errors=[{"field": f, "message": "unknown field"} for f in unknown],
         )
     try:
-        return model.model_validate({**current, **payload})
+        fields = {k: v for k, v in current.items() if k in model.model_fields}
+        return model.model_validate({**fields, **payload})
     except ValidationError as exc:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
@@ -137,7 +140,7 @@ def require_practitioner_access(practitioner_id: str) -> None:
 # -- representations -----------------------------------------------------------------------
 
 
-def appointment_json(a: Appointment) -> dict[str, Any]:
+def appointment_json(a: Appointment) -> schemas.Appointment:
     return {
         "id": a.id,
         "sequence": a.sequence,
@@ -164,7 +167,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
     }
 
 
-def client_json(c: Client) -> dict[str, Any]:
+def client_json(c: Client) -> schemas.Client:
     return {
         "id": c.id,
         "revision": c.revision,
@@ -182,7 +185,7 @@ def client_json(c: Client) -> dict[str, Any]:
     }
 
 
-def practitioner_json(p: Practitioner) -> dict[str, Any]:
+def practitioner_json(p: Practitioner) -> schemas.Practitioner:
     return {
         "id": p.id,
         "revision": p.revision,
@@ -196,7 +199,7 @@ def practitioner_json(p: Practitioner) -> dict[str, Any]:
     }
 
 
-def service_type_json(s: ServiceType) -> dict[str, Any]:
+def service_type_json(s: ServiceType) -> schemas.ServiceType:
     return {
         "id": s.id,
         "revision": s.revision,

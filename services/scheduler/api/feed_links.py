@@ -8,6 +8,7 @@ from typing import Any
 from flask import jsonify
 from sqlalchemy.orm import Session
 
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, audit, require_practitioner_access
 from services.scheduler.feeds import feed_url, new_token
 from services.scheduler.tables import Client, Practitioner
@@ -16,7 +17,7 @@ from shared.http import Problem, not_found
 from shared.web import runtime
 
 
-def _links(kind: str, token: str) -> dict[str, str]:
+def _links(kind: str, token: str) -> schemas.FeedLinks:
     url = feed_url(runtime().settings.public_url, kind, token)
     return {"url": url, "webcal_url": "webcal://" + url.split("://", 1)[1]}
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import access, domain, lifecycle, refill
+from services.scheduler.api import schemas
 from services.scheduler.api.appointments import refuse_overlap, refuse_past
 from services.scheduler.api.common import api, appointment_json, desk_rules, retry_on_race
 from services.scheduler.events import course_event
@@ -201,7 +202,8 @@ def cancel_appointment(appointment_id: str) -> Any:
             )
         items = [appointment_json(a) for a in sessions]
     rt.outbox_written()
-    return jsonify(items[0] | {"cancelled": items})
+    answer: schemas.CancelledAppointment = {**items[0], "cancelled": items}
+    return jsonify(answer)
 
 
 # -- reschedule ------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def reschedule_appointment(appointment_id: str) -> Any:
     rt = runtime()
     now = rt.clock.now()
 
-    def attempt() -> list[dict[str, Any]]:
+    def attempt() -> list[schemas.Appointment]:
         with rt.db.transaction() as session:
             first = locked(session, appointment_id)
             sessions = _course_from(session, first, body.scope)
@@ -283,7 +285,8 @@ def reschedule_appointment(appointment_id: str) -> Any:
 
     items = retry_on_race(attempt)
     rt.outbox_written()
-    return jsonify(items[0] | {"rescheduled": items})
+    answer: schemas.RescheduledAppointment = {**items[0], "rescheduled": items}
+    return jsonify(answer)
 
 
 def _length(appointment: Appointment) -> timedelta:

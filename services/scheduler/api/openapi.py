@@ -1,5 +1,6 @@
 """The scheduler's OpenAPI 3.1 document, with request schemas taken from the pydantic models
-that validate them (so the document cannot drift from what the API accepts)."""
+that validate them (so the document cannot drift from what the API accepts) and success bodies
+from the types the serializers return (services/scheduler/api/schemas.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.scheduler.api import (
     search,
     waitlist,
 )
+from services.scheduler.api import schemas as s
 from services.scheduler.api.common import api
 from services.scheduler.api.sign_in import SignIn
 from shared import openapi
@@ -279,6 +281,68 @@ OPERATIONS: list[openapi.Operation] = [
     ),
     ("get", "/api/v1/openapi.json", "This document", None, None, 200),
 ]
+APPOINTMENT = "/api/v1/appointments/{appointment_id}"
+PRACTITIONER = "/api/v1/practitioners/{practitioner_id}"
+CLIENT = "/api/v1/clients/{client_id}"
+SERVICE_TYPE = "/api/v1/service-types/{service_type_id}"
+# (method, path) -> the type of the operation's JSON success body
+RESPONSES: openapi.Responses = {
+    ("post", "/api/v1/auth/token"): s.Token,
+    ("get", "/api/v1/practice"): s.Practice,
+    ("put", "/api/v1/practice"): s.Practice,
+    ("get", "/api/v1/staff"): openapi.Page[s.StaffUser],
+    ("post", "/api/v1/staff"): s.StaffUser,
+    ("post", "/api/v1/staff/{user_id}/deactivate"): s.StaffUser,
+    ("get", "/api/v1/practitioners"): openapi.Page[s.Practitioner],
+    ("post", "/api/v1/practitioners"): s.Practitioner,
+    ("get", PRACTITIONER): s.PractitionerWithHours,
+    ("patch", PRACTITIONER): s.Practitioner,
+    ("get", PRACTITIONER + "/working-hours"): s.WorkingHours,
+    ("put", PRACTITIONER + "/working-hours"): s.WorkingHours,
+    ("get", PRACTITIONER + "/time-off"): s.TimeOffList,
+    ("post", PRACTITIONER + "/time-off"): s.TimeOff,
+    ("get", PRACTITIONER + "/feed"): s.FeedLinks,
+    ("post", PRACTITIONER + "/feed/rotate"): s.FeedLinks,
+    ("get", APPOINTMENT + "/self-service-link"): s.SelfServiceLink,
+    ("post", APPOINTMENT + "/self-service-link/revoke"): s.ReplacedSelfServiceLink,
+    ("get", "/api/v1/clients"): openapi.Page[s.Client],
+    ("get", "/api/v1/search"): openapi.Page[s.SearchHit],
+    ("post", "/api/v1/clients"): s.Client,
+    ("get", CLIENT): s.Client,
+    ("patch", CLIENT): s.Client,
+    ("get", CLIENT + "/feed"): s.FeedLinks,
+    ("post", CLIENT + "/feed/rotate"): s.FeedLinks,
+    ("get", "/api/v1/check-in-settings"): s.CheckInSettings,
+    ("put", "/api/v1/check-in-settings"): s.CheckInSettings,
+    ("get", CLIENT + "/check-ins"): s.CheckInEnrolment,
+    ("put", CLIENT + "/check-ins"): s.CheckInEnrolment,
+    ("delete", CLIENT + "/check-ins"): s.CheckInEnrolment,
+    ("get", "/api/v1/service-types"): openapi.Page[s.ServiceType],
+    ("post", "/api/v1/service-types"): s.ServiceType,
+    ("get", SERVICE_TYPE): s.ServiceType,
+    ("patch", SERVICE_TYPE): s.ServiceType,
+    ("get", "/api/v1/availability"): s.Availability,
+    ("post", "/api/v1/appointments"): s.Appointment,
+    ("get", "/api/v1/appointments"): openapi.Page[s.Appointment],
+    ("get", APPOINTMENT): s.Appointment,
+    ("patch", APPOINTMENT): s.Appointment,
+    ("post", APPOINTMENT + "/confirm"): s.Appointment,
+    ("post", APPOINTMENT + "/check-in"): s.Appointment,
+    ("post", APPOINTMENT + "/complete"): s.Appointment,
+    ("post", APPOINTMENT + "/no-show"): s.Appointment,
+    ("post", APPOINTMENT + "/cancel"): s.CancelledAppointment,
+    ("post", APPOINTMENT + "/reschedule"): s.RescheduledAppointment,
+    ("post", "/api/v1/courses"): s.CourseBooking,
+    ("get", "/api/v1/courses/{course_id}"): s.Course,
+    ("get", "/api/v1/audit"): s.AuditLog,
+    ("post", "/api/v1/waitlist"): s.WaitlistEntry,
+    ("get", "/api/v1/waitlist"): openapi.Page[s.WaitlistEntry],
+    ("get", "/api/v1/waitlist/{entry_id}"): s.WaitlistEntry,
+    ("post", "/api/v1/waitlist/{entry_id}/remove"): s.WaitlistEntry,
+    ("get", "/api/v1/waitlist-settings"): s.WaitlistOffering,
+    ("put", "/api/v1/waitlist-settings"): s.WaitlistOffering,
+    ("get", "/api/v1/openapi.json"): openapi.Document,
+}
 PUBLIC = {"/api/v1/auth/token", "/api/v1/openapi.json"}
 FEED = {
     "get": {
@@ -303,7 +367,7 @@ FEED = {
 }
 
 
-def build_document() -> dict[str, Any]:
+def build_document() -> openapi.Document:
     return openapi.build_document(
         title="Rapport scheduler API",
         description="Practice, staff, practitioners, clients, service types, availability, "
@@ -312,6 +376,7 @@ def build_document() -> dict[str, Any]:
         operations=OPERATIONS,
         public=PUBLIC,
         extra_paths={"/feeds/{kind}/{token}.ics": FEED},
+        responses=RESPONSES,
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Select, and_, delete, func, or_, select
 
 from services.scheduler import access, refill
+from services.scheduler.api import schemas
 from services.scheduler.api.common import (
     api,
     audit,
@@ -112,10 +113,11 @@ def create_practitioner() -> Any:
 def get_practitioner(practitioner_id: str) -> Any:
     with runtime().db.sessions() as session:
         practitioner = _practitioner(session, practitioner_id)
-        return jsonify(
-            practitioner_json(practitioner)
-            | {"working_hours": _hours_json(session, practitioner_id)}
-        )
+        found: schemas.PractitionerWithHours = {
+            **practitioner_json(practitioner),
+            "working_hours": _hours_json(session, practitioner_id),
+        }
+        return jsonify(found)
 
 
 @api.patch("/practitioners/<practitioner_id>")
@@ -125,9 +127,7 @@ def update_practitioner(practitioner_id: str) -> Any:
     with rt.db.transaction() as session:
         practitioner = _practitioner(session, practitioner_id)
         before = practitioner_json(practitioner)
-        body = patch_body(
-            PractitionerFields, {k: before[k] for k in PractitionerFields.model_fields}
-        )
+        body = patch_body(PractitionerFields, before)
         if body.active != practitioner.active and not current_principal().is_admin:
             raise Problem(
                 403, "Not allowed", "Only an admin can deactivate or reactivate a practitioner."
@@ -194,7 +194,7 @@ class WeeklyHours(BaseModel):
         return self
 
 
-def _hours_json(session: Any, practitioner_id: str) -> list[dict[str, Any]]:
+def _hours_json(session: Any, practitioner_id: str) -> list[schemas.WorkingPeriod]:
     rows = session.scalars(
         select(WorkingHours)
         .where(WorkingHours.practitioner_id == practitioner_id)
@@ -214,9 +214,11 @@ def _hours_json(session: Any, practitioner_id: str) -> list[dict[str, Any]]:
 def get_working_hours(practitioner_id: str) -> Any:
     with runtime().db.sessions() as session:
         practitioner = _practitioner(session, practitioner_id)
-        return jsonify(
-            time_zone=practitioner.time_zone, periods=_hours_json(session, practitioner_id)
-        )
+        hours: schemas.WorkingHours = {
+            "time_zone": practitioner.time_zone,
+            "periods": _hours_json(session, practitioner_id),
+        }
+        return jsonify(hours)
 
 
 @api.put("/practitioners/<practitioner_id>/working-hours")
@@ -246,7 +248,8 @@ def put_working_hours(practitioner_id: str) -> Any:
             {"periods": before},
             {"periods": after},
         )
-        return jsonify(time_zone=practitioner.time_zone, periods=after)
+        hours: schemas.WorkingHours = {"time_zone": practitioner.time_zone, "periods": after}
+        return jsonify(hours)
 
 
 # -- time off and one-off exceptions ---------------------------------------------------------
@@ -270,7 +273,7 @@ class TimeOffFields(BaseModel):
         return self
 
 
-def time_off_json(t: TimeOff) -> dict[str, Any]:
+def time_off_json(t: TimeOff) -> schemas.TimeOff:
     return {
         "id": t.id,
         "practitioner_id": t.practitioner_id,
@@ -290,7 +293,8 @@ def list_time_off(practitioner_id: str) -> Any:
             .where(TimeOff.practitioner_id == practitioner_id)
             .order_by(TimeOff.starts_at)
         )
-        return jsonify(items=[time_off_json(t) for t in rows])
+        listed: schemas.TimeOffList = {"items": [time_off_json(t) for t in rows]}
+        return jsonify(listed)
 
 
 @api.post("/practitioners/<practitioner_id>/time-off")
@@ -414,7 +418,7 @@ def update_client(client_id: str) -> Any:
     with rt.db.transaction() as session:
         client = access.visible_client(session, client_id)
         before = client_json(client)
-        body = patch_body(ClientPatch, {k: before[k] for k in ClientPatch.model_fields})
+        body = patch_body(ClientPatch, before)
         access.require_assignment_allowed(
             session, client.assigned_practitioner_id, body.assigned_practitioner_id
         )
@@ -498,7 +502,7 @@ def update_service_type(service_type_id: str) -> Any:
         if row is None:
             raise not_found("service type")
         before = service_type_json(row)
-        body = patch_body(ServiceTypeFields, {k: before[k] for k in ServiceTypeFields.model_fields})
+        body = patch_body(ServiceTypeFields, before)
         for name, value in body.columns().items():
             setattr(row, name, value)
         row.revision += 1

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, audit
 from services.scheduler.domain import is_time_zone
 from services.scheduler.events import practice_updated
@@ -60,7 +61,7 @@ class PracticeSettings(BaseModel):
         return normalise_phone(value) if value and value.strip() else None
 
 
-def practice_json(p: Practice) -> dict[str, Any]:
+def practice_json(p: Practice) -> schemas.Practice:
     return {
         "name": p.name,
         "time_zone": p.time_zone,
@@ -133,7 +134,7 @@ class NewStaffUser(BaseModel):
         return normalise_email(value).lower()
 
 
-def staff_json(u: StaffUser) -> dict[str, Any]:
+def staff_json(u: StaffUser) -> schemas.StaffUser:
     return {
         "id": u.id,
         "email": u.email,

@@ -11,10 +11,12 @@ from pydantic import Field
 from sqlalchemy import select
 
 from services.scheduler import access
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, appointment_json, client_json
 from services.scheduler.api.people import CLIENT_ORDER, client_search
 from services.scheduler.tables import Appointment, Client
 from shared.http import parse_query
+from shared.openapi import Page
 from shared.pagination import PageQuery, paginate
 from shared.web import runtime
 
@@ -33,7 +35,7 @@ def search() -> Any:
     with runtime().db.sessions() as session:
         clients = access.visible_clients(session, client_search(select(Client), query.q))
         page = paginate(session, clients, CLIENT_ORDER, query, client_json)
-        upcoming: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        upcoming: dict[str, list[schemas.Appointment]] = defaultdict(list)
         ids = [c["id"] for c in page["items"]]
         if ids:
             rows = session.scalars(
@@ -48,6 +50,12 @@ def search() -> Any:
             for a in rows:
                 if len(upcoming[a.client_id]) < SESSIONS_PER_CLIENT:
                     upcoming[a.client_id].append(appointment_json(a))
-        for client in page["items"]:
-            client["upcoming_sessions"] = upcoming[client["id"]]
-    return jsonify(page)
+        hits: list[schemas.SearchHit] = [
+            {**client, "upcoming_sessions": upcoming[client["id"]]} for client in page["items"]
+        ]
+        found: Page[schemas.SearchHit] = {
+            "items": hits,
+            "next_cursor": page["next_cursor"],
+            "has_more": page["has_more"],
+        }
+    return jsonify(found)

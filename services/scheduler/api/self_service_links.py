@@ -9,6 +9,7 @@ from typing import Any
 from flask import jsonify
 
 from services.scheduler import access, self_service
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, appointment_json, audit
 from services.scheduler.api.lifecycle import locked
 from services.scheduler.events import appointment_event
@@ -23,10 +24,11 @@ def self_service_link(appointment_id: str) -> Any:
         appointment = access.visible_appointment(session, locked(session, appointment_id))
         token = self_service.live_token(appointment)
         assert token is not None
-        return jsonify(
-            url=self_service.link_url(rt.settings.public_url, token),
-            expires_at=appointment.ends_at.isoformat(),
-        )
+        link: schemas.SelfServiceLink = {
+            "url": self_service.link_url(rt.settings.public_url, token),
+            "expires_at": appointment.ends_at.isoformat(),
+        }
+        return jsonify(link)
 
 
 @api.post("/appointments/<appointment_id>/self-service-link/revoke")
@@ -54,4 +56,5 @@ def revoke_self_service_link(appointment_id: str) -> Any:
         )
         url = self_service.link_url(rt.settings.public_url, str(replaced.self_service_token))
     rt.outbox_written()
-    return jsonify(revoked=revoked, url=url)
+    replaced_link: schemas.ReplacedSelfServiceLink = {"revoked": revoked, "url": url}
+    return jsonify(replaced_link)

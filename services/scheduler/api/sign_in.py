@@ -10,6 +10,7 @@ from flask import jsonify, request
 from pydantic import BaseModel, Field
 
 from services.scheduler import sign_in_guard
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api
 from shared.auth import issue_token, public
 from shared.http import Problem, parse_body
@@ -45,13 +46,14 @@ def sign_in() -> Any:
         raise Problem(401, "Sign-in failed", "The email or password is not right.")
     principal = outcome.principal
     token = issue_token(rt.settings.secret_key, principal, rt.clock.now(), TOKEN_TTL)
-    return jsonify(
-        access_token=token,
-        token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
-        expires_in=int(TOKEN_TTL.total_seconds()),
-        role=principal.role,
-        name=principal.name,
-    )
+    answer: schemas.Token = {
+        "access_token": token,
+        "token_type": "Bearer",  # noqa: S105 - the OAuth token type, not a secret
+        "expires_in": int(TOKEN_TTL.total_seconds()),
+        "role": principal.role,
+        "name": principal.name,
+    }
+    return jsonify(answer)
 
 
 def client_address() -> str:

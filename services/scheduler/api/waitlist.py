@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduler import access, refill, waitlist
+from services.scheduler.api import schemas
 from services.scheduler.api.common import api, audit
 from services.scheduler.tables import (
     Client,
@@ -45,7 +46,7 @@ class WeeklyWindow(BaseModel):
             raise ValueError("end must be after start")
         return self
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self) -> schemas.WaitlistWindow:
         end = 1440 if self.end == time(0) else self.end.hour * 60 + self.end.minute
         return {
             "weekday": self.weekday,
@@ -92,7 +93,7 @@ class WaitlistSettings(BaseModel):
     offer_minutes: int = Field(ge=5, le=7 * 24 * 60, description="how long an offer stays open")
 
 
-def offer_json(o: WaitlistOffer) -> dict[str, Any]:
+def offer_json(o: WaitlistOffer) -> schemas.WaitlistOffer:
     return {
         "id": o.id,
         "practitioner_id": o.practitioner_id,
@@ -107,7 +108,9 @@ def offer_json(o: WaitlistOffer) -> dict[str, Any]:
     }
 
 
-def entry_json(e: WaitlistEntry, offers: list[WaitlistOffer] | None = None) -> dict[str, Any]:
+def entry_json(
+    e: WaitlistEntry, offers: list[WaitlistOffer] | None = None
+) -> schemas.WaitlistEntry:
     return {
         "id": e.id,
         "client_id": e.client_id,
@@ -250,7 +253,7 @@ def remove_from_waitlist(entry_id: str) -> Any:
     return jsonify(result)
 
 
-def settings_json(p: Practice | None) -> dict[str, Any]:
+def settings_json(p: Practice | None) -> schemas.WaitlistOffering:
     return {
         "mode": p.waitlist_mode if p else "one_at_a_time",
         "batch": p.waitlist_batch if p else 3,
