@@ -273,6 +273,16 @@ def test_only_the_clients_practitioner_and_admins_read_scores_and_every_read_is_
     ]
 
 
+def test_an_unknown_client_is_not_found_and_nothing_is_audited(practice: Practice) -> None:
+    for client_id in (new_id(), "x" * 200):
+        for path in ("/answers", "/answers.csv", "/chart", "/chart.svg"):
+            response = practice.get(f"/api/v1/check-ins/clients/{client_id}{path}")
+            assert response.status_code == 404, (client_id, path)
+            assert response.content_type == "application/problem+json"
+    with practice.notifier.rt.db.sessions() as session:
+        assert session.execute(select(AUDIT.table)).all() == []
+
+
 def test_the_chart_shows_the_recorded_scores_and_the_sessions(practice: Practice) -> None:
     session_at = ny(3, 15, 10)
     practice.notifier.deliver(appointment("book", new_id(), 1, session_at))
