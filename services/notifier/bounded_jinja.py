@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from jinja2 import nodes
@@ -263,9 +263,12 @@ def _depth_and_check(template: nodes.Template) -> None:
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
+@lru_cache(maxsize=512)
 def compile_bounded(env: BoundedEnvironment, source: str) -> Any:
     """The template compiled, once its tags and nesting pass the limits; every loop in it
-    counts its turns against the rendering's allowance."""
+    counts its turns against the rendering's allowance. Compiled once per environment and
+    text (a practice has a few dozen templates): parsing and compiling to Python was most of
+    rendering a message. A template refused by the limits raises each time (not cached)."""
     try:
         tree = env.parse(source)
     except RecursionError as exc:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from services.notifier import metrics, planning
 from services.notifier.check_in_handlers import (
@@ -46,6 +46,7 @@ from shared.contracts.appointments import (
 from shared.contracts.notifications import PlannedReminder, RemindersPlanned
 from shared.contracts.registry_data import ClientSnapshot, PracticeUpdated, PractitionerSnapshot
 from shared.dates import format_date, format_time
+from shared.db import after_commit
 from shared.handlers import Handler, HandlerContext
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,14 @@ def remember_practitioner(event: PractitionerSnapshot, ctx: HandlerContext) -> N
 
 def _apply_appointment(event: AppointmentFacts, ctx: HandlerContext) -> AppointmentView | None:
     """Update the projection; None when the event is not newer than what we hold."""
-    view = ctx.session.get(AppointmentView, event.appointment_id)
+    return _update_copy(event, ctx, ctx.session.get(AppointmentView, event.appointment_id))
+
+
+def _update_copy(
+    event: AppointmentFacts, ctx: HandlerContext, view: AppointmentView | None
+) -> AppointmentView | None:
+    """Our copy ``view`` (None: none yet) brought up to ``event``; None when the event is not
+    newer than it."""
     if view is not None and view.sequence >= event.sequence:
         log.info(
             "stale appointment event ignored",
@@ -154,18 +162,34 @@ def _contact(ctx: HandlerContext, client_id: str) -> ClientContact:
     return contact
 
 
+# The client's contact and our copy of the appointment, read together: one round trip where
+# two get()s took two (planning runs for every booking).
+_PARTIES = (
+    select(ClientContact, AppointmentView)
+    .select_from(ClientContact)
+    .outerjoin(AppointmentView, AppointmentView.appointment_id == bindparam("appointment_id"))
+    .where(ClientContact.client_id == bindparam("client_id"))
+)
+
+
 def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
-    contact = _contact(ctx, event.client_id)
-    view = _apply_appointment(event, ctx)
+    found = ctx.session.execute(
+        _PARTIES, {"client_id": event.client_id, "appointment_id": event.appointment_id}
+    ).first()
+    if found is None:
+        raise ProjectionMissing(f"client {event.client_id} not known yet")
+    contact, current = found
+    view = _update_copy(event, ctx, current)
     if view is None:
         return
     policy = policy_for(ctx.session, view.service_type_id)
     recipient = recipient_of(contact)
     rules = policy.reminder_rules if event.course_change else policy.rules
     planned = planning.plan(event.starts_at, recipient, ctx.now, rules, policy.quiet)
-    _add(ctx, view, _capped(ctx, contact, planned, policy))
-    _add_too_late(ctx, view, recipient, policy)
-    _emit_plan(ctx, view)
+    added = _add(ctx, view, _capped(ctx, contact, planned, policy))
+    added += _add_too_late(ctx, view, recipient, policy)
+    # A copy made just now has no other messages (they hang on it): its plan is what was added.
+    _emit_plan(ctx, view, added if current is None else None)
 
 
 def replan_after_reschedule(event: AppointmentFacts, ctx: HandlerContext) -> None:
@@ -279,20 +303,23 @@ def _capped(
     kept, dropped = planning.apply_sms_caps(planned, list(already), contact.time_zone, policy.caps)
     for p in dropped:
         log.info("reminder SMS over the client's cap, not planned", extra={"due_at": str(p.due_at)})
-        metrics.REMINDERS_CAPPED.labels(p.channel).inc()
+        after_commit(ctx.session, metrics.REMINDERS_CAPPED.labels(p.channel).inc)
     return kept
 
 
 def _add_too_late(
     ctx: HandlerContext, view: AppointmentView, recipient: planning.Recipient, policy: Policy
-) -> None:
+) -> list[Reminder]:
+    added = []
     for p in planning.too_late(
         view.starts_at, recipient, ctx.now, policy.reminder_rules, policy.quiet
     ):
         reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
         reminder.status, reminder.note = "not_planned", NOT_PLANNED_NOTE
         ctx.session.add(reminder)
+        added.append(reminder)
     ctx.session.flush()
+    return added
 
 
 def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> None:
@@ -309,7 +336,8 @@ def _add(
     view: AppointmentView,
     planned: list[planning.Planned],
     course: CourseFacts | None = None,
-) -> None:
+) -> list[Reminder]:
+    added = []
     for p in planned:
         reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
         if course is not None:
@@ -321,8 +349,12 @@ def _add(
                 for s in sorted(course.sessions, key=lambda s: s.starts_at)
             ]
         ctx.session.add(reminder)
-        metrics.REMINDERS_PLANNED.labels(p.channel, p.kind).inc()
+        added.append(reminder)
+        after_commit(ctx.session, metrics.REMINDERS_PLANNED.labels(p.channel, p.kind).inc)
+    if any(p.due_at <= ctx.now for p in planned):
+        after_commit(ctx.session, planning.due_now.set)
     ctx.session.flush()
+    return added
 
 
 def new_reminder(
@@ -353,18 +385,25 @@ def new_reminder(
     )
 
 
-def _emit_plan(ctx: HandlerContext, view: AppointmentView) -> None:
-    """The whole current plan of the appointment: what is still to go and what went."""
-    reminders = ctx.session.scalars(
-        select(Reminder)
-        .where(Reminder.appointment_id == view.appointment_id, Reminder.status.in_(IN_PLAN))
-        .order_by(Reminder.due_at, Reminder.channel)
-    ).all()
-    not_planned = ctx.session.scalars(
-        select(Reminder)
-        .where(Reminder.appointment_id == view.appointment_id, Reminder.status == "not_planned")
-        .order_by(Reminder.due_at, Reminder.channel)
-    ).all()
+def _emit_plan(
+    ctx: HandlerContext, view: AppointmentView, every: list[Reminder] | None = None
+) -> None:
+    """The whole current plan of the appointment: what is still to go and what went (read
+    back, unless the caller holds ``every`` message of the appointment)."""
+    rows = (
+        sorted(every, key=lambda r: (r.due_at, r.channel))
+        if every is not None
+        else ctx.session.scalars(
+            select(Reminder)
+            .where(
+                Reminder.appointment_id == view.appointment_id,
+                Reminder.status.in_((*IN_PLAN, "not_planned")),
+            )
+            .order_by(Reminder.due_at, Reminder.channel)
+        ).all()
+    )
+    reminders = [r for r in rows if r.status in IN_PLAN]
+    not_planned = [r for r in rows if r.status == "not_planned"]
     ctx.emit(
         RemindersPlanned(
             appointment_id=view.appointment_id,

@@ -3,9 +3,15 @@ outside quiet hours there, never after the session."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+# Set when a committed transaction planned a message that is already due (a confirmation, a
+# cancellation notice): the dispatcher in this process starts a round at once instead of at its
+# next interval. Other processes' dispatchers find it at their next round, as before.
+due_now = threading.Event()
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,13 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             match = MESSAGES.match(self.path)
             length = int(self.headers.get("Content-Length", 0))
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # The client went away mid-request (a worker killed while sending): Twilio
+                # never saw a whole request, so it creates no message.
+                self.close_connection = True
+                return
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             if match is None or self.headers.get("Authorization", "") == "":
                 self._reply(404, {"code": 20404, "message": "not found", "status": 404})
                 return
@@ -228,7 +234,7 @@ class FakeTwilioServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def env(self) -> dict[str, str]:
         return {

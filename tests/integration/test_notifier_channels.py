@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email
 import socket
 import threading
 from dataclasses import replace
+from email import policy
 
 import pytest
 
@@ -35,6 +37,41 @@ def test_smtp_logs_in_when_a_username_is_set() -> None:
     assert provider_id == "m-1@harbourstreet.example"  # in the sender's (EMAIL_FROM's) domain
     [mail] = mailbox.received()
     assert mail["Subject"] == "Subject"
+
+
+def test_smtp_sends_text_that_is_not_ascii_and_an_internationalized_address() -> None:
+    """Long lines, accents and a mailbox name that is not ASCII arrive as written: headers
+    RFC 2047-encoded for an ASCII address, UTF-8 through SMTPUTF8 for an international one."""
+    text = "Hola Jörg — tu cita es el miércoles. " * 40  # one line of about 1,500 characters
+    calendar = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nSUMMARY:Séance\r\nEND:VCALENDAR\r\n"
+    server = SmtpServer()
+    with server as mailbox:
+        env = server.env() | {"EMAIL_FROM": "Clínica Café <citas@cafe.example>"}
+        for n, to in enumerate(("jorg@example.com", "jörg@例え.example")):
+            SmtpEmail(env).send(
+                replace(
+                    EMAIL,
+                    message_id=f"m-{n}",
+                    to=to,
+                    text=text,
+                    subject="Tu cita del miércoles",
+                    html=f"<p>{text}</p>",
+                    calendar=calendar.encode(),
+                )
+            )
+        received = mailbox.received()
+
+    mails = [email.message_from_bytes(m.as_bytes(), policy=policy.default) for m in received]
+    assert [mail["To"] for mail in mails] == ["jorg@example.com", "jörg@例え.example"]
+    for mail in mails:
+        assert mail["Subject"] == "Tu cita del miércoles"
+        assert mail["From"] == "Clínica Café <citas@cafe.example>"
+        parts = {part.get_content_type(): part for part in mail.walk()}
+        assert parts["text/plain"].get_content() == text  # type: ignore[attr-defined]
+        assert parts["text/html"].get_content() == f"<p>{text}</p>"  # type: ignore[attr-defined]
+        assert parts["text/calendar"].get_param("method") == "REQUEST"
+        assert "SUMMARY:Séance" in parts["text/calendar"].get_content()  # type: ignore[attr-defined]
+    assert received[0]["Subject"].startswith("=?utf-8?")  # the ASCII address: 7-bit headers
 
 
 def test_smtp_refused_recipient_is_permanent_and_an_absent_server_transient() -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.notifier import policy
+from services.notifier import planning, policy
 from services.notifier.tables import AppointmentView, PolicyRecord, Reminder
 from tests.fakes.notifier import (
     SERVICE_TYPE,
@@ -71,6 +71,17 @@ def test_a_redelivered_booking_plans_nothing_more(notifier: Notifier) -> None:
 
     assert len(plan_of(notifier, a)) == 4
     assert len(notifier.outbox("reminder.planned")) == 1
+
+
+def test_a_message_due_at_once_wakes_the_dispatcher_when_its_plan_commits(
+    notifier: Notifier,
+) -> None:
+    planning.due_now.clear()
+    booked = notifier.deliver(appointment("book", new_id(), 1, ny(4, 15, 15)))
+    assert planning.due_now.is_set()  # the confirmations are due now
+    planning.due_now.clear()
+    notifier.deliver(booked)  # redelivered: nothing planned
+    assert not planning.due_now.is_set()
 
 
 def test_reschedule_replans_and_sends_one_notice(notifier: Notifier) -> None:

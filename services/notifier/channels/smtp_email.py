@@ -7,35 +7,70 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email import policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, parseaddr
 
 from services.notifier.channels import OutboundMessage, PermanentFailure, TransientFailure
 
+# Bodies in UTF-8, quoted-printable: a plain-English message stays readable on the wire.
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
+SMTP_LINES = policy.compat32.clone(linesep="\r\n")
 
-def build(message: OutboundMessage, sender: str) -> EmailMessage:
+
+def build(message: OutboundMessage, sender: str) -> Message:
     """Text, HTML and - for an invite - the calendar as a third alternative with its METHOD,
-    which is what makes mail clients offer it as an invite rather than an attachment."""
-    email = EmailMessage()
-    email["From"] = sender
+    which is what makes mail clients offer it as an invite rather than an attachment.
+
+    Built with the ``email.mime`` classes (compat32): a message costs about a third of the
+    Python time that ``EmailMessage`` with the default policy took, which parsed every header
+    it set into a structured object and folded it again when flattened. Header text that is
+    not ASCII is RFC 2047-encoded here; ``wire_bytes`` renders addresses that are not ASCII
+    for an SMTPUTF8 server."""
+    email = MIMEMultipart("alternative")
+    name, address = parseaddr(sender)
+    email["From"] = _header(formataddr((name, address)))
     email["To"] = message.to
-    email["Subject"] = message.subject or ""
+    email["Subject"] = _header(message.subject or "")
     if message.written_at is not None:  # the application clock's, never the machine's
         email["Date"] = format_datetime(message.written_at)
     email["Message-ID"] = f"<{message.message_id}@{_domain(sender)}>"
-    email.set_content(message.text)
+    email.attach(_part(message.text, "plain"))
     if message.html:
-        email.add_alternative(message.html, subtype="html")
+        email.attach(_part(message.html, "html"))
     if message.calendar:
-        email.add_alternative(
-            message.calendar,
-            maintype="text",
-            subtype="calendar",
-            params={"method": _method(message.calendar), "charset": "utf-8"},
-            disposition="inline",
-            filename="invite.ics",
-        )
+        calendar = _part(message.calendar.decode(), "calendar")
+        calendar.set_param("method", _method(message.calendar))
+        calendar.add_header("Content-Disposition", "inline", filename="invite.ics")
+        email.attach(calendar)
     return email
+
+
+def _part(text: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, UTF8)
+    del part["MIME-Version"]  # once, on the message itself
+    return part
+
+
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def international(email: Message) -> bool:
+    """Whether an address needs an SMTPUTF8 server (a mailbox name that is not ASCII)."""
+    return not all(str(email[field]).isascii() for field in ("From", "To"))
+
+
+def wire_bytes(email: Message) -> bytes:
+    """The message as sent, lines ending in CRLF: 7-bit, or UTF-8 headers for an
+    internationalized address."""
+    return email.as_bytes(policy=policy.SMTPUTF8 if international(email) else SMTP_LINES)
 
 
 def _domain(sender: str) -> str:
@@ -83,9 +118,12 @@ class SmtpEmail:
 
     def send(self, message: OutboundMessage) -> str:
         email = build(message, self.sender)
+        options = ("SMTPUTF8", "BODY=8BITMIME") if international(email) else ()
         try:
             smtp = self._connection()
-            smtp.send_message(email)
+            smtp.sendmail(
+                parseaddr(self.sender)[1], [message.to], wire_bytes(email), mail_options=options
+            )
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise classify(exc) from exc

@@ -75,6 +75,9 @@ class TwilioSms:
                 extra.get("TWILIO_API_BASE_URL"), timeout, connections
             ),
         )
+        # The SDK imports its API modules on first use (tens of milliseconds, holding the
+        # interpreter): at start-up, not in front of the first confirmation of a busy minute.
+        _ = self.client.messages
 
     def send(self, message: OutboundMessage) -> str:
         try:
