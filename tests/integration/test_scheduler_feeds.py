@@ -4,8 +4,9 @@ and no more health information than the issue allows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,14 +14,18 @@ import icalendar
 import pytest
 import vobject
 
+from services.bootstrap import bootstrap
+from services.scheduler.demo import DEMO_LOGIN
+from shared import migrations
 from shared.clock import FrozenClock
 from shared.demo import demo_id
+from shared.web import create_service_app
 from tests.integration.test_scheduler_support import (
     SchedulerSystem,
     audit_entries,
     scheduler_only,
 )
-from tests.support import now
+from tests.support import days_ahead, now
 
 # Runs again at the fixed instants of `make test` (README: "Time in tests").
 pytestmark = pytest.mark.clock
@@ -208,9 +213,117 @@ def test_conditional_requests_and_changes(sched: SchedulerSystem) -> None:
     assert fetch(sched, url, **{"If-Modified-Since": modified}).status_code == 200
 
 
+def _cancel(s: SchedulerSystem, sessions: list[dict[str, Any]]) -> Any:
+    return s.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/appointments/{sessions[0]['id']}/cancel",
+        json={"cancelled_by": "practice", "reason": "Therapist away"},
+    )
+
+
+def _reschedule(s: SchedulerSystem, sessions: list[dict[str, Any]]) -> Any:
+    new_start = datetime.fromisoformat(sessions[0]["starts_at"]) + timedelta(hours=2)
+    return s.call(
+        "scheduler",
+        "POST",
+        f"/api/v1/appointments/{sessions[0]['id']}/reschedule",
+        json={"starts_at": new_start.isoformat()},
+    )
+
+
+def _practice(s: SchedulerSystem, **changes: str) -> Any:
+    practice = s.call("scheduler", "GET", "/api/v1/practice", admin=True).json
+    del practice["revision"]
+    return s.call("scheduler", "PUT", "/api/v1/practice", admin=True, json=practice | changes)
+
+
+# Each change, made at the same frozen instant as the first fetch (so neither the clock nor
+# Last-Modified helps), and a text the practitioner's feed shows after it (None: the calendar
+# does not show that change, but its ETag still moves).
+CHANGES: dict[str, tuple[Callable[[SchedulerSystem, list[dict[str, Any]]], Any], str | None]] = {
+    "book": (lambda s, _: s.book(client="client-priya"), "Priya N."),
+    "cancel": (_cancel, "STATUS:CANCELLED"),
+    "reschedule": (_reschedule, "SEQUENCE:2"),
+    "place": (
+        lambda s, sessions: s.call(
+            "scheduler",
+            "PATCH",
+            f"/api/v1/appointments/{sessions[0]['id']}",
+            json={"location": "Room 9"},
+        ),
+        "Room 9",
+    ),
+    "client renamed": (
+        lambda s, _: s.call(
+            "scheduler",
+            "PATCH",
+            f"/api/v1/clients/{demo_id('client-jordan')}",
+            json={"first_name": "Jordy"},
+        ),
+        "Jordy L.",
+    ),
+    "practitioner renamed": (
+        lambda s, _: s.call(
+            "scheduler",
+            "PATCH",
+            f"/api/v1/practitioners/{demo_id('dr-rivera')}",
+            admin=True,
+            json={"display_name": "Dr. Ana Rivera-Ortiz"},
+        ),
+        "Dr. Ana Rivera-Ortiz",
+    ),
+    "service type renamed": (
+        lambda s, _: s.call(
+            "scheduler",
+            "PATCH",
+            f"/api/v1/service-types/{demo_id('ipt-session')}",
+            admin=True,
+            json={"name": "Interpersonal therapy"},
+        ),
+        "Interpersonal therapy",
+    ),
+    "practice address": (lambda s, _: _practice(s, address="1 New Street, Boston"), None),
+    "practice zone": (lambda s, _: _practice(s, time_zone="America/Chicago"), None),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_every_change_to_a_feed_gives_a_new_etag_and_body(
+    sched: SchedulerSystem, change: str
+) -> None:
+    sessions = make_course(sched)
+    url = feed_link(sched, "practitioner", "dr-rivera", admin=True)
+    first = fetch(sched, url)
+    etag = first.headers["ETag"]
+    assert fetch(sched, url, **{"If-None-Match": etag}).status_code == 304
+    make, shown = CHANGES[change]
+    assert make(sched, sessions).status_code in (200, 201)
+    after = fetch(sched, url, **{"If-None-Match": etag})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    if shown is not None:
+        assert shown not in first.data.decode()
+        assert shown in after.data.decode().replace("\r\n ", "")
+    # Unchanged from here on: the new ETag holds.
+    again = fetch(sched, url, **{"If-None-Match": after.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_a_practitioner_rename_reaches_the_client_feed(sched: SchedulerSystem) -> None:
+    make_course(sched)
+    url = feed_link(sched, "client", "client-jordan")
+    etag = fetch(sched, url).headers["ETag"]
+    CHANGES["practitioner renamed"][0](sched, [])
+    after = fetch(sched, url, **{"If-None-Match": etag})
+    assert after.status_code == 200
+    assert "Appointment with Dr. Ana Rivera-Ortiz" in after.data.decode()
+
+
 def test_rotation_stops_the_old_url_at_once(sched: SchedulerSystem) -> None:
     old = feed_link(sched, "client", "client-priya")
-    assert fetch(sched, old).status_code == 200
+    first = fetch(sched, old)
+    assert first.status_code == 200
     rotated = sched.call(
         "scheduler", "POST", f"/api/v1/clients/{demo_id('client-priya')}/feed/rotate"
     )
@@ -220,7 +333,9 @@ def test_rotation_stops_the_old_url_at_once(sched: SchedulerSystem) -> None:
     gone = fetch(sched, old)
     assert gone.status_code == 404
     assert gone.mimetype == "application/problem+json"
-    assert fetch(sched, new).status_code == 200
+    renewed = fetch(sched, new, **{"If-None-Match": first.headers["ETag"]})
+    assert renewed.status_code == 200
+    assert renewed.headers["ETag"] != first.headers["ETag"]
     assert fetch(sched, "/feeds/client/" + "x" * 43 + ".ics").status_code == 404
     assert fetch(sched, "/feeds/elsewhere/" + "x" * 43 + ".ics").status_code == 404
 
@@ -240,6 +355,58 @@ def test_cancelled_sessions_stay_for_thirty_days(sched: SchedulerSystem) -> None
     uid = f"{sessions[3]['id']}@rapport"
     clock = sched.runtimes["scheduler"].clock
     clock.advance(timedelta(days=29))  # type: ignore[attr-defined]
-    assert uid in events_by_uid(fetch(sched, url).data)
+    kept = fetch(sched, url)
+    assert uid in events_by_uid(kept.data)
     clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
-    assert uid not in events_by_uid(fetch(sched, url).data)
+    # Nothing was written: the session left the feed with time, and the ETag moved with it.
+    dropped = fetch(sched, url, **{"If-None-Match": kept.headers["ETag"]})
+    assert dropped.status_code == 200
+    assert uid not in events_by_uid(dropped.data)
+
+
+def test_the_embedded_default_on_sqlite_answers_and_invalidates_alike(
+    system_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = system_env | {
+        "SCHEDULER_DATABASE_URL": f"sqlite:///{tmp_path}/scheduler.db",
+        "RAPPORT_PUBLIC_URL": "https://rapport.example/",
+    }
+    rt = bootstrap("scheduler", env=env)
+    try:
+        migrations.upgrade(rt)
+        assert rt.service.seed_demo is not None
+        rt.service.seed_demo(rt)
+        web = create_service_app(rt).test_client()
+        token = web.post(
+            "/api/v1/auth/token", json={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]}
+        ).json["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        booked = web.post(
+            "/api/v1/appointments",
+            headers=auth,
+            json={
+                "client_id": demo_id("client-jordan"),
+                "practitioner_id": demo_id("dr-rivera"),
+                "service_type_id": demo_id("ipt-session"),
+                "starts_at": days_ahead(4, hour=10).isoformat(),
+            },
+        )
+        assert booked.status_code == 201, booked.json
+        link = web.get(f"/api/v1/clients/{demo_id('client-jordan')}/feed", headers=auth)
+        path = link.json["url"].removeprefix("https://rapport.example")
+        first = web.get(path)
+        assert f"{booked.json['id']}@rapport" in events_by_uid(first.data)
+        etag = first.headers["ETag"]
+        assert web.get(path, headers={"If-None-Match": etag}).status_code == 304
+        cancelled = web.post(
+            f"/api/v1/appointments/{booked.json['id']}/cancel",
+            headers=auth,
+            json={"cancelled_by": "practice", "reason": "Therapist away"},
+        )
+        assert cancelled.status_code == 200, cancelled.json
+        after = web.get(path, headers={"If-None-Match": etag})
+        assert after.status_code == 200
+        assert after.headers["ETag"] != etag
+        assert "STATUS:CANCELLED" in after.data.decode()
+    finally:
+        rt.db.dispose()
