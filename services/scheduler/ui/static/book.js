@@ -13,37 +13,7 @@
   const dialog = document.getElementById("book-dialog");
   let clientId = form.dataset.client || "";
 
-  /* Matching clients come from the API's search, a page at a time ("More clients" reads on). */
-  let searched = 0;
-  async function showClients(more) {
-    const q = search.value.trim();
-    const ticket = ++searched;
-    const params = new URLSearchParams({q, active: "true", limit: "8"});
-    if (more) params.set("cursor", more);
-    if (!more) results.replaceChildren(R.el("li", {class: "muted", text: "Searching…"}));
-    const res = await R.api("GET", "/api/v1/clients?" + params.toString());
-    if (ticket !== searched) return;  // a newer search is on its way
-    if (!more) results.replaceChildren();
-    results.querySelector(".more")?.remove();
-    if (!res.ok) { results.append(R.el("li", {class: "error", text: R.message(res.data)})); return; }
-    if (!res.data.items.length && !more) results.append(R.el("li", {class: "muted", text: "No client matches “" + q + "”."}));
-    for (const c of res.data.items) {
-      R.clients[c.id] = c;
-      const id = "client-" + c.id;
-      results.append(R.el("li", {},
-        R.el("input", {type: "radio", name: "client_id", id, value: c.id, checked: c.id === clientId,
-          onchange: () => { clientId = c.id; }}),
-        R.el("label", {for: id, class: "choice"},
-          R.el("span", {class: "name", text: c.first_name + " " + c.last_name}),
-          R.el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}))));
-    }
-    if (res.data.next_cursor) {
-      results.append(R.el("li", {class: "more"}, R.el("button", {type: "button", class: "small",
-        text: "More clients", onclick: () => showClients(res.data.next_cursor)})));
-    }
-  }
-  let typing = null;
-  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => showClients(), 150); });
+  const picker = R.clientPicker(search, results, {selected: clientId, onPick: (id) => { clientId = id; }});
 
   // Default date: tomorrow in the practice's zone.
   form.elements.date.value = R.isoDay(new Date(R.now().getTime() + 86400000).toISOString());
@@ -214,6 +184,6 @@
       await R.loadClients([clientId]);
       if (R.clients[clientId]) search.value = R.clients[clientId].first_name + " " + R.clients[clientId].last_name;
     }
-    showClients();
+    picker.show();
   })();
 })();

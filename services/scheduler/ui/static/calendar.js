@@ -76,6 +76,10 @@
     return list;
   }
 
+  /* A press on a card's button is not the start of a drag: the calendar never sees it (it would
+     look for the grid cell under the pointer, and a button near the grid's edge has none). */
+  function notADrag(e) { e.stopPropagation(); }
+
   function card(a) {
     const who = R.clientName(a.client_id);
     const st = R.serviceTypes[a.service_type_id];
@@ -98,11 +102,11 @@
     for (const [action, text] of actionsFor(a)) {
       actions.append(R.el("button", {type: "button", class: action === "cancel" ? "danger small" : "small",
         "data-action": action, "aria-label": text + ": " + label, text,
-        onclick: (e) => { e.stopPropagation(); act(action, a); }}));
+        onpointerdown: notADrag, onclick: (e) => { e.stopPropagation(); act(action, a); }}));
     }
     actions.append(R.el("button", {type: "button", class: "small link-like", "data-action": "log",
       "aria-label": "Reminders and messages: " + label, text: "Messages",
-      onclick: (e) => { e.stopPropagation(); showLog(a); }}));
+      onpointerdown: notADrag, onclick: (e) => { e.stopPropagation(); showLog(a); }}));
     const movable = isOpen(a) && !started(a);
     return R.el("article", {class: "appointment status-" + a.status + " " + accent(a.practitioner_id),
       "data-id": a.id, "data-status": a.status, "aria-label": label, tabindex: "0",

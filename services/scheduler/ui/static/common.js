@@ -248,6 +248,44 @@ const Rapport = (() => {
     }
   }
 
+  /* A client picker: a search box whose matches (active clients, from the API's search a page
+     at a time, "More clients" reads on) are radio buttons. `picked()` is the chosen client's
+     id, `show()` searches for what the box holds; `onPick` hears each choice. */
+  function clientPicker(search, results, {selected = "", onPick = () => {}} = {}) {
+    let chosen = selected;
+    let ticket = 0;
+    async function show(more) {
+      const q = search.value.trim();
+      const mine = ++ticket;
+      const params = new URLSearchParams({q, active: "true", limit: "8"});
+      if (more) params.set("cursor", more);
+      if (!more) results.replaceChildren(el("li", {class: "muted", text: "Searching…"}));
+      const res = await api("GET", "/api/v1/clients?" + params.toString());
+      if (mine !== ticket) return;  // a newer search is on its way
+      if (!more) results.replaceChildren();
+      results.querySelector(".more")?.remove();
+      if (!res.ok) { results.append(el("li", {class: "error", text: message(res.data)})); return; }
+      if (!res.data.items.length && !more) results.append(el("li", {class: "muted", text: "No client matches “" + q + "”."}));
+      for (const c of res.data.items) {
+        clients[c.id] = c;
+        const id = "client-" + c.id;
+        results.append(el("li", {},
+          el("input", {type: "radio", name: "client_id", id, value: c.id, checked: c.id === chosen,
+            onchange: () => { chosen = c.id; onPick(c.id); }}),
+          el("label", {for: id, class: "choice"},
+            el("span", {class: "name", text: c.first_name + " " + c.last_name}),
+            el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}))));
+      }
+      if (res.data.next_cursor) {
+        results.append(el("li", {class: "more"}, el("button", {type: "button", class: "small",
+          text: "More clients", onclick: () => show(res.data.next_cursor)})));
+      }
+    }
+    let typing = null;
+    search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => show(), 150); });
+    return {picked: () => chosen, show: () => show()};
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -359,7 +397,7 @@ const Rapport = (() => {
   });
 
   return {now, api, fetchAll, message, showProblem, clearProblem, time, day, isoDay, isoTime, zonedIso, zone,
-          reference, clients, loadClients, practitioners, serviceTypes, clientName, el, toast, key,
+          reference, clients, loadClients, clientPicker, practitioners, serviceTypes, clientName, el, toast, key,
           STATUS, REMINDER, MESSAGE, INVOICE};
 })();
 document.addEventListener("DOMContentLoaded", () => {

@@ -13,26 +13,8 @@
   const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
   const OUTCOME = {open: "Offered, waiting for an answer", accepted: "Accepted and booked",
                    taken: "Taken by someone else", expired: "Expired unanswered", withdrawn: "Withdrawn"};
-  let clientId = "";
 
-  async function showClients() {
-    const params = new URLSearchParams({q: search.value.trim(), active: "true", limit: "8"});
-    const res = await R.api("GET", "/api/v1/clients?" + params.toString());
-    results.replaceChildren();
-    if (!res.ok) { results.append(R.el("li", {class: "error", text: R.message(res.data)})); return; }
-    for (const c of res.data.items) {
-      R.clients[c.id] = c;
-      const id = "client-" + c.id;
-      results.append(R.el("li", {},
-        R.el("input", {type: "radio", name: "client_id", id, value: c.id, checked: c.id === clientId,
-          onchange: () => { clientId = c.id; }}),
-        R.el("label", {for: id, class: "choice"},
-          R.el("span", {class: "name", text: c.first_name + " " + c.last_name}),
-          R.el("span", {class: "muted contact", text: [c.phone, c.email].filter(Boolean).join(" · ")}))));
-    }
-  }
-  let typing = null;
-  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(showClients, 150); });
+  const picker = R.clientPicker(search, results);
 
   const windows = document.getElementById("windows");
   document.getElementById("add-window").addEventListener("click", () => {
@@ -52,7 +34,7 @@
     event.preventDefault();
     const ticked = [...form.querySelectorAll('input[name="practitioner_ids"]:checked')].map((i) => i.value);
     const body = {
-      client_id: clientId,
+      client_id: picker.picked(),
       practitioner_ids: ticked.length ? ticked : null,
       service_type_id: form.elements.service_type_id.value,
       windows: [...windows.querySelectorAll(".window")].map((row) => ({
