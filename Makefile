@@ -52,7 +52,7 @@ instants: $(STAMP) ## the clock-sensitive tests again at each of INSTANTS
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check shared services tests
+	$(BIN)/ruff format --check shared services tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

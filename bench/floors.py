@@ -91,6 +91,7 @@ def _pika_pipelined(
 ) -> float:
     """pika's asynchronous connection: every publish outstanding, acks counted as they come."""
     state = {"acked": 0, "began": 0.0, "ended": 0.0}
+    opened: list[pika.channel.Channel] = []  # the channel, once the connection opens it
 
     def on_ack(frame: pika.frame.Method) -> None:
         method = frame.method
@@ -104,14 +105,12 @@ def _pika_pipelined(
     def on_confirm_ok(_frame: object) -> None:
         state["began"] = time.perf_counter()
         for _ in range(count):
-            channel.basic_publish("", QUEUE, BODY, properties)
+            opened[0].basic_publish("", QUEUE, BODY, properties)
 
     def on_channel(ch: pika.channel.Channel) -> None:
-        nonlocal channel
-        channel = ch
+        opened.append(ch)
         ch.confirm_delivery(on_ack, callback=on_confirm_ok)
 
-    channel: pika.channel.Channel
     conn = pika.SelectConnection(
         params,
         on_open_callback=lambda c: c.channel(on_open_callback=on_channel),

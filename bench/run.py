@@ -1,7 +1,7 @@
 """`make bench`: start the real topology, measure Rapport beside the hardware floor in one run,
 print one table and write it as JSON (bench/results/latest.json).
 
-    python -m bench.run [--scale small|full] [--only floors|bookings|open|sms|feed]
+    python -m bench.run [--scale small|full] [--only floors|relay|bookings|open|sms|feed|scale]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -26,11 +27,13 @@ from bench import floors
 from bench.scenarios import CLOCK, Bookings, Rapport, complete, done_at, epoch
 from bench.stats import Figure, percentile, table
 from bench.topology import Topology, plain_dsn, topology
+from shared.config import SERVICES
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
-from tests.support import wait_until
+from tests.support import RABBIT_API, wait_until
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("floors", "relay", "bookings", "open", "sms", "feed")
+FEED_REQUESTS = 200  # of each kind, one after another: enough for a steady p50
+SCENARIOS = ("floors", "relay", "bookings", "open", "sms", "feed", "scale")
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,25 @@ class Scale:
     sms: int
     floor_requests: int
     effects_timeout: float
+    scaling: int  # bookings per load of the scale scenario (8 clients), once per worker count
 
 
 SCALES = {
     "small": Scale(
-        bookings=200, open_loop=200, sms=1_000, floor_requests=2_000, effects_timeout=300
+        bookings=200,
+        open_loop=200,
+        sms=1_000,
+        floor_requests=2_000,
+        effects_timeout=300,
+        scaling=100,
     ),
     "full": Scale(
-        bookings=2_000, open_loop=1_000, sms=10_000, floor_requests=5_000, effects_timeout=900
+        bookings=2_000,
+        open_loop=1_000,
+        sms=10_000,
+        floor_requests=5_000,
+        effects_timeout=900,
+        scaling=1_000,
     ),
 }
 
@@ -59,7 +73,7 @@ def ms(seconds: float | None) -> float | None:
 class Bench:
     def __init__(self, top: Topology, scale: Scale) -> None:
         self.top = top
-        self.scale = scale
+        self.size = scale
         self.figures: list[Figure] = []
         self.extra: dict[str, object] = {}
         self._rapport: Rapport | None = None
@@ -80,7 +94,7 @@ class Bench:
     # -- floors of the pieces --------------------------------------------------------------------
 
     def floors(self) -> None:
-        n = self.scale.floor_requests
+        n = self.size.floor_requests
         dsn = plain_dsn(self.top.databases["floor"])
         broker = self.top.broker_url
         self.add(
@@ -118,7 +132,7 @@ class Bench:
 
     def relay(self) -> None:
         """Rapport's relay draining an outbox, beside the publish floors of the same run."""
-        n = self.scale.floor_requests
+        n = self.size.floor_requests
         pipelined = floors.kombu_publish(self.top.broker_url, n, pipelined=True)
         one_by_one = floors.kombu_publish(self.top.broker_url, n, pipelined=False)
         drained = floors.relay_drain(self.top.databases["floor"], self.top.broker_url, n)
@@ -145,10 +159,10 @@ class Bench:
 
     def bookings(self) -> None:
         rapport = self.rapport
-        cpu_before, booked = self.top.cpu_seconds(), 0
+        cpu_before, booked = self.top.cpu_by_process(), 0
         for clients in (8, 32):
-            floor = floors.minimal_flask(self.top.floor_url, self.scale.floor_requests, clients)
-            run = rapport.book_closed(self.scale.bookings, clients)
+            floor = floors.minimal_flask(self.top.floor_url, self.size.floor_requests, clients)
+            run = rapport.book_closed(self.size.bookings, clients)
             booked += run.outcome.accepted
             self.add(
                 Figure(
@@ -170,45 +184,60 @@ class Bench:
                     higher_is_better=False,
                 ),
             )
-            self._every_effect(run, clients, floor.per_second)
-        cpu = self.top.cpu_seconds() - cpu_before
+            whole, rate = self._every_effect(run)
+            self.add(
+                Figure(
+                    "bookings",
+                    f"bookings with every effect/s, {clients} clients",
+                    rate,
+                    "/s",
+                    "minimal Flask+gunicorn+PostgreSQL insert",
+                    floor.per_second,
+                    note="" if whole == len(run.began) else f"only {whole} of {len(run.began)}",
+                ),
+            )
+        spent = {
+            name: seconds - cpu_before.get(name, 0.0)
+            for name, seconds in self.top.cpu_by_process().items()
+        }
         self.add(
             Figure(
                 "bookings",
                 "CPU per booking across the service processes",
-                ms(cpu / booked) if booked else None,
+                ms(sum(spent.values()) / booked) if booked else None,
                 "ms",
                 note="webs + workers, until every effect existed",
             )
         )
+        for name, seconds in sorted(spent.items()):
+            self.add(
+                Figure(
+                    "bookings",
+                    f"CPU per booking in {name}",
+                    ms(seconds / booked) if booked else None,
+                    "ms",
+                    higher_is_better=False,
+                )
+            )
         for name, rss in sorted(self.top.worker_rss().items()):
             self.add(
                 Figure("memory", f"RSS of {name} after the load", rss, "MB", higher_is_better=False)
             )
 
-    def _every_effect(self, run: Bookings, clients: int, floor: float) -> None:
-        found = self.rapport.wait_for_effects(list(run.began), self.scale.effects_timeout)
+    def _every_effect(self, run: Bookings) -> tuple[int, float | None]:
+        """How many of the load's bookings came to have every effect, and how many per second
+        from the load's start to the last effect."""
+        found = self.rapport.wait_for_effects(list(run.began), self.size.effects_timeout)
         finished = [epoch(t) for e in found.values() if (t := done_at(e)) is not None]
-        whole = len(finished)
         span = (max(finished) - run.outcome.started) if finished else None
-        self.add(
-            Figure(
-                "bookings",
-                f"bookings with every effect/s, {clients} clients",
-                whole / span if span else None,
-                "/s",
-                "minimal Flask+gunicorn+PostgreSQL insert",
-                floor,
-                note="" if whole == len(run.began) else f"only {whole} of {len(run.began)}",
-            ),
-        )
+        return len(finished), (len(finished) / span if span else None)
 
     # -- open loop at 50 bookings/s --------------------------------------------------------------
 
     def open(self) -> None:
         rate = 50.0
-        run = self.rapport.book_open(self.scale.open_loop, rate)
-        found = self.rapport.wait_for_effects(list(run.began), self.scale.effects_timeout)
+        run = self.rapport.book_open(self.size.open_loop, rate)
+        found = self.rapport.wait_for_effects(list(run.began), self.size.effects_timeout)
         to_invoice = [
             epoch(e["invoice"]) - run.began[i] for i, e in found.items() if "invoice" in e
         ]
@@ -216,6 +245,11 @@ class Bench:
             max(epoch(e["confirmation_sms"]), epoch(e["confirmation_email"])) - run.began[i]
             for i, e in found.items()
             if complete(e)
+        ]
+        to_planned = [
+            epoch(e["confirmation_planned"]) - run.began[i]
+            for i, e in found.items()
+            if "confirmation_planned" in e
         ]
         lat = run.outcome.latencies
         missing = len(run.began) - len(to_confirmed)
@@ -259,6 +293,20 @@ class Bench:
             ),
             Figure(
                 "open loop 50/s",
+                "booking → confirmations planned p50",
+                percentile(to_planned, 50),
+                "s",
+                higher_is_better=False,
+            ),
+            Figure(
+                "open loop 50/s",
+                "booking → confirmations planned p99",
+                percentile(to_planned, 99),
+                "s",
+                higher_is_better=False,
+            ),
+            Figure(
+                "open loop 50/s",
                 "booking → both confirmations sent p50",
                 percentile(to_confirmed, 50),
                 "s",
@@ -278,10 +326,10 @@ class Bench:
 
     def sms(self) -> None:
         twilio = self.top.env["BENCH_TWILIO_URL"]
-        alone = floors.fake_twilio(twilio, ACCOUNT_SID, AUTH_TOKEN, self.scale.floor_requests, 8)
-        count = self.scale.sms
+        alone = floors.fake_twilio(twilio, ACCOUNT_SID, AUTH_TOKEN, self.size.floor_requests, 8)
+        count = self.size.sms
         due = self.rapport.seed_due_sms(count)
-        deadline = time.monotonic() + self.scale.effects_timeout
+        deadline = time.monotonic() + self.size.effects_timeout
         sent: list = []
         while time.monotonic() < deadline:
             sent = self.rapport.sms_sent()
@@ -328,13 +376,13 @@ class Bench:
         began = time.perf_counter()
         http.get(url, timeout=30).raise_for_status()
         first = time.perf_counter() - began
-        for _ in range(20):
+        for _ in range(FEED_REQUESTS):
             began = time.perf_counter()
             answer = http.get(url, timeout=30)
             full.append(time.perf_counter() - began)
             answer.raise_for_status()
             etag = answer.headers["ETag"]
-        for _ in range(20):
+        for _ in range(FEED_REQUESTS):
             began = time.perf_counter()
             answer = http.get(url, headers={"If-None-Match": etag}, timeout=30)
             conditional.append(time.perf_counter() - began)
@@ -352,7 +400,7 @@ class Bench:
             ),
             Figure(
                 "feed",
-                "1,000 sessions: 200 p50 (20 more)",
+                f"1,000 sessions: 200 p50 ({FEED_REQUESTS} more)",
                 ms(percentile(full, 50)),
                 "ms",
                 "minimal endpoint p50, 1 client",
@@ -371,6 +419,72 @@ class Bench:
                 note="target ≤ 3 ms",
             ),
         )
+
+    # -- one worker process per service, then two ----------------------------------------------
+
+    def scale(self) -> None:
+        """The bookings-with-every-effect load (8 clients) with one worker process per service,
+        then again with a second one per service started beside it; the second ones are
+        stopped afterwards, so that a scenario run after this one sees the usual topology."""
+        rates: dict[int, float | None] = {}
+        added: list[str] = []
+        try:
+            for workers in (1, 2):
+                if workers == 2:
+                    # The new workers take their share of the queues before the load begins.
+                    one = consumers(self.top)
+                    added = [self.top.start_worker(service) for service in SERVICES]
+                    wait_until(
+                        partial(_doubled, self.top, one),
+                        timeout=120,
+                        interval=0.5,
+                        message="the second workers to consume",
+                    )
+                run = self.rapport.book_closed(self.size.scaling, 8)
+                whole, rates[workers] = self._every_effect(run)
+                self.add(
+                    Figure(
+                        "scale",
+                        f"bookings with every effect/s, {processes(workers)} per service",
+                        rates[workers],
+                        "/s",
+                        "1 worker process per service" if workers == 2 else None,
+                        rates[1] if workers == 2 else None,
+                        note=("ratio: 2 ÷ 1; " if workers == 2 else "")
+                        + f"{self.size.scaling} bookings, 8 clients"
+                        + ("" if whole == len(run.began) else f", only {whole} complete"),
+                    )
+                )
+            for name, rss in sorted(self.top.worker_rss().items()):
+                if "-worker" in name:
+                    self.add(
+                        Figure(
+                            "scale",
+                            f"RSS of {name} after the 2-worker load",
+                            rss,
+                            "MB",
+                            higher_is_better=False,
+                        )
+                    )
+        finally:
+            for name in added:
+                self.top.stop_process(name)
+
+
+def processes(count: int) -> str:
+    return f"{count} worker process" + ("es" if count > 1 else "")
+
+
+def consumers(top: Topology) -> int:
+    """Consumers on every queue of the bench's vhost, from RabbitMQ's management API (its
+    figures lag by a few seconds)."""
+    vhost = top.broker_url.rsplit("/", 1)[1]
+    queues = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=5)
+    return sum(int(q.get("consumers", 0)) for q in queues.json())
+
+
+def _doubled(top: Topology, before: int) -> bool:
+    return consumers(top) >= 2 * before
 
 
 def _wait_for_projections(top: Topology) -> None:
@@ -414,8 +528,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=SCALES, default="small")
     parser.add_argument("--only", choices=SCENARIOS, action="append")
-    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="default bench/results/latest.json for a whole run; a run of some scenarios "
+        "(--only) writes bench/results/only-<scenarios>.json, which git ignores",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        partial = "-".join(args.only) if args.only else ""
+        args.output = RESULTS / (f"only-{partial}.json" if partial else "latest.json")
     # A terminated bench still stops its processes and drops its vhost and databases.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scale = SCALES[args.scale]
@@ -426,12 +548,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: scale {args.scale}, scenarios {', '.join(chosen)}; logs in {logs}", flush=True)
     with topology(logs) as top:
         bench = Bench(top, scale)
+        failed: list[str] = []
         for name in chosen:
             try:
                 getattr(bench, name)()
             except Exception as exc:  # one scenario failing still reports the others
                 print(f"bench: scenario {name} failed: {exc!r}", flush=True)
-                bench.extra.setdefault("failed", []).append(f"{name}: {exc!r}")  # type: ignore[union-attr]
+                failed.append(f"{name}: {exc!r}")
     report = {
         "started_at": began.isoformat(),
         "took_seconds": round((CLOCK.now() - began) / timedelta(seconds=1), 1),
@@ -440,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": before | {"load_average_after": os.getloadavg()},
         "figures": [f.as_dict() for f in bench.figures],
         **bench.extra,
+        **({"failed": failed} if failed else {}),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -447,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"machine: {before['cpus']} CPUs ({before['cpu_model']}), load average before "
         f"{before['load_average']}, after {report['machine']['load_average_after']}"
-    )  # type: ignore[index]
+    )
     print(table(bench.figures))
     print(f"\nwritten to {args.output}")
     return 0

@@ -1,6 +1,6 @@
 """The real topology, started by the bench itself: a fresh vhost and fresh databases, migrate and
-seed-demo, a gunicorn web (2 workers) and one worker per service, the fake Twilio and an SMTP
-sink, and the minimal Flask app the floor is measured on."""
+seed-demo, a gunicorn web (2 workers) and one worker process per service (more on demand), the
+fake Twilio and an SMTP sink, and the minimal Flask app the floor is measured on."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -25,6 +26,17 @@ RAPPORT = [sys.executable, "-m", "services.cli"]
 
 def plain_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def worker_name(service: str, index: int) -> str:
+    """``billing-worker`` for a service's first worker process, ``billing-worker-2`` after."""
+    return f"{service}-worker" if index == 1 else f"{service}-worker-{index}"
+
+
+def is_service_process(name: str) -> bool:
+    """A service's web (gunicorn master) or one of its worker processes, by name."""
+    service, _, role = name.partition("-")
+    return service in SERVICES and (role == "web" or role.startswith("worker"))
 
 
 @dataclass
@@ -58,30 +70,55 @@ class Topology:
         if result.returncode != 0:
             raise RuntimeError(f"rapport {' '.join(args)}: {result.stderr[-2000:]}")
 
+    def start_worker(self, service: str) -> str:
+        """One more worker process of ``service`` (its consumers share the service's queue,
+        its relay and dispatcher claim rows with SKIP LOCKED); returns its name."""
+        index = len(self.workers(service)) + 1
+        name = worker_name(service, index)
+        self.start(name, [*RAPPORT, "worker", service, "--metrics-port", str(free_port())])
+        return name
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def workers(self, service: str) -> list[str]:
+        return [n for n in self.processes if n.startswith(f"{service}-worker")]
+
     def service_processes(self) -> dict[str, psutil.Process]:
-        """Each service's web (gunicorn master) and worker, by name."""
+        """Each service's web (gunicorn master) and worker processes, by name."""
         return {
             name: psutil.Process(p.pid)
             for name, p in self.processes.items()
-            if name.endswith(("-web", "-worker")) and name.split("-")[0] in SERVICES
+            if is_service_process(name)
         }
 
     def cpu_seconds(self) -> float:
         """User + system CPU of every service process and its children, so far."""
-        total = 0.0
-        for process in self.service_processes().values():
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """User + system CPU so far of each service process (a web with its gunicorn workers)."""
+        spent: dict[str, float] = {}
+        for name, process in self.service_processes().items():
+            spent[name] = 0.0
             for p in [process, *process.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
                     times = p.cpu_times()
-                    total += times.user + times.system
-        return total
+                    spent[name] += times.user + times.system
+        return spent
 
     def worker_rss(self) -> dict[str, float]:
         """Resident memory in MB of each service's worker and each gunicorn worker."""
         rss: dict[str, float] = {}
         for name, process in self.service_processes().items():
             with contextlib.suppress(psutil.Error):
-                if name.endswith("-worker"):
+                if "-worker" in name:
                     rss[name] = process.memory_info().rss / 1e6
                 else:
                     for i, child in enumerate(process.children()):
@@ -116,7 +153,7 @@ def topology(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[To
                 stdout=subprocess.PIPE,
                 stderr=open(logs / "fakes.log", "wb"),  # noqa: SIM115
             )
-            top.processes["fakes"] = fakes  # type: ignore[assignment]
+            top.processes["fakes"] = fakes
             assert fakes.stdout is not None
             fake_env = json.loads(fakes.stdout.readline())
             top.env = service_env(
@@ -131,15 +168,12 @@ def topology(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[To
             top.run("migrate", "all")
             top.run("seed-demo")
             for service in SERVICES:
-                port, metrics = free_port(), free_port()
+                port = free_port()
                 top.start(
                     f"{service}-web",
                     [*RAPPORT, "web", service, "--bind", f"127.0.0.1:{port}", "--workers", "2"],
                 )
-                top.start(
-                    f"{service}-worker",
-                    [*RAPPORT, "worker", service, "--metrics-port", str(metrics)],
-                )
+                top.start_worker(service)
                 top.web[service] = f"http://127.0.0.1:{port}"
             floor_port = free_port()
             with psycopg.connect(plain_dsn(floor), autocommit=True) as conn:
@@ -166,7 +200,7 @@ def topology(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[To
             )
             top.floor_url = f"http://127.0.0.1:{floor_port}"
             for url in top.web.values():
-                wait_until(lambda u=url: _answers(u), timeout=120, message=f"{url} to answer")
+                wait_until(partial(_answers, url), timeout=120, message=f"{url} to answer")
             wait_until(lambda: _posts(top.floor_url), timeout=60, message="the floor app to answer")
             top.env["BENCH_TWILIO_URL"] = fake_env["TWILIO_API_BASE_URL"]
             yield top

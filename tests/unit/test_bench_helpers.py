@@ -4,6 +4,7 @@ is not a test: nothing here times anything.)"""
 from __future__ import annotations
 
 from bench.stats import Figure, percentile, table
+from bench.topology import is_service_process, worker_name
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:
@@ -36,3 +37,12 @@ def test_table_has_one_row_per_figure_with_floor_and_ratio() -> None:
     assert len(lines) == 4
     assert "41.2 /s" in lines[2] and "minimal Flask: 896 /s" in lines[2] and "4.6%" in lines[2]
     assert lines[3] == "| feed | 304 p50 | — (not run) | — | — |"
+
+
+def test_worker_processes_are_named_by_service_and_count() -> None:
+    assert worker_name("billing", 1) == "billing-worker"
+    assert worker_name("billing", 2) == "billing-worker-2"
+    for name in ("billing-web", "billing-worker", "notifier-worker-2"):
+        assert is_service_process(name), name
+    for name in ("fakes", "floor-web", "billing-webhooks", "nobody-worker"):
+        assert not is_service_process(name), name
