@@ -117,8 +117,7 @@ class PolicyUpdate(policy.PolicyDocument):
 @api.get("/reminder-policy")
 def get_policy() -> Any:
     with runtime().db.sessions() as session:
-        records = session.scalars(select(PolicyRecord)).all()
-    documents = {r.scope: policy.stored(r.document) for r in records}
+        documents = policy.all_documents(session)
     answer: Policies = {
         "practice": policy.policy_json(documents.pop(policy.PRACTICE, policy.DEFAULT)),
         "service_types": {scope: policy.policy_json(d) for scope, d in documents.items()},

@@ -188,8 +188,7 @@ def applying(
 def all_documents(session: Session) -> dict[str, PolicyDocument]:
     """Every saved policy by scope (the practice's and the service types' own), in one query."""
     return {
-        record.scope: PolicyDocument.model_validate(_as_now(record.document))
-        for record in session.scalars(select(PolicyRecord))
+        record.scope: stored(record.document) for record in session.scalars(select(PolicyRecord))
     }
 
 
