@@ -142,17 +142,32 @@ class Dispatcher:
         whole batch: nothing of it is kept, so the caller may apply each with ``dispatch``.
         """
         events = [contracts.parse(envelope) for envelope in envelopes]
+        pairs = [
+            (envelope, handler_name(handler))
+            for envelope in envelopes
+            for handler in self.handlers.get(envelope.type, ())
+        ]
         applied: list[bool] = []
         handled: list[tuple[Handler, Envelope, float]] = []
         with self.db.transaction() as session:
+            # The whole batch's inbox rows in one statement; a pair that comes twice in the
+            # batch (a redelivery beside its first delivery) is new only the first time.
+            fresh = self.tables.record_many(session, pairs, self.clock.now())
             for envelope, event in zip(envelopes, events, strict=True):
                 any_new = False
                 with _correlated(envelope):
                     for handler in self.handlers.get(envelope.type, ()):
                         started = time.perf_counter()
-                        if self._apply(session, handler, event, envelope):
-                            handled.append((handler, envelope, time.perf_counter() - started))
-                            any_new = True
+                        key = (str(envelope.id), handler_name(handler))
+                        if key not in fresh:
+                            self._skipped(handler, envelope)
+                            continue
+                        fresh.discard(key)
+                        handler(
+                            event, HandlerContext(session, envelope, self.clock.now(), self.emitter)
+                        )
+                        handled.append((handler, envelope, time.perf_counter() - started))
+                        any_new = True
                         session.flush()
                         session.expunge_all()
                 applied.append(any_new)
@@ -171,17 +186,20 @@ class Dispatcher:
         """Record (event, handler) in the inbox and run the handler; False for a duplicate."""
         now = self.clock.now()
         if not self.tables.record_processed(session, envelope, handler_name(handler), now):
-            log.info(
-                "duplicate event skipped",
-                extra={
-                    "event_id": str(envelope.id),
-                    "event_type": envelope.type,
-                    "handler": handler_name(handler),
-                },
-            )
+            self._skipped(handler, envelope)
             return False
         handler(event, HandlerContext(session, envelope, now, self.emitter))
         return True
+
+    def _skipped(self, handler: Handler, envelope: Envelope) -> None:
+        log.info(
+            "duplicate event skipped",
+            extra={
+                "event_id": str(envelope.id),
+                "event_type": envelope.type,
+                "handler": handler_name(handler),
+            },
+        )
 
     def _observe(self, handler: Handler, envelope: Envelope, elapsed: float) -> None:
         EVENT_HANDLER_SECONDS.labels(self.service, envelope.type).observe(elapsed)

@@ -11,6 +11,7 @@ finds its row and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,7 +89,7 @@ class EventTables:
         self._statements: dict[tuple[str, str], Executable] = {}
 
     def _statement(self, session: Session, kind: str) -> Executable:
-        """The statement of ``kind`` ("append" or "inbox") for the session's dialect."""
+        """The statement of ``kind`` ("append", "inbox", "inbox_many") for the session's dialect."""
         dialect = session.get_bind().dialect.name
         statement = self._statements.get((kind, dialect))
         if statement is None:
@@ -97,6 +98,19 @@ class EventTables:
         return statement
 
     def _build(self, kind: str, postgres: bool) -> Executable:
+        if kind == "inbox_many":
+            insert_ = pg_insert if postgres else sqlite_insert
+            return (
+                insert_(self.inbox)
+                .values(
+                    event_id=bindparam("p_event_id"),
+                    handler=bindparam("p_handler"),
+                    event_type=bindparam("p_event_type"),
+                    processed_at=bindparam("p_processed_at"),
+                )
+                .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+                .returning(self.inbox.c.event_id, self.inbox.c.handler)
+            )
         if kind == "append":
             appended = insert(self.outbox).values(
                 event_id=bindparam("p_event_id"),
@@ -197,3 +211,30 @@ class EventTables:
             },
         )
         return recorded.first() is not None
+
+    def record_many(
+        self, session: Session, pairs: Sequence[tuple[Envelope, str]], at: datetime
+    ) -> set[tuple[str, str]]:
+        """Record each (event, handler) in this transaction with one statement; the pairs that
+        had not been recorded before, as (event id, handler).
+
+        The same guarantee as ``record_processed``, for a batch: SQLAlchemy sends the rows as
+        one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so a pair recorded earlier
+        (or by a concurrent transaction, once it commits) is not returned.
+        """
+        if not pairs:
+            return set()
+        statement = self._statement(session, "inbox_many")
+        recorded = session.execute(
+            statement,
+            [
+                {
+                    "p_event_id": str(envelope.id),
+                    "p_handler": handler,
+                    "p_event_type": envelope.type,
+                    "p_processed_at": at,
+                }
+                for envelope, handler in pairs
+            ],
+        )
+        return {(event_id, handler) for event_id, handler in recorded}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, String, Table, func, insert, select
+from sqlalchemy import Column, Integer, String, Table, event, func, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.clock import FrozenClock
@@ -154,3 +154,28 @@ def test_a_failing_handler_leaves_nothing_of_the_batch(world: World) -> None:
         world.dispatcher.dispatch(batch[1])
     assert world.dispatcher.dispatch(batch[2]) is True
     assert world.count(world.tables.outbox) == 2
+
+
+def test_a_batch_records_its_inbox_rows_in_one_statement_and_applies_only_the_new(
+    world: World,
+) -> None:
+    seen = booked()
+    world.dispatcher.dispatch(seen)
+    batch = [seen, booked(), booked()]
+    inbox_inserts: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOX"):
+            inbox_inserts.append(statement)
+
+    event.listen(world.db.engine, "before_cursor_execute", count)
+    try:
+        assert world.dispatcher.dispatch_batch(batch) == [False, True, True]
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", count)
+
+    assert len(inbox_inserts) == 1
+    assert world.count(world.tables.inbox) == 6
+    assert world.effects()[2:] == [
+        (str(envelope.id), handler) for envelope in batch[1:] for handler in ("note", "emit")
+    ]
