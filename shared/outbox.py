@@ -89,7 +89,7 @@ class EventTables:
         self._statements: dict[tuple[str, str], Executable] = {}
 
     def _statement(self, session: Session, kind: str) -> Executable:
-        """The statement of ``kind`` ("append", "inbox", "inbox_many") for the session's dialect."""
+        """The statement of ``kind`` (a key of ``_build``) for the session's dialect."""
         dialect = session.get_bind().dialect.name
         statement = self._statements.get((kind, dialect))
         if statement is None:
@@ -98,30 +98,51 @@ class EventTables:
         return statement
 
     def _build(self, kind: str, postgres: bool) -> Executable:
-        if kind == "inbox_many":
-            insert_ = pg_insert if postgres else sqlite_insert
-            return (
-                insert_(self.inbox)
-                .values(
-                    event_id=bindparam("p_event_id"),
-                    handler=bindparam("p_handler"),
-                    event_type=bindparam("p_event_type"),
-                    processed_at=bindparam("p_processed_at"),
-                )
-                .on_conflict_do_nothing(index_elements=["event_id", "handler"])
-                .returning(self.inbox.c.event_id, self.inbox.c.handler)
-            )
+        outbox, inbox = self.outbox, self.inbox
         if kind == "append":
-            appended = insert(self.outbox).values(
+            appended = insert(outbox).values(
                 event_id=bindparam("p_event_id"),
                 type=bindparam("p_type"),
                 body=bindparam("p_body"),
                 created_at=bindparam("p_created_at"),
             )
             return appended.returning(func.pg_notify(OUTBOX_CHANNEL, "")) if postgres else appended
+        if kind == "take":
+            oldest = (
+                select(outbox.c.position)
+                .where(outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.position)
+                .limit(bindparam("p_limit", type_=Integer))
+            )
+            if postgres:
+                oldest = oldest.with_for_update(skip_locked=True)
+            return (
+                update(outbox)
+                .where(outbox.c.position.in_(oldest))
+                .values(
+                    sent_at=bindparam("p_at"),
+                    publish_attempts=outbox.c.publish_attempts + 1,
+                    last_error=None,
+                )
+                .returning(outbox.c.position, outbox.c.event_id, outbox.c.type, outbox.c.body)
+            )
+        if kind == "give_back":
+            return (
+                update(outbox)
+                .where(outbox.c.position.in_(bindparam("p_positions", expanding=True)))
+                .values(sent_at=None, publish_attempts=outbox.c.publish_attempts - 1)
+            )
+        if kind == "failed":
+            return (
+                update(outbox)
+                .where(outbox.c.position == bindparam("p_position"))
+                .values(
+                    publish_attempts=outbox.c.publish_attempts + 1, last_error=bindparam("p_error")
+                )
+            )
         insert_ = pg_insert if postgres else sqlite_insert
-        return (
-            insert_(self.inbox)
+        recorded = (
+            insert_(inbox)
             .values(
                 event_id=bindparam("p_event_id"),
                 handler=bindparam("p_handler"),
@@ -129,8 +150,10 @@ class EventTables:
                 processed_at=bindparam("p_processed_at"),
             )
             .on_conflict_do_nothing(index_elements=["event_id", "handler"])
-            .returning(self.inbox.c.event_id)
         )
+        if kind == "inbox_many":
+            return recorded.returning(inbox.c.event_id, inbox.c.handler)
+        return recorded.returning(inbox.c.event_id)
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -146,38 +169,24 @@ class EventTables:
             },
         )
 
-    def claim_unsent(self, session: Session, limit: int) -> list[PendingEvent]:
-        """The oldest unsent rows, locked for this relay; other relays skip them (PostgreSQL)."""
-        query = (
-            select(
-                self.outbox.c.position,
-                self.outbox.c.event_id,
-                self.outbox.c.type,
-                self.outbox.c.body,
-            )
-            .where(self.outbox.c.sent_at.is_(None))
-            .order_by(self.outbox.c.position)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return [PendingEvent(*row) for row in session.execute(query)]
+    def take_unsent(self, session: Session, limit: int, at: datetime) -> list[PendingEvent]:
+        """The oldest unsent rows in order, marked sent at ``at`` in this transaction.
 
-    def mark_sent(self, session: Session, positions: list[int], at: datetime) -> None:
+        One statement: the rows are locked by it (other relays skip them on PostgreSQL) and
+        count as sent only if the transaction commits, so the caller commits after the broker
+        confirmed them and hands back with ``give_back`` any it could not publish.
+        """
+        rows = session.execute(self._statement(session, "take"), {"p_limit": limit, "p_at": at})
+        return sorted((PendingEvent(*row) for row in rows), key=lambda row: row.position)
+
+    def give_back(self, session: Session, positions: list[int]) -> None:
+        """Undo ``take_unsent`` for rows that were not published: unsent, attempt not counted."""
         if positions:
-            session.execute(
-                update(self.outbox)
-                .where(self.outbox.c.position.in_(positions))
-                .values(
-                    sent_at=at, publish_attempts=self.outbox.c.publish_attempts + 1, last_error=None
-                )
-            )
+            session.execute(self._statement(session, "give_back"), {"p_positions": positions})
 
     def mark_failed(self, session: Session, position: int, error: str) -> None:
         session.execute(
-            update(self.outbox)
-            .where(self.outbox.c.position == position)
-            .values(publish_attempts=self.outbox.c.publish_attempts + 1, last_error=error[:500])
+            self._statement(session, "failed"), {"p_position": position, "p_error": error[:500]}
         )
 
     def backlog(self, session: Session) -> tuple[int, datetime | None]:

@@ -108,7 +108,7 @@ class Relay:
     def publish_batch(self) -> tuple[int, bool]:
         """Publish one batch; (events published, whether the broker failed us)."""
         with self.db.transaction() as session:
-            batch = self.tables.claim_unsent(session, self.batch_size)
+            batch = self.tables.take_unsent(session, self.batch_size, self.clock.now())
             if not batch:
                 return 0, False
             confirmed, error = self.publisher.publish_many(
@@ -121,11 +121,11 @@ class Relay:
             if error is not None:
                 row = batch[confirmed]
                 PUBLISH_FAILURES.labels(self.service).inc()
+                self.tables.give_back(session, [row.position for row in batch[confirmed:]])
                 self.tables.mark_failed(session, row.position, str(error))
                 log.warning(
                     "outbox publish failed", extra={"event_id": row.event_id, "error": str(error)}
                 )
-            self.tables.mark_sent(session, published, self.clock.now())
         return len(published), failed
 
     def idle_wait(self) -> float:
