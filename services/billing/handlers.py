@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, bindparam, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from services.billing import ledger, units
-from services.billing.fees import Charge, charge_for, course_line_amount, needs_session_fee
+from services.billing.fees import (
+    Charge,
+    charge_for,
+    course_line_amount,
+    needs_session_fee,
+    session_fee,
+)
 from services.billing.periods import InvoiceMode, period_of, practice_day
 from services.billing.tables import (
     BilledAppointment,
@@ -22,6 +29,7 @@ from services.billing.tables import (
     Invoice,
     InvoiceLine,
     PractitionerAccount,
+    PractitionerFee,
     ServiceTypeView,
 )
 from shared.contracts.appointments import AppointmentCancelled, AppointmentFacts
@@ -99,6 +107,99 @@ def remember_practitioner(event: PractitionerSnapshot, ctx: HandlerContext) -> N
     view.display_name = event.display_name
 
 
+@dataclass(frozen=True)
+class FeeTerms:
+    """The fee schedule's row for a service type, as billing an appointment reads it."""
+
+    amount_minor: int
+    currency: str
+    package_price_minor: int | None
+    package_sessions: int | None
+    package_prepaid: bool
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What billing an appointment needs of its service type, fee and practitioner."""
+
+    name: str
+    cpt_code: str | None
+    billable: bool
+    fee: FeeTerms | None
+    practitioner_fee_minor: int | None
+
+
+_HELD = cast(Table, BilledAppointment.__table__)
+_SERVICE_TYPE = cast(Table, ServiceTypeView.__table__)
+_CLIENT = cast(Table, ClientAccount.__table__)
+_FEE = cast(Table, Fee.__table__)
+_PRACTITIONER_FEE = cast(Table, PractitionerFee.__table__)
+
+# Core statements built once: an appointment event looked up its appointment, service type,
+# client, fee and practitioner's fee with five ORM reads, each statement built anew.
+_LOCK_HELD = (
+    select(_HELD.c.sequence, _HELD.c.cancelled_by, _HELD.c.late)
+    .where(_HELD.c.appointment_id == bindparam("appointment_id"))
+    .with_for_update()
+)
+_NEW_HELD = insert(_HELD)
+_UPDATE_HELD = update(_HELD).where(_HELD.c.appointment_id == bindparam("held_id"))
+_FACTS = (
+    select(
+        _SERVICE_TYPE.c.name,
+        _SERVICE_TYPE.c.cpt_code,
+        _SERVICE_TYPE.c.billable,
+        exists().where(_CLIENT.c.client_id == bindparam("client_id")).label("client_known"),
+        _FEE.c.service_type_id.label("fee_set"),
+        _FEE.c.amount_minor,
+        _FEE.c.currency,
+        _FEE.c.package_price_minor,
+        _FEE.c.package_sessions,
+        _FEE.c.package_prepaid,
+        _PRACTITIONER_FEE.c.amount_minor.label("practitioner_fee_minor"),
+    )
+    .select_from(_SERVICE_TYPE)
+    .outerjoin(_FEE, _FEE.c.service_type_id == _SERVICE_TYPE.c.service_type_id)
+    .outerjoin(
+        _PRACTITIONER_FEE,
+        and_(
+            _PRACTITIONER_FEE.c.service_type_id == _SERVICE_TYPE.c.service_type_id,
+            _PRACTITIONER_FEE.c.practitioner_id == bindparam("practitioner_id"),
+        ),
+    )
+    .where(_SERVICE_TYPE.c.service_type_id == bindparam("service_type_id"))
+)
+
+
+def _facts(session: Session, event: AppointmentFacts) -> ServiceFacts:
+    """The appointment's service type, fee and practitioner's own fee, in one read; raises
+    ProjectionMissing while its service type or client has not arrived."""
+    row = session.execute(
+        _FACTS,
+        {
+            "service_type_id": event.service_type_id,
+            "client_id": event.client_id,
+            "practitioner_id": event.practitioner_id or None,
+        },
+    ).one_or_none()
+    if row is None or not row.client_known:
+        raise ProjectionMissing(
+            f"service type {event.service_type_id} or client {event.client_id} not known yet"
+        )
+    fee = (
+        FeeTerms(
+            row.amount_minor,
+            row.currency,
+            row.package_price_minor,
+            row.package_sessions,
+            bool(row.package_prepaid),
+        )
+        if row.fee_set is not None
+        else None
+    )
+    return ServiceFacts(row.name, row.cpt_code, bool(row.billable), fee, row.practitioner_fee_minor)
+
+
 def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
     """Bring the appointment's charge in line with its newest state.
 
@@ -108,75 +209,82 @@ def bill_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
     one already applied is ignored, so events may arrive in any order.
     """
     session = ctx.session
-    held = session.scalars(
-        select(BilledAppointment)
-        .where(BilledAppointment.appointment_id == event.appointment_id)
-        .with_for_update()
-    ).one_or_none()
+    held = session.execute(_LOCK_HELD, {"appointment_id": event.appointment_id}).one_or_none()
     if held is not None and held.sequence >= event.sequence:
         log.info("stale appointment event ignored", extra={"event_type": event.TYPE})
         return
-    service_type = session.get(ServiceTypeView, event.service_type_id)
-    client = session.get(ClientAccount, event.client_id)
-    if service_type is None or client is None:
-        raise ProjectionMissing(
-            f"service type {event.service_type_id} or client {event.client_id} not known yet"
-        )
-    if held is None:
-        held = BilledAppointment(appointment_id=event.appointment_id)
-        session.add(held)
-    held.sequence = event.sequence
-    held.status = event.status
-    held.client_id = event.client_id
-    held.service_type_id = event.service_type_id
-    held.practitioner_id = event.practitioner_id
-    held.course_id = event.course_id
-    held.starts_at = event.starts_at
-    held.time_zone = event.time_zone
-    if isinstance(event, AppointmentCancelled):
-        held.cancelled_by, held.late = event.cancelled_by, event.late
-    if not service_type.billable:
-        return
-    settings = ledger.settings(session, ctx.now)
-    policy = ledger.policy_of(settings)
-    fee = session.get(Fee, event.service_type_id)
-    if fee is None and needs_session_fee(event.status, policy, held.cancelled_by, bool(held.late)):
-        raise FeeNotConfigured(f"no fee set for service type {service_type.name!r}")
-    standard = ledger.session_fee_of(session, fee, event.practitioner_id) if fee else 0
-    wanted = charge_for(
-        event.status, policy, standard, cancelled_by=held.cancelled_by, late=bool(held.late)
+    facts = _facts(session, event)
+    cancelled_by, late = _write_held(
+        session, event, (held.cancelled_by, bool(held.late)) if held is not None else None
     )
+    if not facts.billable:
+        return
+    rules = ledger.rules(session)
+    policy = rules.policy
+    fee = facts.fee
+    if fee is None and needs_session_fee(event.status, policy, cancelled_by, late):
+        raise FeeNotConfigured(f"no fee set for service type {facts.name!r}")
+    standard = session_fee(fee.amount_minor, facts.practitioner_fee_minor) if fee else 0
+    wanted = charge_for(event.status, policy, standard, cancelled_by=cancelled_by, late=late)
     service_date = ledger.local_date(event.starts_at, event.time_zone)
     if event.status in ATTENDED and wanted is not None and wanted.kind == "session":
         units.use_unit(
             session,
             event.appointment_id,
             event.client_id,
-            service_type.cpt_code,
+            facts.cpt_code,
             service_date,
             ctx.now,
             ctx.emit,
         )
     elif event.status in ("cancelled", "no_show"):
         units.release_unit(session, event.appointment_id, ctx.now, ctx.emit)
-    if settings.invoice_mode == "at_booking":
-        _bill_at_booking(session, event, wanted, fee, service_type, service_date, ctx)
+    # An appointment billing never saw before has no charge yet: nothing to look up.
+    charged = _charged_lines(session, event.appointment_id) if held is not None else []
+    if rules.invoice_mode == "at_booking":
+        _bill_at_booking(session, event, wanted, charged, facts, service_date, ctx)
     else:
-        _bill_when_owed(session, event, wanted, fee, service_type, service_date, ctx)
+        _bill_when_owed(session, event, wanted, charged, facts, service_date, ctx)
+
+
+def _write_held(
+    session: Session, event: AppointmentFacts, held: tuple[str | None, bool] | None
+) -> tuple[str | None, bool]:
+    """Record the appointment's newest state (its row locked, or new); who cancelled it and
+    whether late, which a cancellation sets and later events keep."""
+    cancelled_by, late = held if held is not None else (None, False)
+    if isinstance(event, AppointmentCancelled):
+        cancelled_by, late = event.cancelled_by, event.late
+    state = {
+        "sequence": event.sequence,
+        "status": event.status,
+        "client_id": event.client_id,
+        "service_type_id": event.service_type_id,
+        "practitioner_id": event.practitioner_id,
+        "course_id": event.course_id,
+        "starts_at": event.starts_at,
+        "time_zone": event.time_zone,
+        "cancelled_by": cancelled_by,
+        "late": late,
+    }
+    if held is None:
+        session.execute(_NEW_HELD, {"appointment_id": event.appointment_id, **state})
+    else:
+        session.execute(_UPDATE_HELD, {"held_id": event.appointment_id, **state})
+    return cancelled_by, late
 
 
 def _bill_at_booking(
     session: Session,
     event: AppointmentFacts,
     wanted: Charge | None,
-    fee: Fee | None,
-    service_type: ServiceTypeView,
+    charged: list[InvoiceLine],
+    facts: ServiceFacts,
     service_date: date,
     ctx: HandlerContext,
 ) -> None:
     """Prepaid: each appointment has its own invoice, issued at booking; a change voids lines
     on it (an invoice left with none is void and keeps its number)."""
-    charged = _charged_lines(session, event.appointment_id)
     if wanted is not None and len(charged) == 1 and charged[0].kind == wanted.kind:
         charged[0].service_date = service_date
         return
@@ -186,10 +294,10 @@ def _bill_at_booking(
     if wanted is not None:
         invoice = _earlier_invoice(session, event.appointment_id)
         if invoice is None:
-            currency = fee.currency if fee else ledger.settings(session).currency
+            currency = facts.fee.currency if facts.fee else ledger.rules(session).currency
             invoice = ledger.new_invoice(event.client_id, currency, ctx.now, None)
             session.add(invoice)
-        _add_charge(session, invoice, event, wanted, fee, service_type, service_date, ctx)
+        _add_charge(session, invoice, event, wanted, facts, service_date, ctx)
         if invoice.status == "draft":
             ledger.issue(session, invoice, ctx.now, ctx.emit, ledger.BY_EVENT)
         else:
@@ -205,8 +313,8 @@ def _bill_when_owed(
     session: Session,
     event: AppointmentFacts,
     wanted: Charge | None,
-    fee: Fee | None,
-    service_type: ServiceTypeView,
+    charged: list[InvoiceLine],
+    facts: ServiceFacts,
     service_date: date,
     ctx: HandlerContext,
 ) -> None:
@@ -215,7 +323,7 @@ def _bill_when_owed(
     numbers it. A session nobody marks stays charged as attended. An issued invoice is never
     rewritten: a charge that no longer stands is reversed by a credit line on the client's
     current draft, where its replacement (a no-show fee, say) goes too."""
-    lines = _charged_lines(session, event.appointment_id)
+    lines = charged
     drafted = [line for line in lines if line.invoice.status == "draft"]
     credited = {line.corrects_line_id for line in lines if line.invoice.status != "draft"}
     standing = [
@@ -241,7 +349,7 @@ def _bill_when_owed(
         ledger.refresh(session, draft, ctx.now, ctx.emit, ledger.BY_EVENT, "credit")
     if wanted is None:
         return
-    currency = fee.currency if fee else ledger.settings(session).currency
+    currency = facts.fee.currency if facts.fee else ledger.rules(session).currency
     if standing:
         target = _current_draft(session, event.client_id, currency, ctx.now)
     else:
@@ -251,7 +359,7 @@ def _bill_when_owed(
         if keep.invoice_id != target.id:
             ledger.move_line(session, keep, target, ctx.now, ctx.emit)
         return
-    _add_charge(session, target, event, wanted, fee, service_type, service_date, ctx)
+    _add_charge(session, target, event, wanted, facts, service_date, ctx)
     ledger.refresh(session, target, ctx.now, ctx.emit, ledger.BY_EVENT, wanted.kind)
 
 
@@ -267,11 +375,10 @@ def _period_draft(
 ) -> Invoice:
     """The client's draft for the period the session falls in, or, when that period's invoice
     is already issued, the draft for the period we are in now."""
-    settings = ledger.settings(session)
-    mode = cast(InvoiceMode, settings.invoice_mode)
-    day = practice_day(starts_at, settings.time_zone)
+    rules = ledger.rules(session)
+    day = practice_day(starts_at, rules.time_zone)
     invoice = ledger.period_invoice(
-        session, client_id, currency, period_of(mode, day, settings.time_zone), now
+        session, client_id, currency, period_of(rules.invoice_mode, day, rules.time_zone), now
     )
     if invoice.status == "draft":
         return invoice
@@ -279,11 +386,11 @@ def _period_draft(
 
 
 def _current_draft(session: Session, client_id: str, currency: str, now: datetime) -> Invoice:
-    settings = ledger.settings(session)
-    mode = cast(InvoiceMode, settings.invoice_mode)
+    rules = ledger.rules(session)
+    mode: InvoiceMode = rules.invoice_mode
     if mode == "at_booking":
         mode = "after_session"  # a correction after a change of mode goes on today's invoice
-    period = period_of(mode, practice_day(now, settings.time_zone), settings.time_zone)
+    period = period_of(mode, practice_day(now, rules.time_zone), rules.time_zone)
     invoice = ledger.period_invoice(session, client_id, currency, period, now)
     if invoice.status == "draft":
         return invoice
@@ -294,17 +401,22 @@ def _current_draft(session: Session, client_id: str, currency: str, now: datetim
     return extra
 
 
+# Each line with its invoice, which billing looks at next: one query where each line's
+# invoice took one more.
+_CHARGED_LINES = (
+    select(InvoiceLine)
+    .where(
+        InvoiceLine.appointment_id == bindparam("appointment_id"),
+        InvoiceLine.status != "void",
+        InvoiceLine.kind != "package",
+    )
+    .options(joinedload(InvoiceLine.invoice))
+)
+
+
 def _charged_lines(session: Session, appointment_id: str) -> list[InvoiceLine]:
     """What this appointment is charged (a course package invoiced with it is the course's)."""
-    return list(
-        session.scalars(
-            select(InvoiceLine).where(
-                InvoiceLine.appointment_id == appointment_id,
-                InvoiceLine.status != "void",
-                InvoiceLine.kind != "package",
-            )
-        )
-    )
+    return list(session.scalars(_CHARGED_LINES, {"appointment_id": appointment_id}))
 
 
 def _add_charge(
@@ -312,19 +424,19 @@ def _add_charge(
     invoice: Invoice,
     event: AppointmentFacts,
     charge: Charge,
-    fee: Fee | None,
-    service_type: ServiceTypeView,
+    facts: ServiceFacts,
     service_date: date,
     ctx: HandlerContext,
 ) -> None:
+    fee = facts.fee
     amount = charge.amount_minor
-    description = _describe(charge, service_type.name, service_date)
+    description = _describe(charge, facts.name, service_date)
     course = _locked_course(session, event.course_id) if event.course_id else None
     if charge.kind == "session" and course is not None and fee is not None:
         index = course.sessions_billed
         amount = course_line_amount(fee.package_price_minor, fee.package_sessions, index, amount)
         if fee.package_prepaid and fee.package_sessions and index < fee.package_sessions:
-            _invoice_package(session, course, fee, event, service_type, service_date, ctx)
+            _invoice_package(session, course, fee, event, facts.name, service_date, ctx)
             amount = 0
             description += (
                 f" (prepaid course package, session {index + 1} of {fee.package_sessions})"
@@ -337,7 +449,7 @@ def _add_charge(
             appointment_id=event.appointment_id,
             kind=charge.kind,
             description=description,
-            cpt_code=service_type.cpt_code if charge.kind == "session" else None,
+            cpt_code=facts.cpt_code if charge.kind == "session" else None,
             service_date=service_date,
             amount_minor=amount,
             practitioner_id=event.practitioner_id,
@@ -351,9 +463,9 @@ def _add_charge(
 def _invoice_package(
     session: Session,
     course: BillingCourse,
-    fee: Fee,
+    fee: FeeTerms,
     event: AppointmentFacts,
-    service_type: ServiceTypeView,
+    service_name: str,
     service_date: date,
     ctx: HandlerContext,
 ) -> None:
@@ -369,7 +481,7 @@ def _invoice_package(
         InvoiceLine(
             appointment_id=event.appointment_id,
             kind="package",
-            description=f"{service_type.name}: course package of {fee.package_sessions} sessions",
+            description=f"{service_name}: course package of {fee.package_sessions} sessions",
             cpt_code=None,
             service_date=service_date,
             amount_minor=fee.package_price_minor,

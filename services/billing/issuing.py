@@ -102,7 +102,7 @@ def _unmarked_sessions_use_units(
 def _authorizations_ending(session: Session, now: datetime, emit: ledger.Emit) -> None:
     """Authorizations whose last fourteen days have begun (the units rule is checked when a
     unit is used)."""
-    today = practice_day(now, ledger.settings(session).time_zone)
+    today = practice_day(now, ledger.rules(session).time_zone)
     statement = select(Authorization).where(
         Authorization.nearing_end_at.is_(None),
         Authorization.valid_to <= today + timedelta(days=NEARING_DAYS),

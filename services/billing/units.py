@@ -106,7 +106,7 @@ def check_nearing_end(
     if authorization.nearing_end_at is not None:
         return
     used = units_used(session, authorization.id)
-    today = practice_day(now, ledger.settings(session).time_zone)
+    today = practice_day(now, ledger.rules(session).time_zone)
     reasons = nearing_end_reasons(
         used, authorization.sessions_authorized, authorization.valid_to, today
     )
