@@ -16,7 +16,11 @@ from shared.contracts.registry_data import (
 )
 
 
-def appointment_facts(appointment: Appointment) -> dict[str, object]:
+def appointment_facts(
+    appointment: Appointment, self_service_token: str | None = None
+) -> dict[str, object]:
+    """``self_service_token``: the session's live link when the caller just made it (a new
+    session has none to look up); otherwise it is looked up, or made."""
     return {
         "appointment_id": appointment.id,
         "sequence": appointment.sequence,
@@ -30,7 +34,7 @@ def appointment_facts(appointment: Appointment) -> dict[str, object]:
         "course_id": appointment.course_id,
         "location": appointment.location,
         "video_url": appointment.video_url,
-        "self_service_token": self_service.live_token(appointment),
+        "self_service_token": self_service_token or self_service.live_token(appointment),
     }
 
 

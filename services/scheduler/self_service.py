@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, object_session
 
 from services.scheduler import domain
@@ -59,6 +59,20 @@ def live_token(appointment: Appointment) -> str | None:
             )
         )
         session.flush()
+    return token
+
+
+_INSERT_LINK = insert(SelfServiceLink.metadata.tables[SelfServiceLink.__tablename__])
+
+
+def first_link(session: Session, appointment: Appointment) -> str:
+    """The token of the first link of a session just inserted, made without looking for one
+    (none can exist yet), in one INSERT outside the unit of work."""
+    token = new_token()
+    session.execute(
+        _INSERT_LINK,
+        {"token": token, "appointment_id": appointment.id, "created_at": appointment.updated_at},
+    )
     return token
 
 

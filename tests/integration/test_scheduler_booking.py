@@ -9,8 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event, select
 
-from services.scheduler.tables import Appointment
+from services.scheduler.tables import Appointment, SelfServiceLink
 from shared.clock import FrozenClock
 from shared.demo import demo_id
 from tests.integration.test_scheduler_support import (
@@ -325,3 +326,39 @@ def test_cancelling_the_rest_of_a_course(sched: SchedulerSystem) -> None:
     [whole] = outbox_events(sched, "course.cancelled")
     assert [x["appointment_id"] for x in whole["sessions"]] == ids[1:]
     assert whole["cancelled_by"] == "client"
+
+
+def test_a_booking_is_six_statements_and_its_new_link_is_not_looked_for(
+    sched: SchedulerSystem,
+) -> None:
+    """The two reads (the parties, the overlaps) and one INSERT each for the appointment, its
+    self-service link, the event and the audit entry: a new session has no link to look up,
+    and the appointment it answers with is complete without reading it back."""
+    sched.token()  # signed in beforehand: only the booking's own statements are counted
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = sched.runtimes["scheduler"].db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        booked = book(sched, at(monday_after(3), 10))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [s.split(" (")[0].split(" FROM ")[-1].split(" WHERE")[0] for s in statements[2:]] == [
+        "INSERT INTO appointment",
+        "INSERT INTO self_service_link",
+        "INSERT INTO outbox",
+        "INSERT INTO audit_log",
+    ], statements
+    assert len(statements) == 6 and "self_service_link" not in " ".join(statements[:2])
+    assert booked["reminders_planned"] == 0 and booked["late_cancellation"] is False
+    (event_data,) = [
+        e for e in outbox_events(sched, "appointment.booked") if e["appointment_id"] == booked["id"]
+    ]
+    with sched.runtimes["scheduler"].db.sessions() as session:
+        link = session.scalars(
+            select(SelfServiceLink).where(SelfServiceLink.appointment_id == booked["id"])
+        ).one()
+    assert event_data["self_service_token"] == link.token and link.revoked_at is None

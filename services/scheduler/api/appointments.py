@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import jsonify
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from services.scheduler import access, domain, metrics
+from services.scheduler import access, domain, metrics, self_service
 from services.scheduler.api import schemas
 from services.scheduler.api.common import (
     api,
@@ -23,7 +24,7 @@ from services.scheduler.api.common import (
     patch_body,
     retry_on_race,
 )
-from services.scheduler.events import appointment_event
+from services.scheduler.events import appointment_event, appointment_facts
 from services.scheduler.tables import (
     IDEMPOTENT_REQUESTS,
     Appointment,
@@ -71,17 +72,28 @@ class AppointmentQuery(PageQuery):
     status: str | None = None
 
 
+# Built once: every booking runs these, and building a statement costs more than running it.
+_BOOKING_PARTIES = (
+    select(Client, Practitioner, ServiceType)
+    .select_from(Client)
+    .join(Practitioner, Practitioner.id == bindparam("practitioner_id"))
+    .join(ServiceType, ServiceType.id == bindparam("service_type_id"))
+    .where(Client.id == bindparam("client_id"))
+)
+
+
 def booking_parties(
     session: Session, client_id: str, practitioner_id: str, service_type_id: str
 ) -> tuple[Client, Practitioner, ServiceType]:
     """The three rows a booking needs, read in one round trip (a join of three primary-key
     lookups: one row when all exist, none when one is missing)."""
     found = session.execute(
-        select(Client, Practitioner, ServiceType)
-        .select_from(Client)
-        .join(Practitioner, Practitioner.id == practitioner_id)
-        .join(ServiceType, ServiceType.id == service_type_id)
-        .where(Client.id == client_id)
+        _BOOKING_PARTIES,
+        {
+            "client_id": client_id,
+            "practitioner_id": practitioner_id,
+            "service_type_id": service_type_id,
+        },
     ).first()
     client, practitioner, service_type = (
         found
@@ -126,6 +138,26 @@ def refuse_past(starts_at: datetime, now: datetime, field: str = "starts_at") ->
         )
 
 
+# A new appointment is written by one INSERT built once rather than by the unit of work, whose
+# flush costs more than the rest of the booking's statements; these are the columns a new
+# appointment starts with besides those booking sets.
+_INSERT_APPOINTMENT = insert(Appointment.metadata.tables[Appointment.__tablename__])
+_NEW_APPOINTMENT_DEFAULTS: dict[str, object] = {
+    "notes": None,
+    "cancelled_by": None,
+    "cancellation_reason": None,
+    "late_cancellation": False,
+    "cancelled_at": None,
+    "reminder_status": None,
+    "reminders_planned": 0,
+    "reminders_not_planned": 0,
+    "last_message": None,
+    "confirmed_by": None,
+    "invoice_status": None,
+    "invoice_number": None,
+}
+
+
 def new_appointment(
     session: Session,
     *,
@@ -145,26 +177,35 @@ def new_appointment(
     overlaps; the database refuses any that slipped through). A view books as the signed-in
     user through the request's outbox; an event handler or a public page passes its own
     ``emit`` and ``actor``."""
-    appointment = Appointment(
-        id=str(uuid.uuid4()),
-        sequence=1,
-        status="booked",
-        client_id=client.id,
-        practitioner_id=practitioner.id,
-        service_type_id=service_type.id,
-        starts_at=wanted.start,
-        ends_at=wanted.end,
-        time_zone=practitioner.time_zone,
-        location=location if location is not None else practitioner.location,
-        video_url=video_url if video_url is not None else practitioner.video_room_url,
-        course_id=course_id,
-        booked_by=booked_by,
-        created_at=now,
-        updated_at=now,
-    )
+    row = {
+        "id": str(uuid.uuid4()),
+        "sequence": 1,
+        "status": "booked",
+        "client_id": client.id,
+        "practitioner_id": practitioner.id,
+        "service_type_id": service_type.id,
+        "starts_at": wanted.start,
+        "ends_at": wanted.end,
+        "time_zone": practitioner.time_zone,
+        "location": location if location is not None else practitioner.location,
+        "video_url": video_url if video_url is not None else practitioner.video_room_url,
+        "course_id": course_id,
+        "booked_by": booked_by,
+        "created_at": now,
+        "updated_at": now,
+        **_NEW_APPOINTMENT_DEFAULTS,
+    }
+    session.flush()  # the caller's pending changes first, as before the appointment's INSERT
+    session.execute(_INSERT_APPOINTMENT, row)
+    # The row as it now is in the database, in the session as if loaded from it (a column
+    # left out of ``row`` would be expired and read back on first use, never guessed).
+    appointment = Appointment(**row)
+    make_transient_to_detached(appointment)
     session.add(appointment)
-    session.flush()
-    booked = appointment_event(AppointmentBooked, appointment, course_change=course_id is not None)
+    token = self_service.first_link(session, appointment)
+    booked = AppointmentBooked.model_validate(
+        {**appointment_facts(appointment, token), "course_change": course_id is not None}
+    )
     if emit is None:
         runtime().emitter.emit(session, booked)
     else:
@@ -225,27 +266,58 @@ def book_appointment() -> Any:
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class Clash:
+    """The active session a wanted time overlaps: what a 409 names."""
+
+    id: str
+    practitioner_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+_APPOINTMENT = Appointment.metadata.tables[Appointment.__tablename__].c
+_OVERLAPPING = (
+    select(
+        _APPOINTMENT.id, _APPOINTMENT.practitioner_id, _APPOINTMENT.starts_at, _APPOINTMENT.ends_at
+    )
+    .where(
+        _APPOINTMENT.status.in_(domain.ACTIVE_STATUSES),
+        _APPOINTMENT.starts_at < bindparam("wanted_end"),
+        _APPOINTMENT.ends_at > bindparam("wanted_start"),
+        or_(
+            _APPOINTMENT.practitioner_id == bindparam("practitioner_id"),
+            _APPOINTMENT.client_id == bindparam("client_id"),
+        ),
+    )
+    .order_by(_APPOINTMENT.starts_at)
+)
+
+
 def overlapping(
     session: Session,
     wanted: domain.Interval,
     practitioner_id: str,
     client_id: str,
     ignore: frozenset[str] = frozenset(),
-) -> Appointment | None:
-    rows = session.scalars(
-        select(Appointment)
-        .where(
-            Appointment.status.in_(domain.ACTIVE_STATUSES),
-            Appointment.starts_at < wanted.end,
-            Appointment.ends_at > wanted.start,
-            (Appointment.practitioner_id == practitioner_id) | (Appointment.client_id == client_id),
-        )
-        .order_by(Appointment.starts_at)
+) -> Clash | None:
+    """The first active session of the practitioner or the client that overlaps ``wanted``
+    (those in ``ignore`` aside), read as plain columns: there is nothing to change in it.
+    Unflushed changes are written first, as a query through the ORM would (autoflush)."""
+    session.flush()
+    rows = session.execute(
+        _OVERLAPPING,
+        {
+            "wanted_start": wanted.start,
+            "wanted_end": wanted.end,
+            "practitioner_id": practitioner_id,
+            "client_id": client_id,
+        },
     ).all()
-    return next((row for row in rows if row.id not in ignore), None)
+    return next((Clash(*row) for row in rows if row.id not in ignore), None)
 
 
-def conflict_problem(clash: Appointment, practitioner_id: str, zone: str = "UTC") -> Problem:
+def conflict_problem(clash: Clash, practitioner_id: str, zone: str = "UTC") -> Problem:
     """409 naming the clash on the practice's clock; the fields keep the UTC instants."""
     who = "practitioner" if clash.practitioner_id == practitioner_id else "client"
     ends = clash.ends_at.astimezone(ZoneInfo(zone))
