@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.notifier import check_ins
@@ -64,13 +65,22 @@ def follow_client(event: ClientSnapshot, ctx: HandlerContext) -> None:
         replan(ctx.session, enrolment, ctx.now)
 
 
+# Whether a client's check-ins follow their sessions: three columns read as a plain row (Core,
+# built once), the enrolment loaded into the ORM only when it does. This runs for every
+# appointment event, and most clients have no enrolment that follows them.
+_ENROLMENTS = cast(Table, CheckInEnrolment.__table__)
+_FOLLOWING = select(_ENROLMENTS.c.active, _ENROLMENTS.c.schedule, _ENROLMENTS.c.until).where(
+    _ENROLMENTS.c.client_id == bindparam("client_id")
+)
+
+
 def follow_sessions(event: AppointmentFacts, ctx: HandlerContext) -> None:
     """Runs after the reminder handlers have updated our copy of the appointment."""
-    enrolment = ctx.session.get(CheckInEnrolment, event.client_id)
-    if enrolment is None or not enrolment.active:
+    found = ctx.session.execute(_FOLLOWING, {"client_id": event.client_id}).first()
+    if found is None or not found.active:
         return
-    if enrolment.schedule == "after_session" or enrolment.until == "upcoming_sessions":
-        replan(ctx.session, enrolment, ctx.now)
+    if found.schedule == "after_session" or found.until == "upcoming_sessions":
+        replan(ctx.session, ctx.session.get_one(CheckInEnrolment, event.client_id), ctx.now)
 
 
 def replan(session: Session, enrolment: CheckInEnrolment, now: datetime) -> None:

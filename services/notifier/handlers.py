@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 
 from services.notifier import metrics, planning
 from services.notifier.check_in_handlers import (
@@ -120,15 +121,13 @@ def _update_copy(
 ) -> AppointmentView | None:
     """Our copy ``view`` (None: none yet) brought up to ``event``; None when the event is not
     newer than it."""
-    if view is not None and view.sequence >= event.sequence:
-        log.info(
-            "stale appointment event ignored",
-            extra={"appointment_id": event.appointment_id, "sequence": event.sequence},
-        )
+    if view is not None and _stale(event, view.sequence):
         return None
     if view is None:
-        view = AppointmentView(appointment_id=event.appointment_id)
-        ctx.session.add(view)
+        # A new copy: one INSERT, and a transient object (never added) for the caller to read.
+        values = _view_values(event)
+        ctx.session.execute(NEW_VIEW, values)
+        return AppointmentView(**values)
     view.sequence = event.sequence
     view.status = event.status
     view.client_id = event.client_id
@@ -143,7 +142,58 @@ def _update_copy(
     return view
 
 
-def recipient_of(contact: ClientContact) -> planning.Recipient:
+def _stale(event: AppointmentFacts, known: int) -> bool:
+    """Whether ``event`` is not newer than our copy, at sequence ``known``."""
+    if known < event.sequence:
+        return False
+    log.info(
+        "stale appointment event ignored",
+        extra={"appointment_id": event.appointment_id, "sequence": event.sequence},
+    )
+    return True
+
+
+def _view_values(event: AppointmentFacts) -> dict[str, Any]:
+    return {
+        "appointment_id": event.appointment_id,
+        "sequence": event.sequence,
+        "status": event.status,
+        "client_id": event.client_id,
+        "practitioner_id": event.practitioner_id,
+        "service_type_id": event.service_type_id,
+        "starts_at": event.starts_at,
+        "ends_at": event.ends_at,
+        "time_zone": event.time_zone,
+        "location": event.location,
+        "video_url": event.video_url,
+        "self_service_token": event.self_service_token,
+    }
+
+
+class Reachable(Protocol):
+    """What planning and recipient_of read of a client: our copy, or its columns as read."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def preferred_channels(self) -> str: ...
+    @property
+    def sms_consent(self) -> bool: ...
+    @property
+    def sms_opted_out(self) -> bool: ...
+    @property
+    def email_consent(self) -> bool: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def time_zone(self) -> str: ...
+
+
+def recipient_of(contact: Reachable) -> planning.Recipient:
     """The channels we may use now: preferred, consented, reachable, not opted out."""
     preferred = set(contact.preferred_channels.split(","))
     usable = set()
@@ -162,34 +212,96 @@ def _contact(ctx: HandlerContext, client_id: str) -> ClientContact:
     return contact
 
 
-# The client's contact and our copy of the appointment, read together: one round trip where
-# two get()s took two (planning runs for every booking).
+# A capped SMS due this long before now shares no local day or ISO week with one planned now
+# (planned reminders are due from now on): the client's older ones need not be read.
+CAP_HORIZON = timedelta(days=8)
+
+# Our copies written with Core statements built once (every column given, so that the rows of
+# one call go as one executemany): the ORM unit of work cost more Python time than the
+# statements, and planning runs for every booking.
+_CONTACT_TABLE = cast(Table, ClientContact.__table__)
+_VIEW_TABLE = cast(Table, AppointmentView.__table__)
+_REMINDER_TABLE = cast(Table, Reminder.__table__)
+NEW_VIEW = insert(_VIEW_TABLE)
+UPDATE_VIEW = (
+    update(_VIEW_TABLE)
+    .where(_VIEW_TABLE.c.appointment_id == bindparam("p_appointment_id"))
+    .values({c.name: bindparam(c.name) for c in _VIEW_TABLE.c if not c.primary_key})
+)
+NEW_REMINDERS = insert(_REMINDER_TABLE)
+
+# Where the client's capped SMS stand (see _capped): their due times, those still relevant.
+_CAPPED_SMS = and_(
+    _REMINDER_TABLE.c.client_id == bindparam("client_id"),
+    _REMINDER_TABLE.c.kind == "reminder",
+    _REMINDER_TABLE.c.channel == "sms",
+    _REMINDER_TABLE.c.status.in_(IN_PLAN),
+    _REMINDER_TABLE.c.due_at >= bindparam("since"),
+)
+# An ORM select: it flushes what the session holds first (a reschedule's cancellations).
+_CAPPED_DUE = select(Reminder.due_at).where(_CAPPED_SMS)
+
+# The client's contact, our copy's sequence (NULL: no copy yet) and the due times of the
+# client's capped SMS (a row each; none: one row with NULL), read together as plain columns:
+# one round trip where three statements took three, and no ORM objects that are only read.
 _PARTIES = (
-    select(ClientContact, AppointmentView)
-    .select_from(ClientContact)
-    .outerjoin(AppointmentView, AppointmentView.appointment_id == bindparam("appointment_id"))
-    .where(ClientContact.client_id == bindparam("client_id"))
+    select(
+        *(
+            _CONTACT_TABLE.c[name]
+            for name in (
+                "client_id",
+                "preferred_channels",
+                "sms_consent",
+                "sms_opted_out",
+                "email_consent",
+                "active",
+                "phone",
+                "email",
+                "time_zone",
+            )  # what Reachable names
+        ),
+        _VIEW_TABLE.c.sequence,
+        _REMINDER_TABLE.c.due_at,
+    )
+    .select_from(
+        _CONTACT_TABLE.outerjoin(
+            _VIEW_TABLE, _VIEW_TABLE.c.appointment_id == bindparam("appointment_id")
+        ).outerjoin(_REMINDER_TABLE, _CAPPED_SMS)
+    )
+    .where(_CONTACT_TABLE.c.client_id == bindparam("client_id"))
 )
 
 
 def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     found = ctx.session.execute(
-        _PARTIES, {"client_id": event.client_id, "appointment_id": event.appointment_id}
-    ).first()
-    if found is None:
+        _PARTIES,
+        {
+            "client_id": event.client_id,
+            "appointment_id": event.appointment_id,
+            "since": ctx.now - CAP_HORIZON,
+        },
+    ).all()
+    if not found:
         raise ProjectionMissing(f"client {event.client_id} not known yet")
-    contact, current = found
-    view = _update_copy(event, ctx, current)
-    if view is None:
+    contact, known = found[0], found[0].sequence
+    if known is not None and _stale(event, known):
         return
+    values = _view_values(event)
+    if known is None:
+        ctx.session.execute(NEW_VIEW, values)
+    else:
+        changed = {k: v for k, v in values.items() if k != "appointment_id"}
+        ctx.session.execute(UPDATE_VIEW, changed | {"p_appointment_id": event.appointment_id})
+    view = AppointmentView(**values)  # transient (never added): read only
     policy = policy_for(ctx.session, view.service_type_id)
     recipient = recipient_of(contact)
     rules = policy.reminder_rules if event.course_change else policy.rules
     planned = planning.plan(event.starts_at, recipient, ctx.now, rules, policy.quiet)
-    added = _add(ctx, view, _capped(ctx, contact, planned, policy))
+    already = [row.due_at for row in found if row.due_at is not None]
+    added = _add(ctx, view, _capped(ctx, contact, planned, policy, already))
     added += _add_too_late(ctx, view, recipient, policy)
     # A copy made just now has no other messages (they hang on it): its plan is what was added.
-    _emit_plan(ctx, view, added if current is None else None)
+    _emit_plan(ctx, view, added if known is None else None)
 
 
 def replan_after_reschedule(event: AppointmentFacts, ctx: HandlerContext) -> None:
@@ -290,17 +402,23 @@ def follow_appointment(event: AppointmentFacts, ctx: HandlerContext) -> None:
 
 
 def _capped(
-    ctx: HandlerContext, contact: ClientContact, planned: list[planning.Planned], policy: Policy
+    ctx: HandlerContext,
+    contact: Reachable,
+    planned: list[planning.Planned],
+    policy: Policy,
+    already: list[datetime] | None = None,
 ) -> list[planning.Planned]:
-    already = ctx.session.scalars(
-        select(Reminder.due_at).where(
-            Reminder.client_id == contact.client_id,
-            Reminder.kind == "reminder",
-            Reminder.channel == "sms",
-            Reminder.status.in_(IN_PLAN),
+    """``planned`` within the client's SMS caps, given the due times of their other capped SMS
+    since CAP_HORIZON (``already``: read here when the caller has not)."""
+    if not any(planning.counts_against_caps(p.kind, p.channel) for p in planned):
+        return planned
+    if already is None:
+        already = list(
+            ctx.session.scalars(
+                _CAPPED_DUE, {"client_id": contact.client_id, "since": ctx.now - CAP_HORIZON}
+            )
         )
-    ).all()
-    kept, dropped = planning.apply_sms_caps(planned, list(already), contact.time_zone, policy.caps)
+    kept, dropped = planning.apply_sms_caps(planned, already, contact.time_zone, policy.caps)
     for p in dropped:
         log.info("reminder SMS over the client's cap, not planned", extra={"due_at": str(p.due_at)})
         after_commit(ctx.session, metrics.REMINDERS_CAPPED.labels(p.channel).inc)
@@ -309,17 +427,16 @@ def _capped(
 
 def _add_too_late(
     ctx: HandlerContext, view: AppointmentView, recipient: planning.Recipient, policy: Policy
-) -> list[Reminder]:
-    added = []
-    for p in planning.too_late(
-        view.starts_at, recipient, ctx.now, policy.reminder_rules, policy.quiet
-    ):
-        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
-        reminder.status, reminder.note = "not_planned", NOT_PLANNED_NOTE
-        ctx.session.add(reminder)
-        added.append(reminder)
-    ctx.session.flush()
-    return added
+) -> list[dict[str, Any]]:
+    rows = [
+        reminder_row(view, p.kind, p.channel, p.due_at, ctx.now)
+        | {"status": "not_planned", "note": NOT_PLANNED_NOTE}
+        for p in planning.too_late(
+            view.starts_at, recipient, ctx.now, policy.reminder_rules, policy.quiet
+        )
+    ]
+    _insert_reminders(ctx, rows)
+    return rows
 
 
 def _cancel_pending(ctx: HandlerContext, view: AppointmentView, why: str) -> None:
@@ -336,25 +453,35 @@ def _add(
     view: AppointmentView,
     planned: list[planning.Planned],
     course: CourseFacts | None = None,
-) -> list[Reminder]:
-    added = []
+) -> list[dict[str, Any]]:
+    """The planned messages written (one executemany); the rows, for _emit_plan."""
+    course_id, sessions = None, None
+    if course is not None:
+        course_id = course.course_id
+        sessions = [
+            s.model_dump(
+                mode="json", include={"appointment_id", "sequence", "starts_at", "ends_at"}
+            )
+            for s in sorted(course.sessions, key=lambda s: s.starts_at)
+        ]
+    rows = [
+        reminder_row(
+            view, p.kind, p.channel, p.due_at, ctx.now, course_id=course_id, sessions=sessions
+        )
+        for p in planned
+    ]
+    _insert_reminders(ctx, rows)
     for p in planned:
-        reminder = new_reminder(view, p.kind, p.channel, p.due_at, ctx.now)
-        if course is not None:
-            reminder.course_id = course.course_id
-            reminder.sessions = [
-                s.model_dump(
-                    mode="json", include={"appointment_id", "sequence", "starts_at", "ends_at"}
-                )
-                for s in sorted(course.sessions, key=lambda s: s.starts_at)
-            ]
-        ctx.session.add(reminder)
-        added.append(reminder)
         after_commit(ctx.session, metrics.REMINDERS_PLANNED.labels(p.channel, p.kind).inc)
     if any(p.due_at <= ctx.now for p in planned):
         after_commit(ctx.session, planning.due_now.set)
-    ctx.session.flush()
-    return added
+    return rows
+
+
+def _insert_reminders(ctx: HandlerContext, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        ctx.session.flush()  # what the ORM holds first (our copy, cancellations): rows refer to it
+        ctx.session.execute(NEW_REMINDERS, rows)
 
 
 def new_reminder(
@@ -385,36 +512,77 @@ def new_reminder(
     )
 
 
+def reminder_row(
+    view: AppointmentView,
+    kind: str,
+    channel: str,
+    due_at: datetime,
+    now: datetime,
+    *,
+    course_id: str | None = None,
+    sessions: list | None = None,
+) -> dict[str, Any]:
+    """A planned message as NEW_REMINDERS writes it: new_reminder's values, every column."""
+    return {
+        "id": str(uuid.uuid4()),
+        "appointment_id": view.appointment_id,
+        "client_id": view.client_id,
+        "appointment_sequence": view.sequence,
+        "kind": kind,
+        "channel": channel,
+        "due_at": due_at,
+        "status": "planned",
+        "created_at": now,
+        "note": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "sending_since": None,
+        "sent_at": None,
+        "fallback_of": None,
+        "course_id": course_id,
+        "sessions": sessions,
+    }
+
+
 def _emit_plan(
-    ctx: HandlerContext, view: AppointmentView, every: list[Reminder] | None = None
+    ctx: HandlerContext, view: AppointmentView, every: list[dict[str, Any]] | None = None
 ) -> None:
     """The whole current plan of the appointment: what is still to go and what went (read
-    back, unless the caller holds ``every`` message of the appointment)."""
-    rows = (
-        sorted(every, key=lambda r: (r.due_at, r.channel))
+    back, unless the caller holds ``every`` message of the appointment, as rows)."""
+    rows: list[Reminder] | list[dict[str, Any]] = (
+        sorted(every, key=lambda r: (r["due_at"], r["channel"]))
         if every is not None
-        else ctx.session.scalars(
-            select(Reminder)
-            .where(
-                Reminder.appointment_id == view.appointment_id,
-                Reminder.status.in_((*IN_PLAN, "not_planned")),
+        else list(
+            ctx.session.scalars(
+                select(Reminder)
+                .where(
+                    Reminder.appointment_id == view.appointment_id,
+                    Reminder.status.in_((*IN_PLAN, "not_planned")),
+                )
+                .order_by(Reminder.due_at, Reminder.channel)
             )
-            .order_by(Reminder.due_at, Reminder.channel)
-        ).all()
+        )
     )
-    reminders = [r for r in rows if r.status in IN_PLAN]
-    not_planned = [r for r in rows if r.status == "not_planned"]
+    planned = [_planned(r) for r in rows]
     ctx.emit(
         RemindersPlanned(
             appointment_id=view.appointment_id,
             appointment_sequence=view.sequence,
-            reminders=[_planned(r) for r in reminders],
-            not_planned=[_planned(r) for r in not_planned],
+            reminders=[p for p in planned if p.status in IN_PLAN],
+            not_planned=[p for p in planned if p.status == "not_planned"],
         )
     )
 
 
-def _planned(r: Reminder) -> PlannedReminder:
+def _planned(r: Reminder | dict[str, Any]) -> PlannedReminder:
+    if isinstance(r, dict):
+        return PlannedReminder(
+            reminder_id=r["id"],
+            channel=r["channel"],
+            kind=r["kind"],
+            due_at=r["due_at"],
+            status=r["status"],
+        )
     return PlannedReminder(
         reminder_id=r.id,
         channel=r.channel,  # type: ignore[arg-type]

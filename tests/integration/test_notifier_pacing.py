@@ -3,18 +3,23 @@ two replicas would be) sending at once keep, together, the configured rate per s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Table, select
 
 from services.bootstrap import bootstrap
 from services.notifier.dispatcher import ReminderDispatcher, SmsPace
-from services.notifier.tables import Message, Reminder, SmsPacing
+from services.notifier.tables import Base, Message, Reminder, SmsPacing
 from shared import migrations
 from shared.clock import FrozenClock, SystemClock
+from shared.db import Database
 from shared.service import Runtime
 from tests.fakes.notifier import Notifier, appointment, new_id
 from tests.fakes.twilio import FROM_NUMBER, FakeTwilioServer
@@ -107,3 +112,42 @@ def test_pacing_off_touches_no_row(
     notifier, runtimes, _ = replicas
     SmsPace(runtimes[0].db, FrozenClock(AT), 0).wait(FROM_NUMBER, threading.Event())
     assert notifier.rows(SmsPacing) == []
+
+
+class _SlowWait(threading.Event):
+    """A stop event whose every wait lasts ``by`` on the application clock."""
+
+    def __init__(self, clock: FrozenClock, by: timedelta) -> None:
+        super().__init__()
+        self.clock, self.by = clock, by
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.clock.advance(self.by)
+        return False
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_claim_takes_its_slot_and_moves_the_row_on_after_its_wait(
+    backend: str, tmp_path: Path
+) -> None:
+    """In a claim's transaction the row is locked, read, and written once, after the wait: one
+    interval after the moment the message actually went (here the clock moved on meanwhile)."""
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            db = Database(f"sqlite:///{tmp_path / 'notifier.db'}")
+        else:
+            url = stack.enter_context(fresh_databases())["notifier"]
+            db = Database(url)
+        stack.callback(db.dispose)
+        Base.metadata.create_all(db.engine, tables=[cast(Table, SmsPacing.__table__)])
+        clock = FrozenClock(AT)
+        pace = SmsPace(db, clock, RATE)
+        interval = timedelta(seconds=1 / RATE)
+
+        assert pace.take_slot(FROM_NUMBER) == AT  # the row is made on first use
+        with db.transaction() as session:  # waits for its slot, AT + interval, and goes late
+            pace.wait(FROM_NUMBER, _SlowWait(clock, timedelta(seconds=3)), session)
+        with db.transaction() as session:
+            [row] = session.scalars(select(SmsPacing)).all()
+            assert row.next_at == AT + timedelta(seconds=3) + interval
+        assert pace.take_slot(FROM_NUMBER) == AT + timedelta(seconds=3) + interval

@@ -143,6 +143,38 @@ def test_a_stale_event_changes_nothing(notifier: Notifier) -> None:
     assert (view.status, view.sequence, view.starts_at) == ("cancelled", 3, ny(4, 15, 15))
 
 
+def test_a_booking_brings_an_older_copy_up_to_date_and_plans_from_it(
+    notifier: Notifier,
+) -> None:
+    """Our copy made by an earlier event (here one at a lower sequence) is updated in place by
+    the booking, whose plan is then read back whole; a booking older than the copy plans
+    nothing."""
+    a = new_id()
+    notifier.deliver(appointment("confirm", a, 1, ny(4, 15, 15)))
+    notifier.deliver(appointment("book", a, 2, ny(4, 16, 15), location="Room 2"))
+
+    [view] = notifier.rows(AppointmentView, AppointmentView.appointment_id == a)
+    assert (view.status, view.sequence, view.starts_at, view.location) == (
+        "booked",
+        2,
+        ny(4, 16, 15),
+        "Room 2",
+    )
+    assert [(kind, channel) for kind, channel, _, _ in plan_of(notifier, a)] == [
+        ("confirmation", "email"),
+        ("confirmation", "sms"),
+        ("reminder", "email"),
+        ("reminder", "sms"),
+    ]
+    [published] = notifier.outbox("reminder.planned")
+    assert len(published["reminders"]) == 4
+
+    b = new_id()
+    notifier.deliver(appointment("confirm", b, 3, ny(4, 15, 15)))
+    notifier.deliver(appointment("book", b, 2, ny(4, 15, 15)))
+    assert plan_of(notifier, b) == []
+
+
 def test_a_service_type_policy_overrides_the_practice_for_future_bookings(
     notifier: Notifier,
 ) -> None:

@@ -260,6 +260,41 @@ def test_calendar_invite_for_confirmations_and_changes(kind: str, method: str) -
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["America/New_York"]
 
 
+@pytest.mark.parametrize("time_zone", ["America/New_York", "UTC", None])
+@pytest.mark.parametrize("kind", ["confirmation", "course_cancellation_notice"])
+def test_the_invite_is_what_icalendar_writes_for_the_whole_calendar(
+    kind: str, time_zone: str | None
+) -> None:
+    """The calendar's head and each VTIMEZONE are serialized once and reused; joined with the
+    events they must be, byte for byte, the calendar icalendar writes in one go (sessions
+    across a DST change and two years, a video link, a long line folded)."""
+    first, second = datetime(2026, 11, 2, 15, tzinfo=UTC), datetime(2027, 6, 1, 14, tzinfo=UTC)
+    sessions = [
+        invites.Occurrence("a-1", 1, first, first + timedelta(minutes=50)),
+        invites.Occurrence(
+            "a-2", 2, second, second + timedelta(minutes=50), video_url="https://meet.example/j/1"
+        ),
+    ]
+    for attempt in range(2):  # the second from the cached pieces
+        raw = invites.invite(
+            kind=kind,
+            sessions=sessions,
+            practitioner="Dr. Ana Rivera",
+            practice_name="Harbour Street Practice, a name long enough to be folded",
+            organizer_email="desk@example.com",
+            now=datetime(2026, 10, 1, tzinfo=UTC),
+            attendee_email="jordan@example.com",
+            attendee_name="Jordan",
+            time_zone=time_zone,
+        )
+        assert raw is not None
+        calendar = Calendar.from_ical(raw)
+        assert calendar.to_ical() == raw, attempt
+        zones = [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")]
+        assert zones == (["America/New_York"] if time_zone == "America/New_York" else [])
+        assert len(calendar.walk("VEVENT")) == 2
+
+
 def test_no_calendar_invite_for_a_plain_reminder() -> None:
     now = datetime(2026, 10, 1, tzinfo=UTC)
     assert (
