@@ -145,7 +145,7 @@ class System:
 
 @pytest.fixture
 def system_env() -> Iterator[dict[str, str]]:
-    with fresh_vhost() as broker, fresh_databases() as databases:
+    with fresh_vhost() as broker, fresh_databases(migrated=True) as databases:
         yield service_env(broker, databases)
 
 
