@@ -210,15 +210,7 @@ class EventTables:
         one event. SQLite serializes writers, which gives the same.
         """
         statement = self._statement(session, "inbox")
-        recorded = session.execute(
-            statement,
-            {
-                "p_event_id": str(envelope.id),
-                "p_handler": handler,
-                "p_event_type": envelope.type,
-                "p_processed_at": at,
-            },
-        )
+        recorded = session.execute(statement, _inbox_row(envelope, handler, at))
         return recorded.first() is not None
 
     def record_many(
@@ -235,15 +227,16 @@ class EventTables:
             return set()
         statement = self._statement(session, "inbox_many")
         recorded = session.execute(
-            statement,
-            [
-                {
-                    "p_event_id": str(envelope.id),
-                    "p_handler": handler,
-                    "p_event_type": envelope.type,
-                    "p_processed_at": at,
-                }
-                for envelope, handler in pairs
-            ],
+            statement, [_inbox_row(envelope, handler, at) for envelope, handler in pairs]
         )
         return {(event_id, handler) for event_id, handler in recorded}
+
+
+def _inbox_row(envelope: Envelope, handler: str, at: datetime) -> dict[str, object]:
+    """The parameters of the inbox statements for one (event, handler)."""
+    return {
+        "p_event_id": str(envelope.id),
+        "p_handler": handler,
+        "p_event_type": envelope.type,
+        "p_processed_at": at,
+    }
