@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import BindParameter, Row, Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,6 +75,9 @@ from shared.service import Runtime
 log = logging.getLogger(__name__)
 UNSUBSCRIBED = "21610"
 FALLBACK_WINDOW = timedelta(hours=12)  # another channel's message this close covers it
+
+# A claim's statement, whatever its columns.
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 # The per-message writes, built once with their values as parameters (each is run for every
 # message; building a statement and its cache key cost about as much Python time as running it).
@@ -428,10 +431,10 @@ class ReminderDispatcher:
 
     # -- 1. claim --------------------------------------------------------------------------------
 
-    def _locked(self, statement: object) -> object:
+    def _locked(self, statement: SelectT) -> SelectT:
         """Reminder rows locked (only they: a claim's outer-joined rows are only read)."""
         if self.rt.db.is_postgres:
-            return statement.with_for_update(skip_locked=True, of=Reminder)  # type: ignore[attr-defined]
+            return statement.with_for_update(skip_locked=True, of=_REMINDER)
         return statement
 
     def _claim_statement(self) -> Select[Any]:
@@ -460,9 +463,7 @@ class ReminderDispatcher:
             .order_by(reminder.c.due_at)
             .limit(1)
         )
-        if self.rt.db.is_postgres:  # the reminder row only: the joined rows are only read
-            statement = statement.with_for_update(skip_locked=True, of=reminder)
-        return statement
+        return self._locked(statement)
 
     def claim_next(
         self, stop: threading.Event | None = None, wording: Wording | None = None
@@ -820,7 +821,7 @@ class ReminderDispatcher:
         )
         leased: list[tuple[str, str, InDoubt | None]] = []
         with self.rt.db.transaction() as session:
-            for reminder in session.scalars(self._locked(statement)):  # type: ignore[call-overload]
+            for reminder in session.scalars(self._locked(statement)):
                 message = session.scalars(
                     select(Message)
                     .where(Message.reminder_id == reminder.id, Message.status == "sending")
