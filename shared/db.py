@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -122,11 +123,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._reads = sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            class_=_ReadSession,
-            expire_on_commit=False,
-        )
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = sessionmaker(self._autocommit, class_=_ReadSession, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -148,6 +146,15 @@ class Database:
         raises ``ReadOnlySession`` before anything reaches the database."""
         with self._reads() as session:
             yield session
+
+    def alone(self, statement: Executable, params: Mapping[str, Any]) -> None:
+        """Run one statement that is a whole transaction by itself, without BEGIN and COMMIT
+        around it: one round trip instead of three, and no session to set up. PostgreSQL runs
+        a statement atomically, including the data-modifying ``WITH`` parts of one, so this is
+        for a change that one such statement makes completely; anything that reads first and
+        decides, or needs several statements, belongs in ``transaction()``."""
+        with self._autocommit.connect() as connection:
+            connection.execute(statement, params)
 
     def dispose(self) -> None:
         self.engine.dispose()

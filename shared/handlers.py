@@ -55,7 +55,20 @@ class Emitter:
         correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> Envelope:
-        envelope = new_envelope(
+        envelope = self.envelope(event, correlation_id=correlation_id, causation_id=causation_id)
+        self.tables.append(session, envelope)
+        return envelope
+
+    def envelope(
+        self,
+        event: Contract,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        """The envelope ``emit`` would write, for a caller that writes its outbox row inside a
+        statement of its own (``EventTables.appended_with``)."""
+        return new_envelope(
             event.TYPE,
             event.VERSION,
             event.payload(),
@@ -64,8 +77,6 @@ class Emitter:
             correlation_id=correlation_id or correlation.get(),
             causation_id=causation_id,
         )
-        self.tables.append(session, envelope)
-        return envelope
 
 
 @dataclass

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Column,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
@@ -158,16 +161,23 @@ class EventTables:
     # -- outbox -------------------------------------------------------------------------------
 
     def append(self, session: Session, envelope: Envelope) -> None:
-        statement = self._statement(session, "append")
-        session.execute(
-            statement,
-            {
-                "p_event_id": str(envelope.id),
-                "p_type": envelope.type,
-                "p_body": envelope.to_json(),
-                "p_created_at": envelope.occurred_at,
-            },
-        )
+        session.execute(self._statement(session, "append"), self.append_params(envelope))
+
+    def appended_with(self, *changes: CTE) -> Executable:
+        """PostgreSQL: the outbox INSERT of ``append`` (its NOTIFY included) carrying
+        ``changes``, data-modifying CTEs (``update(...).cte()``), in the same statement: a state
+        change and the event it emits in one round trip, all or nothing. Takes ``append``'s
+        parameters (``append_params``) plus the ones ``changes`` bind; built once by the caller."""
+        return cast(Insert, self._build("append", postgres=True)).add_cte(*changes)
+
+    @staticmethod
+    def append_params(envelope: Envelope) -> dict[str, object]:
+        return {
+            "p_event_id": str(envelope.id),
+            "p_type": envelope.type,
+            "p_body": envelope.to_json(),
+            "p_created_at": envelope.occurred_at,
+        }
 
     def take_unsent(self, session: Session, limit: int, at: datetime) -> list[PendingEvent]:
         """The oldest unsent rows in order, marked sent at ``at`` in this transaction.

@@ -39,10 +39,22 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, Row, Select, Table, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Insert,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from services.notifier import invites, metrics, planning, policy, practice, templates
 from services.notifier.channels import (
@@ -70,6 +82,7 @@ from services.notifier.tables import (
 from shared.clock import Clock
 from shared.contracts.notifications import ClientOptedOut, ReminderFailed, ReminderSent
 from shared.db import Database
+from shared.outbox import EventTables
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -112,13 +125,13 @@ SKIP = (
     .where(_REMINDER.c.id == bindparam("p_reminder_id"))
     .values(status="skipped", note=bindparam("p_note"))
 )
-RECORD_SENT = (
+SENT = (
     update(_REMINDER)
     .where(_REMINDER.c.id == bindparam("p_reminder_id"))
     .values(status="sent", sent_at=bindparam("p_now"), note=None)
-    .returning(
-        _REMINDER.c.appointment_id, _REMINDER.c.client_id, _REMINDER.c.channel, _REMINDER.c.kind
-    )
+)
+RECORD_SENT = SENT.returning(
+    _REMINDER.c.appointment_id, _REMINDER.c.client_id, _REMINDER.c.channel, _REMINDER.c.kind
 )
 MESSAGE_HANDED_OVER = (
     update(_MESSAGE)
@@ -215,6 +228,8 @@ class Job:
     kind: str
     due_at: datetime
     sender: str
+    appointment_id: str
+    client_id: str
 
 
 class Wording:
@@ -382,6 +397,17 @@ class ReminderDispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._count = threading.Lock()
         self._claim = self._claim_statement()
+        # PostgreSQL takes each message's two writes as one statement of data-modifying CTEs:
+        # marking it sending (the reminder UPDATE with the message INSERT, inside the claim's
+        # transaction) and recording it sent (both UPDATEs with reminder.sent's outbox row, a
+        # transaction by itself, see Database.alone). SQLite has no such CTEs: separate ones.
+        self._mark_together: Insert | None = None
+        self._sent_together: Executable | None = None
+        if rt.db.is_postgres:
+            self._mark_together = NEW_MESSAGE.add_cte(MARK_SENDING.cte("marked"))
+            self._sent_together = rt.emitter.tables.appended_with(
+                SENT.cte("sent"), MESSAGE_HANDED_OVER.cte("handed_over")
+            )
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -492,9 +518,10 @@ class ReminderDispatcher:
     def _mark_sending(
         self, session: Session, reminder: ClaimedReminder, job: Job, now: datetime
     ) -> None:
-        session.execute(MARK_SENDING, {"p_reminder_id": reminder.id, "p_now": now})
+        if self._mark_together is None:
+            session.execute(MARK_SENDING, {"p_reminder_id": reminder.id, "p_now": now})
         session.execute(
-            NEW_MESSAGE,
+            NEW_MESSAGE if self._mark_together is None else self._mark_together,
             {
                 "p_id": job.message.message_id,
                 "p_reminder_id": reminder.id,
@@ -542,7 +569,15 @@ class ReminderDispatcher:
             now,
         )
         sender = self.rt.settings.extra.get("TWILIO_FROM_NUMBER", "sms")
-        return Job(reminder.id, outbound, reminder.kind, reminder.due_at, sender)
+        return Job(
+            reminder.id,
+            outbound,
+            reminder.kind,
+            reminder.due_at,
+            sender,
+            reminder.appointment_id,
+            reminder.client_id,
+        )
 
     @staticmethod
     def _why_not(
@@ -694,9 +729,30 @@ class ReminderDispatcher:
     def _sent(self, job: Job, provider_id: str) -> None:
         now = self.rt.clock.now()
         provider = self.channels[job.message.channel].name
-        with self.rt.db.transaction() as session:
-            self._record_sent(
-                session, job.reminder_id, job.message.message_id, provider, provider_id, now
+        if self._sent_together is None:
+            with self.rt.db.transaction() as session:
+                self._record_sent(
+                    session, job.reminder_id, job.message.message_id, provider, provider_id, now
+                )
+        else:
+            # The claim's facts are the reminder's: nothing a reminder is sent with changes
+            # while it is ``sending`` (a fall-back is a reminder of its own).
+            sent = self.rt.emitter.envelope(
+                ReminderSent(
+                    reminder_id=job.reminder_id,
+                    appointment_id=job.appointment_id,
+                    client_id=job.client_id,
+                    channel=job.message.channel,  # type: ignore[arg-type]
+                    kind=job.kind,
+                    message_id=job.message.message_id,
+                    sent_at=now,
+                )
+            )
+            self.rt.db.alone(
+                self._sent_together,
+                self._handed_over(job.reminder_id, job.message.message_id, provider, provider_id)
+                | {"p_now": now}
+                | EventTables.append_params(sent),
             )
         self.rt.outbox_written()
         metrics.REMINDERS_SENT.labels(job.message.channel, job.kind).inc()
@@ -720,12 +776,7 @@ class ReminderDispatcher:
         sent = session.execute(RECORD_SENT, {"p_reminder_id": reminder_id, "p_now": now}).one()
         session.execute(
             MESSAGE_HANDED_OVER,
-            {
-                "p_message_id": message_id,
-                "p_provider_id": provider_id,
-                "p_status": "queued" if channel_is_async(provider) else "sent",
-                "p_now": now,
-            },
+            self._handed_over(reminder_id, message_id, provider, provider_id) | {"p_now": now},
         )
         self.rt.emitter.emit(
             session,
@@ -739,6 +790,17 @@ class ReminderDispatcher:
                 sent_at=now,
             ),
         )
+
+    @staticmethod
+    def _handed_over(
+        reminder_id: str, message_id: str, provider: str, provider_id: str
+    ) -> dict[str, object]:
+        return {
+            "p_reminder_id": reminder_id,
+            "p_message_id": message_id,
+            "p_provider_id": provider_id,
+            "p_status": "queued" if channel_is_async(provider) else "sent",
+        }
 
     def _failed(self, job: Job, failure: SendFailure) -> None:
         now = self.rt.clock.now()

@@ -8,10 +8,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
+from sqlalchemy import event
 
 from services.notifier.channels import OutboundMessage
 from services.notifier.channels.sandbox import Sandbox
@@ -622,3 +624,61 @@ def test_across_spring_forward_the_reminder_is_24_real_hours_before_and_says_edt
     reminder = world.twilio.sent()[-1]["Body"]
     assert "Sun, Mar 8 at 11:00 AM EDT" in reminder
     assert reminder.startswith("Harbour Street Therapy: reminder")
+
+
+def test_on_postgresql_a_message_is_marked_in_one_statement_and_recorded_in_one_alone(
+    world: World,
+) -> None:
+    """Marking a message sending is one statement inside its claim's transaction; recording it
+    sent (both rows and reminder.sent's outbox row) is one statement with no transaction
+    around it. What it leaves is what the three separate writes left: the rows, and an event
+    whose facts are the reminder's."""
+    a = new_id()
+    world.notifier.deliver(appointment("book", a, 1, ny(4, 15, 15)))
+    statements: list[str] = []
+    alone: list[str] = []  # run with no transaction around them
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()))
+        if conn.connection.dbapi_connection.autocommit:
+            alone.append(statements[-1])
+
+    engine = world.notifier.rt.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        world.run()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    writes = [
+        s
+        for s in statements
+        if not s.startswith(("SELECT", "BEGIN", "COMMIT")) and "sms_pacing" not in s
+    ]
+    marked = [w for w in writes if w.startswith("WITH marked AS (UPDATE reminder SET")]
+    recorded = [w for w in writes if w.startswith("WITH sent AS (UPDATE reminder SET")]
+    assert len(marked) == len(recorded) == 2 and len(writes) == 4, writes
+    assert all("INSERT INTO message" in w for w in marked)
+    assert all("UPDATE message" in w and "INSERT INTO outbox" in w for w in recorded)
+    assert alone == recorded
+    sent = world.reminders(a, status="sent")
+    assert len(sent) == 2 and all(r.sent_at == world.notifier.clock.now() for r in sent)
+    assert all(r.note is None and r.attempts == 1 for r in sent)
+    log = {m.reminder_id: m for m in world.notifier.rows(Message, Message.appointment_id == a)}
+    assert sorted((m.channel, m.status) for m in log.values()) == [
+        ("email", "sent"),
+        ("sms", "queued"),
+    ]
+    published = world.notifier.outbox("reminder.sent")
+    assert sorted(published, key=lambda e: e["channel"]) == [
+        {
+            "reminder_id": r.id,
+            "appointment_id": a,
+            "client_id": r.client_id,
+            "channel": r.channel,
+            "kind": "confirmation",
+            "message_id": log[r.id].id,
+            "sent_at": world.notifier.clock.now().isoformat().replace("+00:00", "Z"),
+        }
+        for r in sorted(sent, key=lambda r: r.channel)
+    ]
