@@ -34,8 +34,8 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -232,6 +232,19 @@ class Job:
     client_id: str
 
 
+@dataclass
+class _Round:
+    """What the senders of one round share (under ``lock``)."""
+
+    left: int  # claims the round may still make
+    threads: int
+    stop: threading.Event
+    wording: Wording
+    drained: bool = False  # a claim found nothing due, or the round is over
+    senders: list[Future[int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Wording:
     """What the messages of one round are worded with: the practice's voice, its edited
     templates and its policies (for the SMS join link), read once, by the round's first claim in
@@ -395,7 +408,10 @@ class ReminderDispatcher:
             rt.db, rt.clock, self.settings.sms_per_second
         )
         self._pool: ThreadPoolExecutor | None = None
-        self._count = threading.Lock()
+        # Messages stuck ``sending`` are looked for at most this often (by the app clock), not
+        # every round: they are settled only after NOTIFIER_SENDING_TIMEOUT anyway.
+        self._recover_every = timedelta(seconds=min(5.0, self.settings.sending_timeout / 2))
+        self._recovered_at: datetime | None = None
         self._claim = self._claim_statement()
         # PostgreSQL takes each message's two writes as one statement of data-modifying CTEs:
         # marking it sending (the reminder UPDATE with the message INSERT, inside the claim's
@@ -421,39 +437,60 @@ class ReminderDispatcher:
                 until_next_round(stop, self.settings.dispatch_interval)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
-        """One round of up to NOTIFIER_DISPATCH_BATCH messages, sent by NOTIFIER_SEND_CONCURRENCY
-        threads, each claiming, sending and recording one message at a time; True if it handled
-        a full batch (more may be waiting)."""
+        """One round of up to NOTIFIER_DISPATCH_BATCH messages, sent by up to
+        NOTIFIER_SEND_CONCURRENCY threads, each claiming, sending and recording one message at a
+        time; True if it handled a full batch (more may be waiting).
+
+        The round starts with one sender (the calling thread), and each message claimed starts
+        one more, up to the limit; the first claim that finds nothing due ends the round for all
+        of them. So a round of a few messages costs a few claims, not one empty claim per thread
+        (a busy practice's rounds follow each other a few messages at a time: starting all the
+        threads each round made every message cost about half as much again). A message planned
+        meanwhile sets ``planning.due_now``, which starts the next round at once."""
         stop = stop or threading.Event()
-        self.recover_stuck()
+        now = self.rt.clock.now()
+        if self._recovered_at is None or not (
+            timedelta(0) <= now - self._recovered_at < self._recover_every
+        ):
+            self.recover_stuck()
+            self._recovered_at = now
         threads = max(1, min(self.settings.send_concurrency, self.settings.batch_size))
-        left = [self.settings.batch_size]
-        wording = Wording(self.settings)
-        if threads == 1:
-            handled = self._send_some(left, stop, wording)
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(threads, thread_name_prefix="reminder-send")
-            futures = [
-                self._pool.submit(self._send_some, left, stop, wording) for _ in range(threads)
-            ]
-            handled = sum(f.result() for f in futures)
+        this = _Round(self.settings.batch_size, threads, stop, Wording(self.settings))
+        handled = self._send_some(this)
+        with this.lock:
+            this.drained = True  # no sender starts another from here on
+        for sender in this.senders:  # complete: a sender is listed before its starter ends
+            handled += sender.result()
         return handled >= self.settings.batch_size
 
-    def _send_some(self, left: list[int], stop: threading.Event, wording: Wording) -> int:
-        """Claim, send and record messages one after another while the round's batch lasts."""
+    def _send_some(self, this: _Round) -> int:
+        """Claim, send and record messages one after another while the round lasts."""
         handled = 0
-        while not stop.is_set():
-            with self._count:
-                if left[0] <= 0:
+        while not this.stop.is_set():
+            with this.lock:
+                if this.left <= 0 or this.drained:
                     break
-                left[0] -= 1
-            job = self.claim_next(stop, wording)
+                this.left -= 1
+            job = self.claim_next(this.stop, this.wording)
             if job is None:
+                with this.lock:
+                    this.drained = True
                 break
-            self.deliver(job, stop)
+            self._another_sender(this)
+            self.deliver(job, this.stop)
             handled += 1
         return handled
+
+    def _another_sender(self, this: _Round) -> None:
+        """One more sender for the round, while it has messages left and room for one."""
+        with this.lock:
+            if this.drained or this.left <= 0 or len(this.senders) + 1 >= this.threads:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    this.threads - 1, thread_name_prefix="reminder-send"
+                )
+            this.senders.append(self._pool.submit(self._send_some, this))
 
     # -- 1. claim --------------------------------------------------------------------------------
 

@@ -682,3 +682,35 @@ def test_on_postgresql_a_message_is_marked_in_one_statement_and_recorded_in_one_
         }
         for r in sorted(sent, key=lambda r: r.channel)
     ]
+
+
+def test_a_round_of_two_messages_claims_at_most_five_times_whatever_its_threads(
+    world: World,
+) -> None:
+    """Eight sending threads allowed, two messages due: the round's senders start one per
+    message claimed (three at most), and the first claim that finds nothing ends the round, so
+    each sender claims nothing more than once (it was eight empty claims, one a thread); stuck
+    messages are looked for once, not again by a round at the same instant."""
+    assert world.dispatcher.settings.send_concurrency == 8
+    world.notifier.deliver(appointment("book", new_id(), 1, ny(4, 15, 15)))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = world.notifier.rt.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    rounds: list[list[str]] = []
+    try:
+        for _ in range(2):  # the second round has nothing due: one claim finds that out
+            world.run()
+            rounds.append(statements[:])
+            statements.clear()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    claims = [[s for s in r if "SKIP LOCKED" in s and "reminder.due_at <=" in s] for r in rounds]
+    assert 3 <= len(claims[0]) <= 5 and len(claims[1]) == 1, rounds
+    stuck = [[s for s in r if "reminder.sending_since <" in s] for r in rounds]
+    assert [len(s) for s in stuck] == [1, 0]
+    assert len(world.twilio.sent()) == 1 and len(world.mailbox.received()) == 1
