@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import email
+import http.client
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -135,3 +140,71 @@ def test_twilio_answers_become_sids_or_classified_failures() -> None:
 
     assert sid.startswith("SM")
     assert [r["To"] for r in fake.sent()] == ["+16175550123"] * 4
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A forwarding HTTP proxy on loopback (its URL, and every URL it was asked for), in an
+    environment that names no other proxy."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    asked: list[str] = []
+
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            asked.append(self.path)  # absolute-form: a proxy is asked for the whole URL
+            target = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=5)
+            headers = {k: v for k, v in self.headers.items() if "connection" not in k.lower()}
+            upstream.request("POST", target.path, body, headers)
+            answer = upstream.getresponse()
+            data = answer.read()
+            upstream.close()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("no_proxy", [None, "127.0.0.1"], ids=["proxied", "excepted"])
+def test_twilio_sends_through_the_proxy_the_environment_names_at_start_up(
+    proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch, no_proxy: str | None
+) -> None:
+    """The environment is read once, when the channel is made, as requests reads it: the
+    proxy HTTP(S)_PROXY names carries every message unless NO_PROXY excepts the host."""
+    proxy_url, asked = proxy
+    server = FakeTwilioServer()
+    with server as fake:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        if no_proxy:
+            monkeypatch.setenv("NO_PROXY", no_proxy)
+        twilio = TwilioSms(server.env(), "https://rapport.example")
+        monkeypatch.delenv("HTTP_PROXY")  # read at start-up, not for each message
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        sids = [twilio.send(replace(SMS, message_id=f"m-{n}")) for n in range(2)]
+
+    assert all(sid.startswith("SM") for sid in sids)
+    assert [r["To"] for r in fake.sent()] == ["+16175550123"] * 2
+    path = "/2010-04-01/Accounts/" + server.env()["TWILIO_ACCOUNT_SID"] + "/Messages.json"
+    assert asked == ([] if no_proxy else [server.url + path] * 2)
