@@ -149,6 +149,9 @@ class Appointment(Base):
     __tablename__ = "appointment"
     __table_args__ = (
         Index("ix_appointment_practitioner_time", "practitioner_id", "starts_at"),
+        # A practitioner's feed reads the sessions that ended in the last 90 days or later:
+        # by end time, not the years of history before them (a client's history is short).
+        Index("ix_appointment_practitioner_ends", "practitioner_id", "ends_at"),
         Index("ix_appointment_client_time", "client_id", "starts_at"),
         Index("ix_appointment_course", "course_id"),
     )

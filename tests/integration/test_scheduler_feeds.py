@@ -5,6 +5,7 @@ and no more health information than the issue allows."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,30 @@ def next_dst_change(after: date) -> date:
         day += timedelta(days=1)
 
 
-@pytest.fixture
-def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
-    env = system_env | {"RAPPORT_PUBLIC_URL": "https://rapport.example/"}
-    with scheduler_only(env) as s:
+@contextmanager
+def _scheduler(env: dict[str, str]) -> Iterator[SchedulerSystem]:
+    with scheduler_only(env | {"RAPPORT_PUBLIC_URL": "https://rapport.example/"}) as s:
         rt = s.runtimes["scheduler"]
         rt.clock = rt.emitter.clock = FrozenClock(NOW)
         s.token(), s.token(admin=True)
+        yield s
+
+
+@pytest.fixture
+def sched(system_env: dict[str, str]) -> Iterator[SchedulerSystem]:
+    with _scheduler(system_env) as s:
+        yield s
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def either(
+    request: pytest.FixtureRequest, system_env: dict[str, str], tmp_path: Path
+) -> Iterator[SchedulerSystem]:
+    """The scheduler on PostgreSQL, then on SQLite (the embedded default)."""
+    env = dict(system_env)
+    if request.param == "sqlite":
+        env["SCHEDULER_DATABASE_URL"] = f"sqlite:///{tmp_path}/scheduler.db"
+    with _scheduler(env) as s:
         yield s
 
 
@@ -318,6 +336,63 @@ def test_a_practitioner_rename_reaches_the_client_feed(sched: SchedulerSystem) -
     after = fetch(sched, url, **{"If-None-Match": etag})
     assert after.status_code == 200
     assert "Appointment with Dr. Ana Rivera-Ortiz" in after.data.decode()
+
+
+def test_a_rename_moves_the_etag_whichever_of_the_feeds_sessions_shows_the_name(
+    either: SchedulerSystem,
+) -> None:
+    """The feed's version sums the names' revisions per client (or practitioner) and service
+    type: a name only one of the sessions shows, among others of other clients and service
+    types, moves the ETag as surely as a name they all show."""
+    for client, service_type in (
+        ("client-jordan", "ipt-session"),
+        ("client-priya", "ipt-intake"),
+        ("client-marek", "ipt-session"),
+        ("client-marek", "ipt-group"),
+    ):
+        assert either.book(service_type, client).status_code == 201
+    url = feed_link(either, "practitioner", "dr-rivera", admin=True)
+    etag = fetch(either, url).headers["ETag"]
+    renames = (
+        (f"/api/v1/clients/{demo_id('client-priya')}", {"first_name": "Priyanka"}, "Priyanka N."),
+        (
+            f"/api/v1/service-types/{demo_id('ipt-group')}",
+            {"name": "Group therapy"},
+            "Marek N. — Group therapy",
+        ),
+    )
+    for path, change, shown in renames:
+        assert either.call("scheduler", "PATCH", path, admin=True, json=change).status_code == 200
+        after = fetch(either, url, **{"If-None-Match": etag})
+        assert after.status_code == 200
+        assert after.headers["ETag"] != etag
+        assert shown in after.data.decode().replace("\r\n ", "")
+        etag = after.headers["ETag"]
+        assert fetch(either, url, **{"If-None-Match": etag}).status_code == 304
+
+
+def test_a_feed_without_sessions_answers_until_its_owner_is_deactivated(
+    either: SchedulerSystem,
+) -> None:
+    url = feed_link(either, "practitioner", "sam-okafor", admin=True)
+    empty = fetch(either, url)
+    assert empty.status_code == 200
+    assert "BEGIN:VEVENT" not in empty.data.decode()
+    assert fetch(either, url, **{"If-None-Match": empty.headers["ETag"]}).status_code == 304
+    assert either.book(practitioner="sam-okafor").status_code == 201
+    booked = fetch(either, url, **{"If-None-Match": empty.headers["ETag"]})
+    assert booked.status_code == 200
+    assert "BEGIN:VEVENT" in booked.data.decode()
+    deactivated = either.call(
+        "scheduler",
+        "PATCH",
+        f"/api/v1/practitioners/{demo_id('sam-okafor')}",
+        admin=True,
+        json={"active": False},
+    )
+    assert deactivated.status_code == 200, deactivated.json
+    assert fetch(either, url, **{"If-None-Match": booked.headers["ETag"]}).status_code == 404
+    assert fetch(either, url).status_code == 404
 
 
 def test_rotation_stops_the_old_url_at_once(sched: SchedulerSystem) -> None:
