@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from services.gateway import owner_of
@@ -25,6 +27,10 @@ class Gateway:
     def __init__(self, upstreams: Mapping[str, str]) -> None:
         self.upstreams = dict(upstreams)
         self.http = requests.Session()
+        # As nginx does (proxy_next_upstream error), a GET whose kept-alive upstream connection
+        # the upstream closed just then is sent again on a new one; anything else is not.
+        retry = Retry(total=2, allowed_methods=frozenset({"GET", "HEAD"}), status_forcelist=())
+        self.http.mount("http://", HTTPAdapter(max_retries=retry))
         self.server: BaseWSGIServer | None = None
         self.thread: threading.Thread | None = None
 
