@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
@@ -153,8 +153,14 @@ class Database:
         a statement atomically, including the data-modifying ``WITH`` parts of one, so this is
         for a change that one such statement makes completely; anything that reads first and
         decides, or needs several statements, belongs in ``transaction()``."""
-        with self._autocommit.connect() as connection:
+        with self.statements_alone() as connection:
             connection.execute(statement, params)
+
+    def statements_alone(self) -> AbstractContextManager[Connection]:
+        """A pooled connection whose every statement runs on its own, as ``reads()`` runs them
+        but with no session to set up and close (a tenth of the Python time of a one-statement
+        read): for a hot path that runs one statement and reads plain rows."""
+        return self._autocommit.connect()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -90,14 +90,17 @@ class HandlerContext:
     emitted: list[Envelope] = field(default_factory=list)
 
     def emit(self, event: Contract) -> None:
-        self.emitted.append(
-            self.emitter.emit(
-                self.session,
-                event,
-                correlation_id=self.envelope.correlation_id,
-                causation_id=str(self.envelope.id),
-            )
+        self.emitter.tables.append(self.session, self.envelope_of(event))
+
+    def envelope_of(self, event: Contract) -> Envelope:
+        """``event`` in the envelope ``emit`` writes (caused by the event handled), counted as
+        emitted: for a handler that writes its outbox row inside a statement of its own
+        (``EventTables.appended_with``)."""
+        envelope = self.emitter.envelope(
+            event, correlation_id=self.envelope.correlation_id, causation_id=str(self.envelope.id)
         )
+        self.emitted.append(envelope)
+        return envelope
 
 
 # Any: each handler takes its own contract class (AppointmentBooked, ClientSnapshot, …).

@@ -392,16 +392,11 @@ def plan_reminders(event: AppointmentFacts, ctx: HandlerContext) -> None:
     # A copy made just now has no other messages (they hang on it): its plan is what is added.
     rows = _messages(kept, too_late)
     if ctx.session.get_bind().dialect.name == "postgresql":
-        plan = ctx.emitter.envelope(  # as ctx.emit makes it, written by _booked
-            _plan(event, _in_due_order(rows)),
-            correlation_id=ctx.envelope.correlation_id,
-            causation_id=str(ctx.envelope.id),
-        )
+        plan = ctx.envelope_of(_plan(event, _in_due_order(rows)))  # written by _booked
         ctx.session.execute(
             _booked(len(rows)),
             values | _parameters(ctx, event, rows) | EventTables.append_params(plan),
         )
-        ctx.emitted.append(plan)
     else:
         ctx.session.execute(NEW_VIEW, values)
         if rows:
