@@ -59,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         twilio as fake,
         smtp as mailbox,
         fresh_vhost() as broker,
-        fresh_databases() as databases,
+        fresh_databases(migrated=True) as databases,
     ):
         env = service_env(
             broker,
@@ -71,7 +71,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             **smtp.env(),
         )
         processes = Processes(env, tmp_path_factory.mktemp("notifier-e2e"))
-        processes.run("migrate", "all")
         processes.run("seed-demo")
         web, metrics = {}, {}
         for service in SERVICES:

@@ -75,12 +75,11 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     gateway_port = free_port()
     public_url = f"http://127.0.0.1:{gateway_port}"
-    with fresh_vhost() as broker, fresh_databases() as databases:
+    with fresh_vhost() as broker, fresh_databases(migrated=True) as databases:
         processes = Processes(
             service_env(broker, databases, RAPPORT_PUBLIC_URL=public_url),
             tmp_path_factory.mktemp("ui-logs"),
         )
-        processes.run("migrate", "all")
         processes.run("seed-demo")
         web = {}
         for service in SERVICES:
